@@ -1,0 +1,28 @@
+/* stamp.h - the herd1 stamp (DESIGN.md "The stamp"):
+ *   herd1:<publisher>:<seq>:<unix_time_ns>      (decimal fields)
+ * Senders put it in each data message; receivers in any process find it anywhere in a message,
+ * even wrapped in JSON by a broker, to time it and detect loss, duplicates and reordering. Pure. */
+#ifndef HERD_PROTO_STAMP_H
+#define HERD_PROTO_STAMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STAMP_MAX 64 /* "herd1:" + 3 x 20 digits + 2 colons, and room to spare */
+
+struct stamp {
+    uint64_t publisher;
+    uint64_t seq;
+    uint64_t real_ns; /* CLOCK_REALTIME at the intended send time */
+};
+
+/* Format s into out (at least STAMP_MAX bytes). Returns the length, without a NUL. */
+size_t stamp_format(char *out, const struct stamp *s);
+
+/* Find the first well-formed stamp in buf[0..len). Returns the offset of its 'h', or -1 when
+ * none is there. A candidate that does not parse (missing field, non-digit, a field > 20 digits
+ * or overflowing 64 bits) is skipped and the search goes on after it. The timestamp field ends at
+ * the first non-digit or at the end of the buffer. */
+long stamp_find(const uint8_t *buf, size_t len, struct stamp *s);
+
+#endif

@@ -1,0 +1,166 @@
+/* stats.h - what herd measures: HDR histograms, counters and error classes, per thread.
+ *
+ * Each worker thread owns two struct stats blocks (active and inactive) and records into the
+ * active one with plain increments: no atomics, no locks. Once per interval the reporter asks
+ * every worker to swap, then merges the inactive blocks; merging is exact (histograms add bucket
+ * by bucket), so figures from threads, processes and shards combine without loss.
+ *
+ * Metric and counter names are DESIGN.md's; `connections.opened` is CTR_CONNECTIONS_OPENED. */
+#ifndef HERD_STATS_STATS_H
+#define HERD_STATS_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- HDR histogram (own implementation, HdrHistogram semantics) ---- */
+
+/* Histogram parameters used for every metric: 1 us to 1 h, 3 significant digits. */
+#define HIST_LOWEST 1
+#define HIST_HIGHEST 3600000000LL
+#define HIST_SIGFIGS 3
+
+struct hist {
+    int64_t lowest;  /* lowest discernible value, >= 1 */
+    int64_t highest; /* highest trackable value */
+    int32_t sigfigs; /* 1..5 */
+    int32_t unit_magnitude;
+    int32_t sub_bucket_half_count_magnitude;
+    int32_t sub_bucket_count;
+    int32_t sub_bucket_half_count;
+    int32_t bucket_count;
+    int64_t sub_bucket_mask;
+    int32_t counts_len;
+    int32_t _pad;
+    int64_t total_count;
+    int64_t min_value; /* smallest recorded, INT64_MAX when empty */
+    int64_t max_value; /* largest recorded, 0 when empty */
+    int64_t clamped;   /* values above `highest` recorded as `highest` (or below 0 as 0) */
+    int64_t counts[];  /* counts_len entries */
+};
+
+/* A zeroed histogram covering lowest..highest at sigfigs significant digits, or NULL when the
+ * arguments are out of range or memory runs out. hist_new_default() is 1 us..1 h at 3 digits. */
+struct hist *hist_new(int64_t lowest, int64_t highest, int sigfigs);
+struct hist *hist_new_default(void);
+void hist_free(struct hist *h);
+void hist_reset(struct hist *h);
+
+/* Record value v (count times). Values above `highest` are recorded as `highest` and counted in
+ * `clamped`; negative values are recorded as 0. Never fails, never allocates. */
+void hist_record_n(struct hist *h, int64_t v, int64_t count);
+static inline void hist_record(struct hist *h, int64_t v)
+{
+    hist_record_n(h, v, 1);
+}
+
+/* dst += src. Both must have the same parameters: returns 0, or -1 (nothing added) if not. */
+int hist_add(struct hist *dst, const struct hist *src);
+
+/* Statistics, HdrHistogram semantics. hist_percentile(h, 99.0) is the highest value equivalent
+ * to the bucket where the cumulative count first reaches ceil(p/100 * total); 0 when empty. */
+int64_t hist_percentile(const struct hist *h, double p);
+int64_t hist_min(const struct hist *h); /* lowest equivalent value of the min; 0 when empty */
+int64_t hist_max(const struct hist *h); /* highest equivalent value of the max; 0 when empty */
+double hist_mean(const struct hist *h);
+double hist_stdev(const struct hist *h);
+
+/* Values v1 and v2 fall into the same bucket. */
+int hist_values_equivalent(const struct hist *h, int64_t v1, int64_t v2);
+
+/* HdrHistogram V2 compressed encoding, base64 (the `hdr` field of the JSON report), which other
+ * HdrHistogram implementations decode: *out is malloc'ed, NUL terminated; returns its length or
+ * a negative error. */
+long hist_v2_encode(const struct hist *h, char **out);
+
+/* Decode base64 V2 compressed text into a new histogram (*out, caller frees). Returns 0, or
+ * HERD_E_PROTO for malformed input (never crashes, whatever the bytes). */
+int hist_v2_decode(const char *b64, size_t len, struct hist **out);
+
+/* ---- metrics, counters, error classes ---- */
+
+enum metric {
+    M_CONNECT,       /* socket connect started -> TCP established */
+    M_TLS,           /* TLS handshake started -> finished */
+    M_HANDSHAKE,     /* HTTP request sent -> response head complete */
+    M_READY,         /* connection attempt started -> open and usable */
+    M_FIRST_MESSAGE, /* open -> first data message received */
+    M_RTT,           /* PING -> PONG, or echo sent -> echo received */
+    M_LATENCY,       /* stamp time -> received, one way */
+    M_FANOUT,        /* stamp time -> last expected subscriber received it */
+    M_RECONNECT,     /* drop detected -> open again */
+    M_COUNT
+};
+extern const char *const metric_name[M_COUNT]; /* "connect", "tls", ... */
+
+enum counter {
+    CTR_CONNECTIONS_ATTEMPTED,
+    CTR_CONNECTIONS_OPENED,
+    CTR_CONNECTIONS_FAILED, /* attempts that never opened */
+    CTR_CONNECTIONS_CLOSED, /* opened connections that closed, for any reason */
+    CTR_CONNECTIONS_RECONNECTS,
+    CTR_MESSAGES_SENT,
+    CTR_MESSAGES_RECEIVED,
+    CTR_MESSAGES_LOST,
+    CTR_MESSAGES_DUPLICATED,
+    CTR_MESSAGES_REORDERED,
+    CTR_BYTES_SENT,
+    CTR_BYTES_RECEIVED,
+    CTR_PINGS_SENT,
+    CTR_PINGS_RECEIVED, /* PONGs answering our PINGs */
+    CTR_COUNT
+};
+extern const char *const counter_name[CTR_COUNT]; /* "connections.attempted", ... */
+
+enum err_class {
+    ERR_REFUSED,
+    ERR_TIMEOUT,
+    ERR_DNS,
+    ERR_TLS,
+    ERR_HTTP_STATUS,      /* by code: stats.http_status[] */
+    ERR_HANDSHAKE,        /* bad upgrade reply */
+    ERR_PROTOCOL,         /* invalid frame or event stream */
+    ERR_RESET,
+    ERR_EOF,
+    ERR_CLOSED_BY_SERVER, /* by close code: stats.close_code[] */
+    ERR_IDLE_TIMEOUT,
+    ERR_OTHER,            /* any other socket error (e.g. EADDRNOTAVAIL) */
+    ERR_COUNT
+};
+extern const char *const err_class_name[ERR_COUNT]; /* "refused", "timeout", ... */
+
+#define STATS_HTTP_CODES 600
+#define STATS_CLOSE_CODES 5000
+
+struct stats {
+    uint64_t ctr[CTR_COUNT];
+    uint64_t err[ERR_COUNT];
+    uint64_t http_status[STATS_HTTP_CODES]; /* errors.http_status by code */
+    uint64_t close_code[STATS_CLOSE_CODES]; /* errors.closed_by_server by code */
+    int64_t open;                           /* gauge: connections open now (not reset) */
+    int64_t peak;                           /* gauge: most connections open at once */
+    struct hist *hist[M_COUNT];
+};
+
+/* Allocate the histograms and zero everything; dies on out of memory (setup only). */
+void stats_init(struct stats *s);
+void stats_free(struct stats *s);
+
+/* Zero counters, errors and histograms; the gauges are left alone. */
+void stats_reset(struct stats *s);
+
+/* dst += src for counters, errors and histograms; gauges are summed too (the caller decides
+ * what a gauge sum means: across threads, open adds up). */
+void stats_merge(struct stats *dst, const struct stats *src);
+
+/* Count an error of a class; the code-indexed helpers also count the class. */
+static inline void stats_error(struct stats *s, enum err_class c)
+{
+    s->err[c]++;
+}
+void stats_http_status(struct stats *s, int status);
+void stats_close_code(struct stats *s, unsigned code);
+
+/* Sum of all error classes. */
+uint64_t stats_errors_total(const struct stats *s);
+
+#endif
