@@ -1,0 +1,84 @@
+/* client.h - the load engine's face: what to run (struct client_params, filled in by cli or
+ * scenario), and the workers that run it.
+ *
+ * A run has N worker threads, each with its own event loop, connections, pools and two stats
+ * blocks. Connections are sharded over workers and never shared; the only cross-thread traffic
+ * is the reporter's once-per-interval swap request and the stop request. */
+#ifndef HERD_CLIENT_CLIENT_H
+#define HERD_CLIENT_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/url.h"
+
+struct stats;
+
+enum client_role {
+    ROLE_PING,      /* flood WebSocket PINGs, time PONGs */
+    ROLE_ECHO,      /* send stamped data messages, time their echoes */
+    ROLE_PUBLISH,   /* send stamped data messages at --rate */
+    ROLE_SUBSCRIBE, /* receive, time stamps one way */
+    ROLE_IDLE,      /* hold the connection only */
+};
+extern const char *const client_role_name[]; /* "ping", "echo", ... */
+
+#define CLIENT_MAX_HEADERS 32
+#define CLIENT_MAX_BIND 4096
+
+struct client_params {
+    const char *url_text;      /* as given, for the report */
+    struct url url;            /* parsed */
+    enum client_role role;
+    uint64_t connections;      /* -c: concurrent connections to hold */
+    uint64_t duration_ns;      /* -d: run time after the first connection opened */
+    unsigned threads;          /* -t: worker threads (0 = number of CPUs) */
+    double connect_rate;       /* --connect-rate: new connections per second, 0 = unlimited */
+    double rate;               /* --rate: messages/s per connection, 0 = closed model */
+    unsigned pipeline;         /* --pipeline: messages in flight per connection (closed model) */
+    size_t size;               /* -s: payload bytes (0 = the stamp's natural size) */
+    int binary;                /* --binary (default text) */
+    const char *message;       /* --message / --message-file template, NULL = generated */
+    size_t message_len;
+    const char *headers[CLIENT_MAX_HEADERS]; /* -H "K: V" lines, validated */
+    size_t nheaders;
+    const char *subprotocol;   /* --subprotocol, NULL = none */
+    const char *origin;        /* --origin, NULL = none */
+    int compress;              /* --compress: offer permessage-deflate */
+    uint64_t timeout_ns;       /* --timeout: connect + handshake (default 10 s) */
+    uint64_t idle_timeout_ns;  /* --idle-timeout: silence on an open connection, 0 = none */
+    uint64_t ping_interval_ns; /* --ping-interval: keep-alive PINGs on idle/subscribe, 0 = none */
+    uint64_t max_message;      /* largest message accepted (default 64 MiB) */
+    int quiet;                 /* -q */
+    /* shard I of N: this process takes its share of every count and rate */
+    unsigned shard_index, shard_count;
+};
+
+/* Defaults (DESIGN.md): 10 connections, 10 s, ping role, pipeline 1, 10 s timeout. */
+void client_params_defaults(struct client_params *p);
+
+/* A started run. Opaque. */
+struct client_run;
+
+/* Validate p and start the worker threads; the run begins connecting at once. Returns NULL and
+ * fills err (one line) when it cannot start. p must outlive the run. */
+struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen);
+
+/* Ask every worker to swap its active and inactive stats blocks, wait until all did, and add the
+ * inactive ones into `into` (then zero them). Called by the reporter once per interval; the only
+ * synchronisation between reporter and workers. Also sums the open-connection gauge. */
+void client_run_collect(struct client_run *r, struct stats *into);
+
+/* Mono time (ns) at which the first connection opened, 0 while none has. */
+uint64_t client_run_first_open_ns(const struct client_run *r);
+
+/* Whether every worker has finished (all connections closed after a stop). */
+int client_run_done(const struct client_run *r);
+
+/* Ask the workers to stop: send close frames, wait at most `grace_ns` for close handshakes, then
+ * drop what is left. Returns at once; client_run_join waits. `abrupt` skips the grace period. */
+void client_run_stop(struct client_run *r, uint64_t grace_ns, int abrupt);
+void client_run_join(struct client_run *r);
+void client_run_free(struct client_run *r);
+
+#endif

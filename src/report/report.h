@@ -1,0 +1,107 @@
+/* report.h - everything herd tells the user after (and during) a run: the live line, the summary
+ * table, the JSON report (DESIGN.md version 1), CSV time series, thresholds.
+ *
+ * The report module reads snapshots (struct stats, struct report), never live worker state. Every
+ * file is written atomically: a temporary file in the same directory, fsync, rename. */
+#ifndef HERD_REPORT_REPORT_H
+#define HERD_REPORT_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "stats/stats.h"
+
+/* One row of the time series: one interval (normally one second). */
+struct ts_row {
+    double t;      /* seconds since the run started, at the end of the interval */
+    int64_t open;  /* connections open at the end of the interval */
+    uint64_t attempted, opened, failed, closed, reconnects;
+    uint64_t sent, received, errors;
+    uint64_t count[M_COUNT];   /* histogram samples in the interval */
+    int64_t p50_us[M_COUNT];   /* per-interval percentiles, 0 when count is 0 */
+    int64_t p99_us[M_COUNT];
+};
+
+/* A configuration item echoed in the report's "config" object. */
+struct report_kv {
+    const char *key;   /* option name, e.g. "connections" */
+    const char *value; /* its effective value as text */
+    int is_number;     /* emit as a JSON number (value must then be a valid number) */
+};
+
+#define REPORT_MAX_CONFIG 64
+#define REPORT_MAX_THRESHOLDS 32
+
+/* A threshold such as `rtt.p99<20ms`, `errors==0`, `connections.failed<1%`,
+ * `messages.received/s>1000`. */
+enum threshold_kind {
+    THR_PERCENTILE, /* metric.pNN (or .min .max .mean .count): value in us */
+    THR_COUNTER,    /* counter total, or `errors` (all classes), or errors.<class> */
+    THR_RATE,       /* counter per second of run time: name/s */
+    THR_RATIO,      /* percent: connections.failed / connections.attempted, errors / attempted,
+                       messages.lost / (received + lost) */
+};
+enum threshold_op { THR_LT, THR_LE, THR_GT, THR_GE, THR_EQ, THR_NE };
+
+struct threshold {
+    char expr[128];        /* as written */
+    enum threshold_kind kind;
+    enum threshold_op op;
+    int metric;            /* enum metric for THR_PERCENTILE */
+    double percentile;     /* 99.9 for p999/p99.9; -1 min, -2 max, -3 mean, -4 count */
+    char name[64];         /* counter name for THR_COUNTER/THR_RATE/THR_RATIO */
+    double limit;          /* in us for percentiles, plain number otherwise, percent for ratio */
+};
+
+/* Parse expr. Returns 0, or HERD_E_INVAL with a one-line reason in why[0..whylen). */
+int threshold_parse(const char *expr, struct threshold *t, char *why, size_t whylen);
+
+struct threshold_result {
+    const struct threshold *t;
+    int ok;
+    double value; /* measured: us for percentiles, count, per second, or percent */
+};
+
+struct report {
+    const char *tool_version;
+    int complete;         /* 0 when cut short (signal, every connection failed, ...) */
+    const char *target;   /* URL */
+    char started_at[40];  /* RFC 3339 UTC with milliseconds */
+    double duration_s;    /* measured run time */
+    unsigned shards;      /* 1, or how many reports were merged */
+    struct report_kv config[REPORT_MAX_CONFIG];
+    size_t nconfig;
+    const struct stats *total;
+    const struct ts_row *rows;
+    size_t nrows;
+    struct threshold_result thresholds[REPORT_MAX_THRESHOLDS];
+    size_t nthresholds;
+};
+
+/* Evaluate every threshold against r, filling r->thresholds. Returns how many failed. */
+int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n);
+
+/* Write the JSON report (DESIGN.md version 1) atomically. Returns 0, or a negative error with a
+ * one-line message in err. */
+int report_json_write(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* Write the time series as CSV (header row + one row per interval) atomically. */
+int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* The final human summary: connections, messages, each non-empty histogram's
+ * min/p50/p90/p99/p99.9/max, errors by class with HTTP statuses and close codes, thresholds. */
+void report_summary_print(FILE *out, const struct report *r);
+
+/* The live line (one per second on a terminal, overwritten with \r): elapsed, open connections,
+ * msgs/s out and in, p50/p99 of the last interval of `metric`, errors. */
+void report_live_print(FILE *out, const struct ts_row *row, double interval_s, int metric);
+
+/* Write len bytes to path atomically (temp file in the same directory, fsync, rename). Returns 0
+ * or -errno with a message in err. */
+int atomic_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* Format a duration in us for humans: "412us", "3.21ms", "1.50s". */
+void report_fmt_us(char *out, size_t outlen, double us);
+
+#endif

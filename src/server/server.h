@@ -1,0 +1,43 @@
+/* server.h - `herd serve`, the built-in target: /echo, /pubsub/<topic>, /sse/<topic>,
+ * POST /publish/<topic>, with knobs for rehearsing faults. Built on loop, net and proto; one
+ * event loop per thread, SO_REUSEPORT listeners, no shared state on the echo path. */
+#ifndef HERD_SERVER_SERVER_H
+#define HERD_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum slow_policy { SLOW_BUFFER, SLOW_DROP, SLOW_CLOSE };
+
+struct server_params {
+    const char *bind;          /* --bind address (default 127.0.0.1) */
+    uint16_t port;             /* --port (default 8080; 0 = any free port) */
+    unsigned threads;          /* --threads (0 = number of CPUs) */
+    uint64_t delay_ns;         /* --delay: hold each reply */
+    uint64_t stall_ns;         /* --stall: freeze for this long ... */
+    uint64_t stall_every_ns;   /* ... every this long */
+    double tick_rate;          /* --tick: stamped messages per second to topic "tick" */
+    enum slow_policy slow_policy; /* --slow-policy */
+    uint64_t queue_limit;      /* --queue-limit bytes per subscriber (default 1 MiB) */
+    uint64_t max_connections;  /* --max-connections, 0 = unlimited */
+    double reject;             /* --reject: fraction of upgrades answered 503 */
+    uint64_t die_after_ns;     /* --die-after: exit abruptly after this long, 0 = never */
+    const char *tls_cert, *tls_key; /* --tls-cert / --tls-key */
+    int quiet;
+};
+
+void server_params_defaults(struct server_params *p);
+
+struct server;
+
+/* Bind and start the worker threads. Returns NULL with a one-line message in err on failure
+ * (e.g. address in use). */
+struct server *server_start(const struct server_params *p, char *err, size_t errlen);
+
+/* The port actually bound (useful with port 0). */
+uint16_t server_port(const struct server *s);
+
+/* Stop accepting, close every connection, join the threads, free. */
+void server_stop(struct server *s);
+
+#endif
