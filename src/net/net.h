@@ -1,0 +1,91 @@
+/* net.h - sockets for herd: resolve (setup only), non-blocking connect with an optional source
+ * address, listen/accept for herd serve, and one read/write face for plain and TLS streams.
+ *
+ * Errors are -errno for socket calls, herd's codes (HERD_E_TLS, HERD_E_DNS) otherwise. Nothing
+ * here logs: callers classify and count. */
+#ifndef HERD_NET_NET_H
+#define HERD_NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct net_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* Resolve host:port (numeric or by name; setup only, it blocks). Fills up to max addresses and
+ * returns how many, or HERD_E_DNS with a one-line message in err. */
+int net_resolve(const char *host, uint16_t port, struct net_addr *out, size_t max, char *err,
+                size_t errlen);
+
+/* Parse a source-address list: "127.0.0.2", "127.0.0.2-127.0.0.40", "127.0.1.0/24", "::1", or a
+ * comma separated mix. Fills up to max and returns the count, or HERD_E_INVAL with *why. */
+int net_parse_addrs(const char *spec, struct net_addr *out, size_t max, const char **why);
+
+/* Format an address as "ip:port" for messages. */
+void net_addr_format(const struct net_addr *a, char *out, size_t outlen);
+
+/* Start a non-blocking TCP connect to dst, from src when not NULL (port 0: the kernel picks the
+ * port at connect time, IP_BIND_ADDRESS_NO_PORT, so source ports are shared across targets).
+ * The socket gets TCP_NODELAY and CLOEXEC. Returns the fd (connect in progress or done; wait
+ * for writability and call net_connect_result), or -errno. */
+int net_connect_start(const struct net_addr *dst, const struct net_addr *src);
+
+/* The outcome of a connect: 0 established, or -errno (SO_ERROR). */
+int net_connect_result(int fd);
+
+/* A listening socket on addr:port (SO_REUSEADDR, SO_REUSEPORT when reuseport). Returns the fd
+ * or -errno. */
+int net_listen(const char *addr, uint16_t port, int reuseport, int backlog);
+
+/* The local port of a bound socket, 0 on error. */
+uint16_t net_local_port(int fd);
+
+/* accept4 non-blocking + CLOEXEC + TCP_NODELAY; returns fd or -errno (-EAGAIN when none). */
+int net_accept(int lfd);
+
+/* A byte stream: a plain socket, or TLS over it (tls != NULL, see the TLS issue). Embedded in
+ * connections. */
+struct net_tls;
+struct net_stream {
+    int fd;
+    struct net_tls *tls;
+};
+
+/* Read into buf: returns > 0 bytes, 0 at EOF, -EAGAIN when nothing is there, other -errno. */
+static inline ssize_t net_stream_read(struct net_stream *s, void *buf, size_t len);
+/* Write: returns bytes written (maybe short), -EAGAIN, or -errno. MSG_NOSIGNAL: no SIGPIPE. */
+static inline ssize_t net_stream_write(struct net_stream *s, const void *buf, size_t len);
+static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec *iov, int n);
+
+/* Close the fd (SO_LINGER 0 first when `reset`, to send RST and skip TIME_WAIT). */
+void net_close(int fd, int reset);
+
+/* ---- inline plain paths ---- */
+#include <errno.h>
+#include <unistd.h>
+
+static inline ssize_t net_stream_read(struct net_stream *s, void *buf, size_t len)
+{
+    ssize_t n = read(s->fd, buf, len);
+    return n >= 0 ? n : -errno;
+}
+
+static inline ssize_t net_stream_write(struct net_stream *s, const void *buf, size_t len)
+{
+    ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
+    return n >= 0 ? n : -errno;
+}
+
+static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec *iov, int n)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+    return w >= 0 ? w : -errno;
+}
+
+#endif
