@@ -2,7 +2,8 @@
 
 #include <stdlib.h>
 
-const uint32_t pool_class_cap[POOL_CLASSES] = {256 - 16, 2048 - 16, 16384 - 16, 65536 - 16};
+#define HDR ((uint32_t)sizeof(struct chunk))
+const uint32_t pool_class_cap[POOL_CLASSES] = {256 - HDR, 2048 - HDR, 16384 - HDR, 65536 - HDR};
 
 #define POOL_KEEP 1024
 
@@ -48,6 +49,8 @@ struct chunk *pool_get(struct pool *p, size_t size)
             p->oversize++;
     }
     c->next = NULL;
+    c->len = 0;
+    c->off = 0;
     p->outstanding++;
     return c;
 }

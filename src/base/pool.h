@@ -13,9 +13,11 @@
 
 /* A chunk of `cap` bytes. `data` follows the header. */
 struct chunk {
-    struct chunk *next; /* free-list link while pooled */
+    struct chunk *next; /* free-list link while pooled; queue link while in use */
     uint32_t cap;       /* usable bytes in data[] */
     uint32_t cls;       /* size class index, or POOL_CLASSES for oversize */
+    uint32_t len;       /* bytes used, for the holder (0 from pool_get) */
+    uint32_t off;       /* bytes already consumed, for the holder (0 from pool_get) */
     uint8_t data[];
 };
 
@@ -26,7 +28,7 @@ struct pool {
     uint64_t oversize;    /* allocations above the largest class */
 };
 
-/* Class capacities: 256 B, 2 KiB, 16 KiB, 64 KiB. */
+/* Class capacities: 256 B, 2 KiB, 16 KiB, 64 KiB allocations, less the chunk header. */
 extern const uint32_t pool_class_cap[POOL_CLASSES];
 
 void pool_init(struct pool *p);
