@@ -52,6 +52,24 @@ struct client_params {
     int quiet;                 /* -q */
     /* shard I of N: this process takes its share of every count and rate */
     unsigned shard_index, shard_count;
+
+    /* Accepted and validated by cli now; the engine uses them as each feature lands. */
+    /* --bind: source addresses as written ("127.0.0.2-127.0.0.40"), NULL = the kernel's choice */
+    const char *bind;
+    /* --read-rate: bytes/s a slow subscriber reads; -1 = unlimited (default), 0 = stop reading */
+    double read_rate;
+    int reconnect; /* --reconnect: open again after a drop */
+    /* --backoff: "none", "fixed:1s" or "exp:100ms..30s" with optional ",jitter=full|equal|none",
+     * as written (cli checked the syntax); NULL = the engine's default */
+    const char *backoff;
+    uint64_t max_retries; /* --max-retries: reconnect attempts per connection, 0 = unlimited */
+    int insecure;         /* --insecure: skip TLS certificate verification */
+    const char *cacert;   /* --cacert: CA bundle file, NULL = the system's */
+    const char *cert;     /* --cert: client certificate file (cli requires --key with it) */
+    const char *key;      /* --key: its private key file */
+    const char *sni;      /* --sni: TLS server name, NULL = the URL's host */
+    int tls_resume;       /* --tls-resume: resume TLS sessions on reconnect */
+    unsigned procs;       /* --procs: local processes to spread the run over, 0 = automatic */
 };
 
 /* Defaults (DESIGN.md): 10 connections, 10 s, ping role, pipeline 1, 10 s timeout. */

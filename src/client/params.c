@@ -19,4 +19,5 @@ void client_params_defaults(struct client_params *p)
     p->timeout_ns = 10 * NS_PER_S;
     p->max_message = 64u << 20;
     p->shard_count = 1;
+    p->read_rate = -1;
 }
