@@ -90,6 +90,10 @@ void client_run_collect(struct client_run *r, struct stats *into);
 /* Mono time (ns) at which the first connection opened, 0 while none has. */
 uint64_t client_run_first_open_ns(const struct client_run *r);
 
+/* Connections not finished for good, over all workers (for ending a run whose connections all
+ * dropped). */
+size_t client_run_live(const struct client_run *r);
+
 /* Whether every worker has finished (all connections closed after a stop). */
 int client_run_done(const struct client_run *r);
 

@@ -1,0 +1,319 @@
+/* worker.c - worker threads and the run: sharding connections, connect pacing, the stats swap
+ * with the reporter, and the graceful stop.
+ *
+ * The reporter and the workers share exactly three things: the swap generation (reporter asks,
+ * worker answers after flipping its active stats block), the stop flag, and first_open_ns. All
+ * are atomics touched once per interval or once per run, never per message. */
+#include "client/client_internal.h"
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PACE_TICK_NS NS_PER_MS
+
+void worker_conn_done(struct worker *w, struct conn *c)
+{
+    (void)c;
+    w->live--;
+}
+
+static void swap_blocks(struct worker *w)
+{
+    w->blocks[w->active].open = w->open;
+    w->blocks[w->active].peak = w->peak_interval;
+    w->active ^= 1;
+    w->st = &w->blocks[w->active];
+    w->peak_interval = w->open;
+}
+
+static void on_stop_timer(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = container_of(t, struct worker, stop_timer);
+    (void)l;
+    for (size_t i = 0; i < w->nconns; i++)
+        conn_abort(w, &w->conns[i]);
+}
+
+static void begin_stop(struct worker *w)
+{
+    w->stopping = 1;
+    loop_timer_cancel(w->loop, &w->pace_timer);
+    int abrupt = atomic_load(&w->run->abrupt);
+    for (size_t i = 0; i < w->nconns; i++) {
+        struct conn *c = &w->conns[i];
+        if (c->state == CS_IDLE) {
+            c->state = CS_DONE;
+            w->live--;
+        } else if (abrupt) {
+            conn_abort(w, c);
+        } else {
+            conn_stop(w, c);
+        }
+    }
+    loop_timer_arm(w->loop, &w->stop_timer, loop_now(w->loop) + w->run->grace_ns);
+}
+
+static void on_wake(struct loop *l, void *arg)
+{
+    struct worker *w = arg;
+    (void)l;
+    uint64_t req = atomic_load_explicit(&w->swap_req, memory_order_acquire);
+    if (req != atomic_load_explicit(&w->swap_done, memory_order_relaxed)) {
+        swap_blocks(w);
+        atomic_store_explicit(&w->swap_done, req, memory_order_release);
+    }
+    if (atomic_load(&w->run->stop)) {
+        if (!w->stopping)
+            begin_stop(w);
+        else if (atomic_load(&w->run->abrupt))
+            on_stop_timer(w->loop, &w->stop_timer);
+    }
+}
+
+/* Connect pacing: start as many connections as the rate allows by now. */
+static void on_pace(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = container_of(t, struct worker, pace_timer);
+    uint64_t now = loop_now(l);
+    double due = (double)(now - w->pace_t0_ns) * w->pace_rate / 1e9 + 1.0;
+    while (w->started < w->nconns && (double)w->started < due)
+        conn_start(w, &w->conns[w->started++]);
+    if (w->started < w->nconns) {
+        uint64_t next = w->pace_t0_ns + (uint64_t)((double)w->started * 1e9 / w->pace_rate);
+        loop_timer_arm(l, t, next > now + PACE_TICK_NS ? next : now + PACE_TICK_NS);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    loop_set_wake_cb(w->loop, on_wake, w);
+    w->pace_timer.cb = on_pace;
+    w->stop_timer.cb = on_stop_timer;
+    w->pace_t0_ns = loop_now_update(w->loop);
+    if (w->pace_rate > 0)
+        on_pace(w->loop, &w->pace_timer);
+    else
+        while (w->started < w->nconns)
+            conn_start(w, &w->conns[w->started++]);
+    /* Pick up a stop or swap that came before the loop was ready. */
+    on_wake(w->loop, w);
+    while (!(w->stopping && w->live == 0)) {
+        int rc = loop_run_once(w->loop, 100 * NS_PER_MS);
+        if (rc < 0)
+            die("event loop failed: %s", herd_strerror(rc));
+    }
+    loop_timer_cancel(w->loop, &w->stop_timer);
+    atomic_store_explicit(&w->exited, 1, memory_order_release);
+    return NULL;
+}
+
+/* The upgrade request, built once: only the key changes per connection. */
+static void build_request(struct worker *w, const struct client_params *p)
+{
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: ",
+                     p->url.target, p->url.authority);
+    size_t key_off = (size_t)n;
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "%*s\r\nSec-WebSocket-Version: 13\r\n",
+                  WS_KEY_LEN, "");
+    if (p->origin)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "Origin: %s\r\n", p->origin);
+    if (p->subprotocol)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "Sec-WebSocket-Protocol: %s\r\n",
+                      p->subprotocol);
+    for (size_t i = 0; i < p->nheaders; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\r\n", p->headers[i]);
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
+    if ((size_t)n >= sizeof buf)
+        die("upgrade request too long");
+    w->req = xmalloc((size_t)n);
+    memcpy(w->req, buf, (size_t)n);
+    w->req_len = (size_t)n;
+    w->req_key_off = key_off;
+}
+
+static unsigned ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen)
+{
+    struct client_run *r = xcalloc(1, sizeof *r);
+    r->p = p;
+    r->grace_ns = CLOSE_GRACE_NS;
+    int n = net_resolve(p->url.host, p->url.port, r->addrs, MAX_TARGET_ADDRS, err, errlen);
+    if (n < 0) {
+        free(r);
+        return NULL;
+    }
+    /* Connect to the first address only: spreading over several would mix targets. */
+    r->naddrs = 1;
+
+    /* Messages: a template, or the stamp padded to --size. */
+    const char *text = p->message ? p->message : "{{stamp}}";
+    size_t tlen = p->message ? p->message_len : strlen(text);
+    if (template_parse(&r->tmpl, text, tlen, p->size, err, errlen) != 0) {
+        free(r);
+        return NULL;
+    }
+
+    /* This shard's connections: global indexes shard_index, shard_index + shard_count, ... */
+    uint64_t mine = 0;
+    if (p->connections > p->shard_index)
+        mine = (p->connections - p->shard_index + p->shard_count - 1) / p->shard_count;
+    unsigned nw = p->threads ? p->threads : ncpus();
+    if (nw > mine && mine > 0)
+        nw = (unsigned)mine;
+    if (nw == 0)
+        nw = 1;
+    r->nworkers = nw;
+    r->workers = xcalloc(nw, sizeof *r->workers);
+    int64_t offset = (int64_t)real_ns() - (int64_t)mono_ns();
+    size_t msg_cap = template_max_len(&r->tmpl) + 64;
+    if (msg_cap < WORKER_WBUF)
+        msg_cap = WORKER_WBUF;
+    for (unsigned i = 0; i < nw; i++) {
+        struct worker *w = &r->workers[i];
+        w->run = r;
+        w->p = p;
+        w->id = i;
+        w->loop = loop_new();
+        if (!w->loop)
+            die("cannot create event loop: %s", strerror(errno));
+        pool_init(&w->pool);
+        rng_init(&w->rng);
+        stats_init(&w->blocks[0]);
+        stats_init(&w->blocks[1]);
+        w->st = &w->blocks[0];
+        w->rbuf = xmalloc(WORKER_RBUF);
+        w->wbuf = xmalloc(WORKER_WBUF);
+        w->mbuf = xmalloc(msg_cap);
+        w->mbuf_cap = msg_cap;
+        w->real_minus_mono_ns = offset;
+        w->nconns = (size_t)(mine / nw + (i < mine % nw));
+        w->conns = xcalloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
+        for (size_t k = 0; k < w->nconns; k++) {
+            struct conn *c = &w->conns[k];
+            c->w = w;
+            c->io.fd = -1;
+            c->index = (uint32_t)(p->shard_index + (k * nw + i) * p->shard_count);
+            c->state = CS_IDLE;
+        }
+        w->live = w->nconns;
+        w->pace_rate = p->connect_rate > 0 ? p->connect_rate / nw / p->shard_count : 0;
+        build_request(w, p);
+    }
+    for (unsigned i = 0; i < nw; i++)
+        if (pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) != 0)
+            die("cannot start worker thread");
+    return r;
+}
+
+void client_run_collect(struct client_run *r, struct stats *into)
+{
+    uint64_t gen = ++r->swap_gen;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        if (atomic_load_explicit(&w->exited, memory_order_acquire))
+            continue;
+        atomic_store_explicit(&w->swap_req, gen, memory_order_release);
+        loop_wake(w->loop);
+    }
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        for (;;) {
+            if (atomic_load_explicit(&w->exited, memory_order_acquire)) {
+                /* Finished: both blocks are ours now. */
+                w->blocks[w->active].open = w->open;
+                w->blocks[w->active].peak = w->peak_interval;
+                stats_merge(into, &w->blocks[w->active]);
+                stats_reset(&w->blocks[w->active]);
+                w->blocks[w->active].open = w->blocks[w->active].peak = 0;
+                w->peak_interval = 0;
+                break;
+            }
+            if (atomic_load_explicit(&w->swap_done, memory_order_acquire) == gen)
+                break;
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+        struct stats *inactive = &w->blocks[w->active ^ 1];
+        stats_merge(into, inactive);
+        stats_reset(inactive);
+        inactive->open = inactive->peak = 0;
+    }
+}
+
+uint64_t client_run_first_open_ns(const struct client_run *r)
+{
+    return atomic_load(&((struct client_run *)r)->first_open_ns);
+}
+
+size_t client_run_live(const struct client_run *r)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < r->nworkers; i++)
+        n += atomic_load_explicit(&((struct client_run *)r)->workers[i].live, memory_order_relaxed);
+    return n;
+}
+
+int client_run_done(const struct client_run *r)
+{
+    for (unsigned i = 0; i < r->nworkers; i++)
+        if (!atomic_load_explicit(&((struct client_run *)r)->workers[i].exited,
+                                  memory_order_acquire))
+            return 0;
+    return 1;
+}
+
+void client_run_stop(struct client_run *r, uint64_t grace_ns, int abrupt)
+{
+    r->grace_ns = grace_ns;
+    if (abrupt)
+        atomic_store(&r->abrupt, 1);
+    atomic_store(&r->stop, 1);
+    for (unsigned i = 0; i < r->nworkers; i++)
+        loop_wake(r->workers[i].loop);
+}
+
+void client_run_join(struct client_run *r)
+{
+    for (unsigned i = 0; i < r->nworkers; i++)
+        pthread_join(r->workers[i].thread, NULL);
+}
+
+void client_run_free(struct client_run *r)
+{
+    if (!r)
+        return;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        for (size_t k = 0; k < w->nconns; k++)
+            if (w->conns[k].io.fd >= 0)
+                net_close(w->conns[k].io.fd, 0);
+        stats_free(&w->blocks[0]);
+        stats_free(&w->blocks[1]);
+        pool_destroy(&w->pool);
+        loop_free(w->loop);
+        free(w->conns);
+        free(w->rbuf);
+        free(w->wbuf);
+        free(w->mbuf);
+        free(w->req);
+    }
+    free(r->workers);
+    template_free(&r->tmpl);
+    free(r->src);
+    free(r);
+}
