@@ -20,7 +20,7 @@
 #define HIST_SIGFIGS 3
 
 struct hist {
-    int64_t lowest;  /* lowest discernible value, >= 1 */
+    int64_t lowest; /* lowest discernible value, >= 1 */
     int64_t highest; /* highest trackable value */
     int32_t sigfigs; /* 1..5 */
     int32_t unit_magnitude;
@@ -34,8 +34,8 @@ struct hist {
     int64_t total_count;
     int64_t min_value; /* smallest recorded, INT64_MAX when empty */
     int64_t max_value; /* largest recorded, 0 when empty */
-    int64_t clamped;   /* values above `highest` recorded as `highest` (or below 0 as 0) */
-    int64_t counts[];  /* counts_len entries */
+    int64_t clamped; /* values above `highest` recorded as `highest` (or below 0 as 0) */
+    int64_t counts[]; /* counts_len entries */
 };
 
 /* A zeroed histogram covering lowest..highest at sigfigs significant digits, or NULL when the
@@ -57,7 +57,8 @@ static inline void hist_record(struct hist *h, int64_t v)
 int hist_add(struct hist *dst, const struct hist *src);
 
 /* Statistics, HdrHistogram semantics. hist_percentile(h, 99.0) is the highest value equivalent
- * to the bucket where the cumulative count first reaches ceil(p/100 * total); 0 when empty. */
+ * to the bucket where the cumulative count first reaches ceil(p/100 * total); 0 when empty.
+ * As in HdrHistogram, p <= 0 gives hist_min() and p > 100 counts as 100. */
 int64_t hist_percentile(const struct hist *h, double p);
 int64_t hist_min(const struct hist *h); /* lowest equivalent value of the min; 0 when empty */
 int64_t hist_max(const struct hist *h); /* highest equivalent value of the max; 0 when empty */
@@ -79,15 +80,15 @@ int hist_v2_decode(const char *b64, size_t len, struct hist **out);
 /* ---- metrics, counters, error classes ---- */
 
 enum metric {
-    M_CONNECT,       /* socket connect started -> TCP established */
-    M_TLS,           /* TLS handshake started -> finished */
-    M_HANDSHAKE,     /* HTTP request sent -> response head complete */
-    M_READY,         /* connection attempt started -> open and usable */
+    M_CONNECT, /* socket connect started -> TCP established */
+    M_TLS, /* TLS handshake started -> finished */
+    M_HANDSHAKE, /* HTTP request sent -> response head complete */
+    M_READY, /* connection attempt started -> open and usable */
     M_FIRST_MESSAGE, /* open -> first data message received */
-    M_RTT,           /* PING -> PONG, or echo sent -> echo received */
-    M_LATENCY,       /* stamp time -> received, one way */
-    M_FANOUT,        /* stamp time -> last expected subscriber received it */
-    M_RECONNECT,     /* drop detected -> open again */
+    M_RTT, /* PING -> PONG, or echo sent -> echo received */
+    M_LATENCY, /* stamp time -> received, one way */
+    M_FANOUT, /* stamp time -> last expected subscriber received it */
+    M_RECONNECT, /* drop detected -> open again */
     M_COUNT
 };
 extern const char *const metric_name[M_COUNT]; /* "connect", "tls", ... */
@@ -116,14 +117,14 @@ enum err_class {
     ERR_TIMEOUT,
     ERR_DNS,
     ERR_TLS,
-    ERR_HTTP_STATUS,      /* by code: stats.http_status[] */
-    ERR_HANDSHAKE,        /* bad upgrade reply */
-    ERR_PROTOCOL,         /* invalid frame or event stream */
+    ERR_HTTP_STATUS, /* by code: stats.http_status[] */
+    ERR_HANDSHAKE, /* bad upgrade reply */
+    ERR_PROTOCOL, /* invalid frame or event stream */
     ERR_RESET,
     ERR_EOF,
     ERR_CLOSED_BY_SERVER, /* by close code: stats.close_code[] */
     ERR_IDLE_TIMEOUT,
-    ERR_OTHER,            /* any other socket error (e.g. EADDRNOTAVAIL) */
+    ERR_OTHER, /* any other socket error (e.g. EADDRNOTAVAIL) */
     ERR_COUNT
 };
 extern const char *const err_class_name[ERR_COUNT]; /* "refused", "timeout", ... */
@@ -136,8 +137,8 @@ struct stats {
     uint64_t err[ERR_COUNT];
     uint64_t http_status[STATS_HTTP_CODES]; /* errors.http_status by code */
     uint64_t close_code[STATS_CLOSE_CODES]; /* errors.closed_by_server by code */
-    int64_t open;                           /* gauge: connections open now (not reset) */
-    int64_t peak;                           /* gauge: most connections open at once */
+    int64_t open; /* gauge: connections open now (not reset) */
+    int64_t peak; /* gauge: most connections open at once */
     struct hist *hist[M_COUNT];
 };
 

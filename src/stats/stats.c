@@ -1,0 +1,123 @@
+/* stats.c - names, per-thread stats blocks, merging.
+ *
+ * A struct stats is recorded into by one thread with plain increments (stats.h); everything here
+ * runs off the hot path: setup, the reporter's swap-and-merge, and the report writers. */
+#include <string.h>
+
+#include "base/log.h"
+#include "stats/stats.h"
+
+/* Spelled as in DESIGN.md: these strings are the JSON, CSV and threshold names. */
+const char *const metric_name[M_COUNT] = {
+    [M_CONNECT] = "connect",
+    [M_TLS] = "tls",
+    [M_HANDSHAKE] = "handshake",
+    [M_READY] = "ready",
+    [M_FIRST_MESSAGE] = "first_message",
+    [M_RTT] = "rtt",
+    [M_LATENCY] = "latency",
+    [M_FANOUT] = "fanout",
+    [M_RECONNECT] = "reconnect",
+};
+
+const char *const counter_name[CTR_COUNT] = {
+    [CTR_CONNECTIONS_ATTEMPTED] = "connections.attempted",
+    [CTR_CONNECTIONS_OPENED] = "connections.opened",
+    [CTR_CONNECTIONS_FAILED] = "connections.failed",
+    [CTR_CONNECTIONS_CLOSED] = "connections.closed",
+    [CTR_CONNECTIONS_RECONNECTS] = "connections.reconnects",
+    [CTR_MESSAGES_SENT] = "messages.sent",
+    [CTR_MESSAGES_RECEIVED] = "messages.received",
+    [CTR_MESSAGES_LOST] = "messages.lost",
+    [CTR_MESSAGES_DUPLICATED] = "messages.duplicated",
+    [CTR_MESSAGES_REORDERED] = "messages.reordered",
+    [CTR_BYTES_SENT] = "bytes.sent",
+    [CTR_BYTES_RECEIVED] = "bytes.received",
+    [CTR_PINGS_SENT] = "pings.sent",
+    [CTR_PINGS_RECEIVED] = "pings.received",
+};
+
+const char *const err_class_name[ERR_COUNT] = {
+    [ERR_REFUSED] = "refused",
+    [ERR_TIMEOUT] = "timeout",
+    [ERR_DNS] = "dns",
+    [ERR_TLS] = "tls",
+    [ERR_HTTP_STATUS] = "http_status",
+    [ERR_HANDSHAKE] = "handshake",
+    [ERR_PROTOCOL] = "protocol",
+    [ERR_RESET] = "reset",
+    [ERR_EOF] = "eof",
+    [ERR_CLOSED_BY_SERVER] = "closed_by_server",
+    [ERR_IDLE_TIMEOUT] = "idle_timeout",
+    [ERR_OTHER] = "other",
+};
+
+void stats_init(struct stats *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int m = 0; m < M_COUNT; m++) {
+        s->hist[m] = hist_new_default();
+        if (!s->hist[m])
+            die("out of memory");
+    }
+}
+
+void stats_free(struct stats *s)
+{
+    for (int m = 0; m < M_COUNT; m++) {
+        hist_free(s->hist[m]);
+        s->hist[m] = NULL;
+    }
+}
+
+void stats_reset(struct stats *s)
+{
+    memset(s->ctr, 0, sizeof s->ctr);
+    memset(s->err, 0, sizeof s->err);
+    memset(s->http_status, 0, sizeof s->http_status);
+    memset(s->close_code, 0, sizeof s->close_code);
+    for (int m = 0; m < M_COUNT; m++)
+        hist_reset(s->hist[m]);
+}
+
+void stats_merge(struct stats *dst, const struct stats *src)
+{
+    for (int i = 0; i < CTR_COUNT; i++)
+        dst->ctr[i] += src->ctr[i];
+    for (int i = 0; i < ERR_COUNT; i++)
+        dst->err[i] += src->err[i];
+    for (int i = 0; i < STATS_HTTP_CODES; i++)
+        dst->http_status[i] += src->http_status[i];
+    for (int i = 0; i < STATS_CLOSE_CODES; i++)
+        dst->close_code[i] += src->close_code[i];
+    dst->open += src->open;
+    dst->peak += src->peak;
+    /* Every block's histograms come from hist_new_default(), so the layouts always match. */
+    for (int m = 0; m < M_COUNT; m++) {
+        int rc = hist_add(dst->hist[m], src->hist[m]);
+        HERD_ASSERT(rc == 0);
+    }
+}
+
+void stats_http_status(struct stats *s, int status)
+{
+    s->err[ERR_HTTP_STATUS]++;
+    /* Codes outside 0..599 are not HTTP; they still count in the class total. */
+    if (status >= 0 && status < STATS_HTTP_CODES)
+        s->http_status[status]++;
+}
+
+void stats_close_code(struct stats *s, unsigned code)
+{
+    s->err[ERR_CLOSED_BY_SERVER]++;
+    if (code < STATS_CLOSE_CODES)
+        s->close_code[code]++;
+}
+
+uint64_t stats_errors_total(const struct stats *s)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < ERR_COUNT; i++)
+        total += s->err[i];
+    return total;
+}
