@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# check-deps.sh - enforce the module dependency rules of STYLE.md 4.2 over `#include "..."` in src/.
+#
+#   base          nothing of herd but base/
+#   proto         base/compiler.h, base/err.h, proto/
+#   stats         base/, stats/
+#   loop          base/, loop/
+#   load          base/, load/
+#   net           loop/, base/, net/
+#   client        not server/, report/, cli/, scenario/
+#   server        not client/, report/, cli/
+#   report        not loop/, net/, client/, server/
+#   cli, scenario not net/, not loop internals
+#   everyone      no other folder's *_internal.h
+#
+# Each violation is printed as file:line: what and why; the exit status is 1 if there was one.
+# System headers (<...>) are not checked: only `#include "..."` names herd's own files.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+[ -d src ] || {
+    echo "check-deps: no src/ folder" >&2
+    exit 2
+}
+
+violations=0
+files=0
+report() { # file line included why
+    printf '%s:%s: includes "%s": %s\n' "$1" "$2" "$3" "$4"
+    violations=$((violations + 1))
+}
+
+# rule MODULE TARGET: prints why MODULE may not include TARGET (a path under src/), or nothing
+rule() {
+    local mod=$1 inc=$2 tmod=${2%%/*}
+    [ "$tmod" = "$2" ] && tmod="" # a file at src/ top level (none should be included)
+    # Another folder's internal header: never.
+    case "$inc" in
+    *_internal.h)
+        if [ "$tmod" != "$mod" ]; then
+            echo "another module's internal header (only ${tmod:-its own folder} may include it)"
+            return
+        fi
+        ;;
+    esac
+    [ "$tmod" = "$mod" ] && return
+    case "$mod" in
+    base)
+        echo "base is a libc-only leaf and includes nothing else of herd" ;;
+    proto)
+        case "$inc" in
+        base/compiler.h | base/err.h) ;;
+        *) echo "proto may include only base/compiler.h, base/err.h and proto/" ;;
+        esac
+        ;;
+    stats | loop | load)
+        [ "$tmod" = base ] || echo "$mod may include only base/ and $mod/" ;;
+    net)
+        case "$tmod" in
+        base | loop) ;;
+        *) echo "net may include only base/, loop/ and net/" ;;
+        esac
+        ;;
+    client)
+        case "$tmod" in
+        server | report | cli | scenario) echo "client must not include $tmod/" ;;
+        esac
+        ;;
+    server)
+        case "$tmod" in
+        client | report | cli) echo "server must not include $tmod/" ;;
+        esac
+        ;;
+    report)
+        case "$tmod" in
+        loop | net | client | server)
+            echo "report reads snapshots, never live state: it must not include $tmod/" ;;
+        esac
+        ;;
+    cli | scenario)
+        case "$tmod" in
+        net) echo "$mod must not include net/ (it fills params structs only)" ;;
+        esac
+        ;;
+    esac
+}
+
+while IFS= read -r -d '' f; do
+    files=$((files + 1))
+    rel=${f#src/}
+    dir=$(dirname "$rel")
+    mod=${rel%%/*}
+    [ "$mod" = "$rel" ] && mod="" # src/main.c and friends: only the internal-header rule
+    while IFS=: read -r line text; do
+        inc=$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$text")
+        [ -n "$inc" ] || continue
+        # A name without a folder is relative to the including file's folder.
+        case "$inc" in
+        */*) ;;
+        *) [ "$dir" = . ] || inc="$dir/$inc" ;;
+        esac
+        inc=$(realpath -m "/$inc") # fold "a/../b"
+        inc=${inc#/}
+        why=$(rule "$mod" "$inc")
+        [ -z "$why" ] || report "$f" "$line" "$inc" "$why"
+    done < <(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
+done < <(find src -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
+
+if [ "$violations" -gt 0 ]; then
+    echo "check-deps: $violations violation(s) of the module rules (STYLE.md 4.2)" >&2
+    exit 1
+fi
+echo "check-deps: $files files follow the module rules"
