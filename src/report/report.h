@@ -14,20 +14,21 @@
 
 /* One row of the time series: one interval (normally one second). */
 struct ts_row {
-    double t;      /* seconds since the run started, at the end of the interval */
-    int64_t open;  /* connections open at the end of the interval */
+    double t; /* seconds since the run started, at the end of the interval */
+    int64_t open; /* connections open at the end of the interval */
     uint64_t attempted, opened, failed, closed, reconnects;
     uint64_t sent, received, errors;
-    uint64_t count[M_COUNT];   /* histogram samples in the interval */
-    int64_t p50_us[M_COUNT];   /* per-interval percentiles, 0 when count is 0 */
+    uint64_t count[M_COUNT]; /* histogram samples in the interval */
+    int64_t p50_us[M_COUNT]; /* per-interval percentiles, 0 when count is 0 */
     int64_t p99_us[M_COUNT];
 };
 
 /* A configuration item echoed in the report's "config" object. */
 struct report_kv {
-    const char *key;   /* option name, e.g. "connections" */
+    const char *key; /* option name, e.g. "connections" */
     const char *value; /* its effective value as text */
-    int is_number;     /* emit as a JSON number (value must then be a valid number) */
+    int is_number; /* emit as a JSON number (value must then be a valid number; "true" and
+                      "false" become JSON booleans; anything else falls back to a string) */
 };
 
 #define REPORT_MAX_CONFIG 64
@@ -37,39 +38,56 @@ struct report_kv {
  * `messages.received/s>1000`. */
 enum threshold_kind {
     THR_PERCENTILE, /* metric.pNN (or .min .max .mean .count): value in us */
-    THR_COUNTER,    /* counter total, or `errors` (all classes), or errors.<class> */
-    THR_RATE,       /* counter per second of run time: name/s */
-    THR_RATIO,      /* percent: connections.failed / connections.attempted, errors / attempted,
-                       messages.lost / (received + lost) */
+    THR_COUNTER, /* counter total, or `errors` (all classes), or errors.<class> */
+    THR_RATE, /* counter per second of run time: name/s */
+    THR_RATIO, /* percent: connections.failed / connections.attempted, errors / attempted,
+                  messages.lost / (received + lost) */
 };
 enum threshold_op { THR_LT, THR_LE, THR_GT, THR_GE, THR_EQ, THR_NE };
 
 struct threshold {
-    char expr[128];        /* as written */
+    char expr[128]; /* as written */
     enum threshold_kind kind;
     enum threshold_op op;
-    int metric;            /* enum metric for THR_PERCENTILE */
-    double percentile;     /* 99.9 for p999/p99.9; -1 min, -2 max, -3 mean, -4 count */
-    char name[64];         /* counter name for THR_COUNTER/THR_RATE/THR_RATIO */
-    double limit;          /* in us for percentiles, plain number otherwise, percent for ratio */
+    int metric; /* enum metric for THR_PERCENTILE */
+    double percentile; /* 99.9 for p999/p99.9; -1 min, -2 max, -3 mean, -4 count */
+    char name[64]; /* counter name for THR_COUNTER/THR_RATE/THR_RATIO */
+    double limit; /* in us for percentiles, plain number otherwise, percent for ratio */
 };
 
-/* Parse expr. Returns 0, or HERD_E_INVAL with a one-line reason in why[0..whylen). */
+/* Parse expr. Returns 0, or HERD_E_INVAL with a one-line reason in why[0..whylen) that quotes
+ * the expression.
+ * Grammar (spaces around the operator allowed; op is one of < <= > >= == !=):
+ *   <metric>.<stat><op><time>   metric from metric_name[]; stat p50, p90, p99, p99.9, p999,
+ *                               p9999, pNN, pNN.N, min, max, mean: time is a number with unit
+ *                               us, ms or s, and a bare number is microseconds;
+ *                               stat count: a plain count
+ *   <counter><op><N>            counter_name[] entries, connections.open, connections.peak,
+ *                               errors (all classes), errors.<class>,
+ *                               errors.http_status.<code>, errors.closed_by_server.<code>;
+ *                               N may carry k, M or G (powers of 1000)
+ *   <counter>/s<op><N>          per second of run time (not for the two gauges)
+ *   <counter><op><N>%           a ratio in percent: connections.failed and errors (and
+ *                               errors.<class>) over connections.attempted, messages.lost over
+ *                               messages.received + messages.lost, messages.duplicated and
+ *                               messages.reordered over messages.received */
 int threshold_parse(const char *expr, struct threshold *t, char *why, size_t whylen);
 
 struct threshold_result {
     const struct threshold *t;
     int ok;
     double value; /* measured: us for percentiles, count, per second, or percent */
+    int no_data; /* a time statistic of a metric without samples: no value, and not ok (an
+                    empty histogram must not pass rtt.p99<20ms in CI) */
 };
 
 struct report {
     const char *tool_version;
-    int complete;         /* 0 when cut short (signal, every connection failed, ...) */
-    const char *target;   /* URL */
-    char started_at[40];  /* RFC 3339 UTC with milliseconds */
-    double duration_s;    /* measured run time */
-    unsigned shards;      /* 1, or how many reports were merged */
+    int complete; /* 0 when cut short (signal, every connection failed, ...) */
+    const char *target; /* URL */
+    char started_at[40]; /* RFC 3339 UTC with milliseconds */
+    double duration_s; /* measured run time */
+    unsigned shards; /* 1, or how many reports were merged */
     struct report_kv config[REPORT_MAX_CONFIG];
     size_t nconfig;
     const struct stats *total;
@@ -94,7 +112,9 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
 void report_summary_print(FILE *out, const struct report *r);
 
 /* The live line (one per second on a terminal, overwritten with \r): elapsed, open connections,
- * msgs/s out and in, p50/p99 of the last interval of `metric`, errors. */
+ * msgs/s out and in, p50/p99 of the last interval of `metric` (-1: none), errors. When `out` is
+ * not a terminal each call prints a whole line; on a terminal the caller ends the last one with
+ * a newline. */
 void report_live_print(FILE *out, const struct ts_row *row, double interval_s, int metric);
 
 /* Write len bytes to path atomically (temp file in the same directory, fsync, rename). Returns 0

@@ -1,0 +1,291 @@
+/* json_write.c - the JSON report, DESIGN.md version 1. Scripts and CI keep these files and
+ * `herd merge` reads them back, so the layout is a contract: field names change only with
+ * report_version. */
+#include "report/report.h"
+
+#include "base/err.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Percentiles reported for every histogram, with their JSON field names. */
+static const struct {
+    double p;
+    const char *key;
+} percentiles[] = {
+    {50.0, "p50_us"}, {90.0, "p90_us"}, {95.0, "p95_us"}, {99.0, "p99_us"}, {99.9, "p999_us"},
+};
+
+/* Jansson refuses strings that are not UTF-8 (json_string returns NULL); user text such as a
+ * URL or a path may be anything, so replace the offending bytes rather than lose the field. */
+static json_t *str(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+static json_t *u64(uint64_t v)
+{
+    return json_integer(v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v);
+}
+
+/* Means and deviations to a thousandth of a microsecond: more digits are noise. */
+static json_t *real3(double v)
+{
+    if (!isfinite(v))
+        return json_null();
+    return json_real(round(v * 1000.0) / 1000.0);
+}
+
+static json_t *config_value(const struct report_kv *kv)
+{
+    const char *v = kv->value ? kv->value : "";
+    if (kv->is_number) {
+        if (strcmp(v, "true") == 0)
+            return json_true();
+        if (strcmp(v, "false") == 0)
+            return json_false();
+        char *end;
+        errno = 0;
+        long long ll = strtoll(v, &end, 10);
+        if (*v && !*end && errno == 0)
+            return json_integer(ll);
+        double d = strtod(v, &end);
+        if (*v && !*end && isfinite(d))
+            return json_real(d);
+    }
+    return str(v);
+}
+
+/* Add to obj, taking ownership of val; a NULL val (out of memory) sets the failure flag. */
+static void put(json_t *obj, const char *key, json_t *val, int *oom)
+{
+    if (!val || json_object_set_new(obj, key, val) != 0)
+        *oom = 1;
+}
+
+static json_t *counters_obj(const struct stats *s, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    for (int i = 0; i < CTR_COUNT; i++)
+        put(o, counter_name[i], u64(s ? s->ctr[i] : 0), oom);
+    put(o, "connections.open", json_integer(s ? s->open : 0), oom);
+    put(o, "connections.peak", json_integer(s ? s->peak : 0), oom);
+    return o;
+}
+
+static json_t *codes_obj(const uint64_t *by_code, int ncodes, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    for (int c = 0; by_code && c < ncodes; c++) {
+        if (!by_code[c])
+            continue;
+        char key[16];
+        snprintf(key, sizeof key, "%d", c);
+        put(o, key, u64(by_code[c]), oom);
+    }
+    return o;
+}
+
+static json_t *errors_obj(const struct stats *s, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    for (int c = 0; c < ERR_COUNT; c++) {
+        json_t *v;
+        if (c == ERR_HTTP_STATUS)
+            v = codes_obj(s ? s->http_status : NULL, STATS_HTTP_CODES, oom);
+        else if (c == ERR_CLOSED_BY_SERVER)
+            v = codes_obj(s ? s->close_code : NULL, STATS_CLOSE_CODES, oom);
+        else
+            v = u64(s ? s->err[c] : 0);
+        put(o, err_class_name[c], v, oom);
+    }
+    return o;
+}
+
+static json_t *hist_obj(const struct hist *h, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    put(o, "count", json_integer(h->total_count), oom);
+    put(o, "min_us", json_integer(hist_min(h)), oom);
+    put(o, "mean_us", real3(hist_mean(h)), oom);
+    put(o, "stdev_us", real3(hist_stdev(h)), oom);
+    for (size_t i = 0; i < sizeof percentiles / sizeof percentiles[0]; i++)
+        put(o, percentiles[i].key, json_integer(hist_percentile(h, percentiles[i].p)), oom);
+    put(o, "max_us", json_integer(hist_max(h)), oom);
+    char *hdr = NULL;
+    if (hist_v2_encode(h, &hdr) >= 0 && hdr)
+        put(o, "hdr", json_string(hdr), oom);
+    else
+        *oom = 1;
+    free(hdr);
+    return o;
+}
+
+static json_t *histograms_obj(const struct stats *s, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    for (int m = 0; s && m < M_COUNT; m++) {
+        if (s->hist[m] && s->hist[m]->total_count > 0)
+            put(o, metric_name[m], hist_obj(s->hist[m], oom), oom);
+    }
+    return o;
+}
+
+static json_t *row_obj(const struct ts_row *row, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    put(o, "t", json_real(row->t), oom);
+    put(o, "open", json_integer(row->open), oom);
+    put(o, "attempted", u64(row->attempted), oom);
+    put(o, "opened", u64(row->opened), oom);
+    put(o, "failed", u64(row->failed), oom);
+    put(o, "closed", u64(row->closed), oom);
+    put(o, "reconnects", u64(row->reconnects), oom);
+    put(o, "sent", u64(row->sent), oom);
+    put(o, "received", u64(row->received), oom);
+    put(o, "errors", u64(row->errors), oom);
+    /* Only metrics with samples in this interval: a 0 would read as a measured 0 us. */
+    for (int m = 0; m < M_COUNT; m++) {
+        if (!row->count[m])
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s_p50_us", metric_name[m]);
+        put(o, key, json_integer(row->p50_us[m]), oom);
+        snprintf(key, sizeof key, "%s_p99_us", metric_name[m]);
+        put(o, key, json_integer(row->p99_us[m]), oom);
+    }
+    return o;
+}
+
+static json_t *threshold_obj(const struct threshold_result *res, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    put(o, "expr", str(res->t ? res->t->expr : ""), oom);
+    put(o, "ok", json_boolean(res->ok), oom);
+    int is_time = res->t && res->t->kind == THR_PERCENTILE && res->t->percentile != -4.0;
+    const char *key = is_time ? "value_us" : "value";
+    if (res->no_data)
+        put(o, key, json_null(), oom);
+    else if (is_time)
+        put(o, key, json_integer((json_int_t)llround(res->value)), oom);
+    else if (res->value == floor(res->value) && fabs(res->value) < 9e15)
+        put(o, key, json_integer((json_int_t)res->value), oom);
+    else
+        put(o, key, real3(res->value), oom);
+    return o;
+}
+
+static json_t *report_obj(const struct report *r, int *oom)
+{
+    json_t *root = json_object();
+    if (!root) {
+        *oom = 1;
+        return NULL;
+    }
+    put(root, "tool", json_string("herd"), oom);
+    put(root, "version", str(r->tool_version ? r->tool_version : "unknown"), oom);
+    put(root, "report_version", json_integer(1), oom);
+    put(root, "complete", json_boolean(r->complete), oom);
+    put(root, "target", str(r->target), oom);
+    put(root, "started_at", str(r->started_at), oom);
+    put(root, "duration_s", json_real(isfinite(r->duration_s) ? r->duration_s : 0), oom);
+
+    json_t *config = json_object();
+    for (size_t i = 0; config && i < r->nconfig && i < REPORT_MAX_CONFIG; i++) {
+        if (r->config[i].key)
+            put(config, r->config[i].key, config_value(&r->config[i]), oom);
+    }
+    put(root, "config", config, oom);
+    put(root, "counters", counters_obj(r->total, oom), oom);
+    put(root, "errors", errors_obj(r->total, oom), oom);
+    put(root, "histograms", histograms_obj(r->total, oom), oom);
+
+    json_t *ts = json_array();
+    for (size_t i = 0; ts && r->rows && i < r->nrows; i++) {
+        if (json_array_append_new(ts, row_obj(&r->rows[i], oom)) != 0)
+            *oom = 1;
+    }
+    put(root, "timeseries", ts, oom);
+
+    json_t *th = json_array();
+    for (size_t i = 0; th && i < r->nthresholds && i < REPORT_MAX_THRESHOLDS; i++) {
+        if (json_array_append_new(th, threshold_obj(&r->thresholds[i], oom)) != 0)
+            *oom = 1;
+    }
+    put(root, "thresholds", th, oom);
+    put(root, "shards", json_integer(r->shards ? r->shards : 1), oom);
+    return root;
+}
+
+int report_json_write(const struct report *r, const char *path, char *err, size_t errlen)
+{
+    int oom = 0;
+    json_t *root = report_obj(r, &oom);
+    char *text = NULL;
+    if (root && !oom)
+        text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    json_decref(root);
+    if (!text) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot build the JSON report: out of memory", path);
+        return HERD_E_NOMEM;
+    }
+    size_t len = strlen(text);
+    /* json_dumps leaves the last line open; text files end with a newline. */
+    char *out = realloc(text, len + 2);
+    if (!out) {
+        free(text);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot build the JSON report: out of memory", path);
+        return HERD_E_NOMEM;
+    }
+    out[len++] = '\n';
+    out[len] = '\0';
+    int rc = atomic_file_write(path, out, len, err, errlen);
+    free(out);
+    return rc;
+}

@@ -1,0 +1,227 @@
+/* summary.c - what a person reads: the final table and the live line. Scripts must use the JSON
+ * report instead; nothing here is a contract, so it can favour readability. */
+#include "report/report.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+void report_fmt_us(char *out, size_t outlen, double us)
+{
+    /* Three significant digits in the largest unit that keeps the number >= 1. The thresholds
+     * are taken after rounding, so 999.7 us prints as "1.00ms", not "1000us". */
+    if (!isfinite(us) || us < 0) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    const char *unit = "us";
+    double v = us;
+    if (us >= 999.5) {
+        v = us / 1e3;
+        unit = "ms";
+        if (v >= 999.5) {
+            v = us / 1e6;
+            unit = "s";
+        }
+    }
+    if (unit[0] == 'u')
+        snprintf(out, outlen, "%.0f%s", v, unit);
+    else if (v < 9.995)
+        snprintf(out, outlen, "%.2f%s", v, unit);
+    else if (v < 99.95)
+        snprintf(out, outlen, "%.1f%s", v, unit);
+    else
+        snprintf(out, outlen, "%.0f%s", v, unit);
+}
+
+/* 1536 -> "1.50KiB" */
+static void fmt_bytes(char *out, size_t outlen, uint64_t b)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    size_t u = 0;
+    while (v >= 1023.5 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, outlen, "%" PRIu64 "B", b);
+    else
+        snprintf(out, outlen, "%.*f%s", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v, units[u]);
+}
+
+/* 12345.6 -> "12.3k" for rates in a narrow column */
+static void fmt_rate(char *out, size_t outlen, double v)
+{
+    if (!isfinite(v) || v < 0)
+        snprintf(out, outlen, "-");
+    else if (v < 999.5)
+        snprintf(out, outlen, "%.*f", v < 9.95 ? 1 : 0, v);
+    else if (v < 999.5e3)
+        snprintf(out, outlen, "%.*fk", v < 9.995e3 ? 2 : v < 99.95e3 ? 1 : 0, v / 1e3);
+    else
+        snprintf(out, outlen, "%.*fM", v < 9.995e6 ? 2 : v < 99.95e6 ? 1 : 0, v / 1e6);
+}
+
+static void print_thresholds(FILE *out, const struct report *r)
+{
+    if (!r->nthresholds)
+        return;
+    fprintf(out, "\nthresholds\n");
+    size_t width = 0;
+    for (size_t i = 0; i < r->nthresholds; i++) {
+        size_t l = r->thresholds[i].t ? strlen(r->thresholds[i].t->expr) : 0;
+        width = l > width ? l : width;
+    }
+    for (size_t i = 0; i < r->nthresholds; i++) {
+        const struct threshold_result *res = &r->thresholds[i];
+        const struct threshold *t = res->t;
+        char v[48];
+        if (!t)
+            continue;
+        if (res->no_data)
+            snprintf(v, sizeof v, "no samples");
+        else if (t->kind == THR_PERCENTILE && t->percentile != -4.0)
+            report_fmt_us(v, sizeof v, res->value);
+        else if (t->kind == THR_RATE)
+            snprintf(v, sizeof v, "%.1f/s", res->value);
+        else if (t->kind == THR_RATIO)
+            snprintf(v, sizeof v, "%.3g%%", res->value);
+        else
+            snprintf(v, sizeof v, "%.0f", res->value);
+        fprintf(out, "  %-4s  %-*s  %s\n", res->ok ? "ok" : "FAIL", (int)width, t->expr, v);
+    }
+}
+
+static void print_errors(FILE *out, const struct stats *s)
+{
+    uint64_t total = stats_errors_total(s);
+    fprintf(out, "%-13s", "errors");
+    if (!total) {
+        fprintf(out, "none\n");
+        return;
+    }
+    const char *sep = "";
+    for (int c = 0; c < ERR_COUNT; c++) {
+        if (!s->err[c])
+            continue;
+        fprintf(out, "%s%s %" PRIu64, sep, err_class_name[c], s->err[c]);
+        /* The code breakdown is what one acts on: 503s are load shedding, 1006 is a drop. */
+        const uint64_t *by_code = c == ERR_HTTP_STATUS        ? s->http_status
+                                  : c == ERR_CLOSED_BY_SERVER ? s->close_code
+                                                              : NULL;
+        int ncodes = c == ERR_HTTP_STATUS ? STATS_HTTP_CODES : STATS_CLOSE_CODES;
+        if (by_code) {
+            const char *inner = " (";
+            for (int k = 0; k < ncodes; k++) {
+                if (!by_code[k])
+                    continue;
+                fprintf(out, "%s%d: %" PRIu64, inner, k, by_code[k]);
+                inner = ", ";
+            }
+            if (inner[0] == ',')
+                fputc(')', out);
+        }
+        sep = ", ";
+    }
+    fputc('\n', out);
+}
+
+void report_summary_print(FILE *out, const struct report *r)
+{
+    const struct stats *s = r->total;
+    double secs = r->duration_s > 0 ? r->duration_s : 0;
+    fprintf(out, "\nherd %s  %.1fs%s\n", r->target ? r->target : "", secs,
+            r->complete ? "" : "  (incomplete: stopped early)");
+    if (r->shards > 1)
+        fprintf(out, "merged from %u shards\n", r->shards);
+    if (!s) {
+        print_thresholds(out, r);
+        return;
+    }
+    const uint64_t *c = s->ctr;
+    fprintf(out,
+            "\n%-13sattempted %" PRIu64 "  opened %" PRIu64 "  failed %" PRIu64 "  closed %" PRIu64
+            "  reconnects %" PRIu64 "  open %" PRId64 "  peak %" PRId64 "\n",
+            "connections", c[CTR_CONNECTIONS_ATTEMPTED], c[CTR_CONNECTIONS_OPENED],
+            c[CTR_CONNECTIONS_FAILED], c[CTR_CONNECTIONS_CLOSED], c[CTR_CONNECTIONS_RECONNECTS],
+            s->open, s->peak);
+    char rs[24], rr[24];
+    fmt_rate(rs, sizeof rs, secs > 0 ? (double)c[CTR_MESSAGES_SENT] / secs : 0);
+    fmt_rate(rr, sizeof rr, secs > 0 ? (double)c[CTR_MESSAGES_RECEIVED] / secs : 0);
+    fprintf(out,
+            "%-13ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64
+            "  duplicated %" PRIu64 "  reordered %" PRIu64 "\n",
+            "messages", c[CTR_MESSAGES_SENT], rs, c[CTR_MESSAGES_RECEIVED], rr,
+            c[CTR_MESSAGES_LOST], c[CTR_MESSAGES_DUPLICATED], c[CTR_MESSAGES_REORDERED]);
+    char bs[24], br[24];
+    fmt_bytes(bs, sizeof bs, c[CTR_BYTES_SENT]);
+    fmt_bytes(br, sizeof br, c[CTR_BYTES_RECEIVED]);
+    fprintf(out, "%-13ssent %s  received %s\n", "bytes", bs, br);
+    if (c[CTR_PINGS_SENT] || c[CTR_PINGS_RECEIVED])
+        fprintf(out, "%-13ssent %" PRIu64 "  pongs %" PRIu64 "\n", "pings", c[CTR_PINGS_SENT],
+                c[CTR_PINGS_RECEIVED]);
+
+    /* The latency table: one row per metric that has samples. */
+    static const struct {
+        const char *head;
+        double p; /* < 0: min (-1), max (-2), mean (-3) */
+    } cols[] = {{"min", -1},     {"p50", 50}, {"p90", 90}, {"p99", 99},
+                {"p99.9", 99.9}, {"max", -2}, {"mean", -3}};
+    int any = 0;
+    for (int m = 0; m < M_COUNT; m++) {
+        const struct hist *h = s->hist[m];
+        if (!h || h->total_count == 0)
+            continue;
+        if (!any) {
+            fprintf(out, "\n%-13s%10s", "", "count");
+            for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+                fprintf(out, "%9s", cols[k].head);
+            fputc('\n', out);
+            any = 1;
+        }
+        fprintf(out, "%-13s%10" PRId64, metric_name[m], h->total_count);
+        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+            double v = cols[k].p == -1   ? (double)hist_min(h)
+                       : cols[k].p == -2 ? (double)hist_max(h)
+                       : cols[k].p == -3 ? hist_mean(h)
+                                         : (double)hist_percentile(h, cols[k].p);
+            char t[24];
+            report_fmt_us(t, sizeof t, v);
+            fprintf(out, "%9s", t);
+        }
+        fputc('\n', out);
+    }
+    fputc('\n', out);
+    print_errors(out, s);
+    print_thresholds(out, r);
+}
+
+void report_live_print(FILE *out, const struct ts_row *row, double interval_s, int metric)
+{
+    char sent[24], recv[24], lat[64];
+    double iv = interval_s > 0 ? interval_s : 1;
+    fmt_rate(sent, sizeof sent, (double)row->sent / iv);
+    fmt_rate(recv, sizeof recv, (double)row->received / iv);
+    if (metric >= 0 && metric < M_COUNT && row->count[metric]) {
+        char p50[24], p99[24];
+        report_fmt_us(p50, sizeof p50, (double)row->p50_us[metric]);
+        report_fmt_us(p99, sizeof p99, (double)row->p99_us[metric]);
+        snprintf(lat, sizeof lat, "%s p50 %s p99 %s", metric_name[metric], p50, p99);
+    } else if (metric >= 0 && metric < M_COUNT) {
+        snprintf(lat, sizeof lat, "%s -", metric_name[metric]);
+    } else {
+        lat[0] = '\0';
+    }
+    char line[256];
+    snprintf(line, sizeof line, "[%5.0fs] open %" PRId64 "  out %s/s  in %s/s  %s  errors %" PRIu64,
+             row->t, row->open, sent, recv, lat, row->errors);
+    /* On a terminal the line rewrites itself (\r, then clear to the end of the line); in a log
+     * file each interval gets its own line. */
+    if (isatty(fileno(out)))
+        fprintf(out, "\r%s\033[K", line);
+    else
+        fprintf(out, "%s\n", line);
+    fflush(out);
+}
