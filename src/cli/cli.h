@@ -9,23 +9,29 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "client/client.h"
 #include "report/report.h"
 #include "server/server.h"
 
+/* The result of `herd run`'s command line. Strings (URL, paths, headers, --message) point into
+ * argv (or the values given to cli_run_option), which must outlive the struct. */
 struct run_options {
     struct client_params client;
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
     struct threshold thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
-    /* The effective options, echoed in the report's "config". Strings point into `arena`. */
+    /* The effective options, echoed in the report's "config". Strings point into `arena`.
+     * Durations are in seconds, sizes in bytes, rates per second; flags are true/false (with
+     * is_number set, see struct report_kv). Header values are left out: they carry tokens. */
     struct report_kv config[REPORT_MAX_CONFIG];
     size_t nconfig;
     char arena[8192];
     size_t arena_used;
     char *message_buf; /* --message-file contents (malloc'ed), owned */
+    int _role_given; /* internal: --role was given (else an SSE URL implies subscribe) */
 };
 
 /* Results of the parse functions. */
@@ -33,24 +39,46 @@ struct run_options {
 #define CLI_HELP 1 /* --help was printed; exit 0 */
 
 /* Parse the arguments of `herd run` (argv[0] is "run"). Returns CLI_OK, CLI_HELP, or a negative
- * error with one line in err. */
+ * error with one line in err. Both "--opt value" and "--opt=value", "-c 10" and "-c10"; the URL
+ * may stand anywhere; "--" ends the options. Call cli_run_options_free afterwards, whatever the
+ * result. It is cli_run_init + cli_run_option for each option + cli_run_finish. */
 int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_t errlen);
 void cli_run_options_free(struct run_options *o);
+
+/* The building blocks of cli_run_parse, for scenario files, whose keys are the long options with
+ * dashes written as underscores.
+ * cli_run_init: zero o and set the defaults.
+ * cli_run_option: apply one option. `name` is a long option name without the dashes ("rate",
+ *   "connect_rate" or "connect-rate"), or "url" for the positional URL. `value` is the text of
+ *   the value; for flags NULL or true/false/yes/no/on/off/1/0. Messages start with `name` as
+ *   given. Returns CLI_OK, CLI_HELP (for "help"), or a negative error with one line in err.
+ * cli_run_finish: checks that involve several options (a URL is required unless -f was given,
+ *   --size against --max-message, --role against an SSE URL, --cert with --key) and fills in
+ *   o->config. Returns CLI_OK or a negative error. */
+void cli_run_init(struct run_options *o);
+int cli_run_option(struct run_options *o, const char *name, const char *value, char *err,
+                   size_t errlen);
+int cli_run_finish(struct run_options *o, char *err, size_t errlen);
 
 /* Parse the arguments of `herd serve` (argv[0] is "serve"). */
 int cli_serve_parse(int argc, char **argv, struct server_params *p, char *err, size_t errlen);
 
-/* Unit parsers: return 0 or HERD_E_INVAL with *why set to a static phrase for the message. */
-/* "30s", "2m", "500ms", "1h", "250us", "1.5s", bare number = seconds */
+/* Unit parsers: return 0 or HERD_E_INVAL with *why set to a static phrase for the message
+ * ("expected a whole number", ...). Strict: no sign, exponent, spaces or hex; numbers are
+ * digits with an optional fraction ("1.5"). */
+/* "30s", "2m"/"2min", "500ms", "1h", "250us", "10ns", "1.5s", "1m30s"; a bare number = seconds */
 int cli_parse_duration(const char *s, uint64_t *ns, const char **why);
-/* "256", "4k"/"4KiB", "1M"/"1MiB", "1G" (powers of 1024) */
+/* "256", "256b", "4k"/"4KB"/"4KiB", "1M"/"1MiB", "1G", "1T" (powers of 1024, any case); "1.5k" is
+ * 1536; a bare number must be whole */
 int cli_parse_size(const char *s, uint64_t *bytes, const char **why);
-/* "100", "100/s", "6000/m", "5/ms", "2000/s" -> per second */
+/* "100", "100/s", "100/sec", "6000/m", "6000/min", "3600/h", "5/ms", "2/us", "10k/s", "1M/s"
+ * -> per second; at most 1e12 */
 int cli_parse_rate(const char *s, double *per_s, const char **why);
-/* "10000", "10k", "1M" (powers of 1000); must be >= 0 */
+/* "10000", "10k"/"10K", "1M", "2G" (powers of 1000), "1.5k"; the result must be whole */
 int cli_parse_count(const char *s, uint64_t *n, const char **why);
 
-/* Usage text for a subcommand ("run", "serve", NULL = top level). */
+/* Usage text for a subcommand ("run", "serve", "demo", "merge", "report"; NULL or anything else
+ * = top level). */
 void cli_usage(FILE *out, const char *cmd);
 
 #endif

@@ -1,0 +1,1026 @@
+/* options.c - the command lines of `herd run` and `herd serve` into client_params and
+ * server_params.
+ *
+ * A table-driven parser rather than getopt_long: getopt prints its own messages in its own
+ * words, keeps global state, and cannot tell us whether the user wrote -c or --connections, which
+ * every message names. Each value is checked where it is read, so that the one-line error names
+ * the option as the user wrote it, what was expected, and what was given. */
+#include "cli/cli.h"
+
+#include "base/clock.h"
+#include "base/compiler.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "cli/cli_internal.h"
+#include "load/load.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_CONNECTIONS 10000000u
+#define MAX_THREADS 1024u
+#define MAX_PIPELINE 65536u
+#define MAX_PROCS 1024u
+#define MAX_SHARDS 100000u
+#define MAX_MESSAGE_FILE (1ull << 30)
+
+/* ---- messages ---- */
+
+static int errf(char *err, size_t errlen, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static int errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return HERD_E_INVAL;
+}
+
+/* A user value for a message: quoted, control bytes escaped (the message must stay one line),
+ * cut short when long. */
+static void quote(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    if (outlen < 8) {
+        if (outlen)
+            out[0] = '\0';
+        return;
+    }
+    out[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (o + 8 >= outlen || p - (const unsigned char *)s >= 60) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (*p < 0x20 || *p == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
+        } else {
+            if (*p == '"' || *p == '\\')
+                out[o++] = '\\';
+            out[o++] = (char)*p;
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+/* An option name as the user wrote it, for a message: control bytes become '?'. */
+static void label_copy(char *out, size_t outlen, const char *prefix, const char *name, size_t len)
+{
+    snprintf(out, outlen, "%s%.*s", prefix, (int)(len < 48 ? len : 48), name);
+    for (char *c = out; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    }
+}
+
+static int bad_value(char *err, size_t errlen, const char *label, const char *why, const char *val)
+{
+    char q[96];
+    quote(q, sizeof q, val);
+    return errf(err, errlen, "%s: %s, got %s", label, why, q);
+}
+
+/* ---- typed values ---- */
+
+static int get_count(const char *label, const char *val, uint64_t lo, uint64_t hi, uint64_t *out,
+                     char *err, size_t errlen)
+{
+    uint64_t n;
+    const char *why;
+    if (cli_parse_count(val, &n, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    if (n < lo || n > hi) {
+        char range[96];
+        snprintf(range, sizeof range, "expected a whole number from %" PRIu64 " to %" PRIu64, lo,
+                 hi);
+        return bad_value(err, errlen, label, range, val);
+    }
+    *out = n;
+    return 0;
+}
+
+static int get_duration(const char *label, const char *val, int allow_zero, uint64_t *out,
+                        char *err, size_t errlen)
+{
+    const char *why;
+    if (cli_parse_duration(val, out, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    if (!allow_zero && *out == 0)
+        return bad_value(err, errlen, label, "expected a duration greater than 0", val);
+    return 0;
+}
+
+static int get_size(const char *label, const char *val, uint64_t lo, uint64_t *out, char *err,
+                    size_t errlen)
+{
+    const char *why;
+    if (cli_parse_size(val, out, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    if (*out < lo)
+        return bad_value(err, errlen, label, "expected a size of at least 1 byte", val);
+    return 0;
+}
+
+static int get_rate(const char *label, const char *val, double *out, char *err, size_t errlen)
+{
+    const char *why;
+    if (cli_parse_rate(val, out, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    /* 0 is refused rather than read as "unlimited": leaving the option out says that. */
+    if (*out <= 0)
+        return bad_value(err, errlen, label, "expected a rate greater than 0", val);
+    return 0;
+}
+
+static int get_bool(const char *label, const char *val, int *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    if (!val) {
+        *out = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(val, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(val, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return bad_value(err, errlen, label, "expected true or false", val);
+}
+
+static int get_string(const char *label, const char *val, const char **out, char *err,
+                      size_t errlen)
+{
+    if (!*val)
+        return errf(err, errlen, "%s: expected a value, got an empty string", label);
+    *out = val;
+    return 0;
+}
+
+/* ---- the walk over argv, shared by run and serve ---- */
+
+enum arg_kind {
+    ARG_NONE, /* a flag; "--flag=false" is allowed too (scenario files write flag: false) */
+    ARG_REQ, /* takes a value */
+    ARG_TODO, /* a documented option the engine does not have yet: a clear error, not "unknown" */
+};
+
+struct opt {
+    const char *name; /* long name */
+    char short_name; /* 0 = none */
+    enum arg_kind arg;
+    int id;
+    const char *form; /* what the value looks like, for "missing value" */
+};
+
+typedef int opt_apply_fn(void *ctx, const struct opt *opt, const char *label, const char *val,
+                         char *err, size_t errlen);
+typedef int positional_fn(void *ctx, const char *arg, char *err, size_t errlen);
+
+static const struct opt *opt_by_long(const struct opt *table, size_t n, const char *name,
+                                     size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(table[i].name) == len && strncmp(table[i].name, name, len) == 0)
+            return &table[i];
+    }
+    return NULL;
+}
+
+static const struct opt *opt_by_short(const struct opt *table, size_t n, char c)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].short_name == c)
+            return &table[i];
+    }
+    return NULL;
+}
+
+static int opt_missing(const struct opt *opt, const char *label, char *err, size_t errlen)
+{
+    return errf(err, errlen, "%s: missing value (expected %s)", label, opt->form);
+}
+
+static int opt_todo(const char *label, char *err, size_t errlen)
+{
+    return errf(err, errlen, "%s: not implemented yet", label);
+}
+
+static int walk(int argc, char **argv, const struct opt *table, size_t n, const char *cmd,
+                opt_apply_fn *apply, positional_fn *positional, void *ctx, char *err, size_t errlen)
+{
+    int options_done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+        /* "-" alone is a positional argument by convention (it usually means stdin). */
+        if (options_done || a[0] != '-' || a[1] == '\0') {
+            rc = positional(ctx, a, err, errlen);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            options_done = 1;
+            continue;
+        }
+        if (a[1] == '-') {
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            char label[64];
+            label_copy(label, sizeof label, "--", name, len);
+            const struct opt *opt = opt_by_long(table, n, name, len);
+            if (!opt)
+                return errf(err, errlen, "unknown option %s (see herd %s --help)", label, cmd);
+            if (opt->arg == ARG_TODO)
+                return opt_todo(label, err, errlen);
+            const char *val = NULL;
+            if (eq)
+                val = eq + 1;
+            else if (opt->arg == ARG_REQ && i + 1 < argc)
+                val = argv[++i];
+            else if (opt->arg == ARG_REQ)
+                return opt_missing(opt, label, err, errlen);
+            rc = apply(ctx, opt, label, val, err, errlen);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        /* A cluster of short options: flags may share one argument ("-qh"); an option with a
+         * value takes the rest of the argument ("-c10") or the next one ("-c 10"). */
+        for (const char *p = a + 1; *p; p++) {
+            char label[8];
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                snprintf(label, sizeof label, "-\\x%02x", (unsigned char)*p);
+            else
+                snprintf(label, sizeof label, "-%c", *p);
+            const struct opt *opt = opt_by_short(table, n, *p);
+            if (!opt)
+                return errf(err, errlen, "unknown option %s (see herd %s --help)", label, cmd);
+            if (opt->arg == ARG_NONE) {
+                rc = apply(ctx, opt, label, NULL, err, errlen);
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
+            const char *val;
+            if (p[1])
+                val = p + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return opt_missing(opt, label, err, errlen);
+            rc = apply(ctx, opt, label, val, err, errlen);
+            if (rc != 0)
+                return rc;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- herd run ---- */
+
+enum run_opt {
+    R_CONNECTIONS,
+    R_DURATION,
+    R_THREADS,
+    R_ROLE,
+    R_CONNECT_RATE,
+    R_RATE,
+    R_PIPELINE,
+    R_SIZE,
+    R_TEXT,
+    R_BINARY,
+    R_MESSAGE,
+    R_MESSAGE_FILE,
+    R_HEADER,
+    R_SUBPROTOCOL,
+    R_ORIGIN,
+    R_COMPRESS,
+    R_TIMEOUT,
+    R_IDLE_TIMEOUT,
+    R_PING_INTERVAL,
+    R_MAX_MESSAGE,
+    R_THRESHOLD,
+    R_JSON,
+    R_CSV,
+    R_HTML,
+    R_HLOG,
+    R_SHARD,
+    R_QUIET,
+    R_FILE,
+    R_HELP,
+    R_RECONNECT,
+    R_BACKOFF,
+    R_MAX_RETRIES,
+    R_READ_RATE,
+    R_BIND,
+    R_INSECURE,
+    R_CACERT,
+    R_CERT,
+    R_KEY,
+    R_SNI,
+    R_TLS_RESUME,
+    R_PROCS,
+    R_TODO,
+    R_URL, /* the positional argument, also "url" for cli_run_option */
+};
+
+static const struct opt run_opts[] = {
+    {"connections", 'c', ARG_REQ, R_CONNECTIONS, "a whole number"},
+    {"duration", 'd', ARG_REQ, R_DURATION, "a duration like 30s"},
+    {"threads", 't', ARG_REQ, R_THREADS, "a whole number"},
+    {"role", 0, ARG_REQ, R_ROLE, "ping, echo, publish, subscribe or idle"},
+    {"connect-rate", 0, ARG_REQ, R_CONNECT_RATE, "a number with optional /s"},
+    {"rate", 0, ARG_REQ, R_RATE, "a number with optional /s"},
+    {"pipeline", 0, ARG_REQ, R_PIPELINE, "a whole number"},
+    {"size", 's', ARG_REQ, R_SIZE, "a size like 256 or 4k"},
+    {"text", 0, ARG_NONE, R_TEXT, NULL},
+    {"binary", 0, ARG_NONE, R_BINARY, NULL},
+    {"message", 0, ARG_REQ, R_MESSAGE, "a message template"},
+    {"message-file", 0, ARG_REQ, R_MESSAGE_FILE, "a file name"},
+    {"header", 'H', ARG_REQ, R_HEADER, "'Name: value'"},
+    {"subprotocol", 0, ARG_REQ, R_SUBPROTOCOL, "a protocol name"},
+    {"origin", 0, ARG_REQ, R_ORIGIN, "an origin like https://example.com"},
+    {"compress", 0, ARG_NONE, R_COMPRESS, NULL},
+    {"timeout", 0, ARG_REQ, R_TIMEOUT, "a duration like 10s"},
+    {"idle-timeout", 0, ARG_REQ, R_IDLE_TIMEOUT, "a duration like 30s"},
+    {"ping-interval", 0, ARG_REQ, R_PING_INTERVAL, "a duration like 15s"},
+    {"max-message", 0, ARG_REQ, R_MAX_MESSAGE, "a size like 64MiB"},
+    {"threshold", 0, ARG_REQ, R_THRESHOLD, "an expression like rtt.p99<20ms"},
+    {"json", 0, ARG_REQ, R_JSON, "a file name"},
+    {"csv", 0, ARG_REQ, R_CSV, "a file name"},
+    {"html", 0, ARG_REQ, R_HTML, "a file name"},
+    {"hlog", 0, ARG_REQ, R_HLOG, "a file name"},
+    {"shard", 0, ARG_REQ, R_SHARD, "I/N"},
+    {"quiet", 'q', ARG_NONE, R_QUIET, NULL},
+    {"file", 'f', ARG_REQ, R_FILE, "a scenario file name"},
+    {"help", 'h', ARG_NONE, R_HELP, NULL},
+    {"reconnect", 0, ARG_NONE, R_RECONNECT, NULL},
+    {"backoff", 0, ARG_REQ, R_BACKOFF, "none, fixed:DUR or exp:MIN..MAX"},
+    {"max-retries", 0, ARG_REQ, R_MAX_RETRIES, "a whole number"},
+    {"read-rate", 0, ARG_REQ, R_READ_RATE, "bytes per second like 64k/s"},
+    {"bind", 0, ARG_REQ, R_BIND, "addresses like 127.0.0.2-127.0.0.40"},
+    {"insecure", 0, ARG_NONE, R_INSECURE, NULL},
+    {"cacert", 0, ARG_REQ, R_CACERT, "a file name"},
+    {"cert", 0, ARG_REQ, R_CERT, "a file name"},
+    {"key", 0, ARG_REQ, R_KEY, "a file name"},
+    {"sni", 0, ARG_REQ, R_SNI, "a server name"},
+    {"tls-resume", 0, ARG_NONE, R_TLS_RESUME, NULL},
+    {"procs", 0, ARG_REQ, R_PROCS, "a whole number"},
+    {"stages", 0, ARG_TODO, R_TODO, NULL},
+    {"start-at", 0, ARG_TODO, R_TODO, NULL},
+};
+
+/* HTTP token characters (RFC 9110 5.6.2), which a header name must consist of. */
+static int is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* -H "Name: value". The handshake's own headers are refused: a second Upgrade or
+ * Sec-WebSocket-Key would make a request that no server answers the way herd expects, and the
+ * two that users do want to set have options that also make herd check the reply. */
+static int header_check(const char *label, const char *h, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        const char *instead;
+    } owned[] = {
+        {"Host", NULL},
+        {"Upgrade", NULL},
+        {"Connection", NULL},
+        {"Sec-WebSocket-Key", NULL},
+        {"Sec-WebSocket-Version", NULL},
+        {"Sec-WebSocket-Accept", NULL},
+        {"Sec-WebSocket-Protocol", "--subprotocol"},
+        {"Sec-WebSocket-Extensions", "--compress"},
+        /* herd's requests are GETs without a body; these would misframe them */
+        {"Content-Length", NULL},
+        {"Transfer-Encoding", NULL},
+    };
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h)
+        return bad_value(err, errlen, label, "expected 'Name: value'", h);
+    for (const char *p = h; p < colon; p++) {
+        if (!is_tchar((unsigned char)*p))
+            return bad_value(err, errlen, label,
+                             "expected 'Name: value' with a name of letters, digits and -", h);
+    }
+    for (const unsigned char *p = (const unsigned char *)colon + 1; *p; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return bad_value(err, errlen, label, "control characters are not allowed in a header",
+                             h);
+    }
+    size_t nlen = (size_t)(colon - h);
+    for (size_t i = 0; i < ARRAY_SIZE(owned); i++) {
+        if (strlen(owned[i].name) != nlen || strncasecmp(owned[i].name, h, nlen) != 0)
+            continue;
+        if (owned[i].instead)
+            return errf(err, errlen, "%s: use %s instead of a %s header", label, owned[i].instead,
+                        owned[i].name);
+        return errf(err, errlen, "%s: %s is part of the handshake and set by herd", label,
+                    owned[i].name);
+    }
+    return 0;
+}
+
+/* --read-rate: a size per second ("64k/s", "1MiB/s", "512"); 0 stops reading. */
+static int read_rate_parse(const char *label, const char *val, double *out, char *err,
+                           size_t errlen)
+{
+    char buf[64];
+    size_t len = strlen(val);
+    if (len >= sizeof buf)
+        return bad_value(err, errlen, label, "expected bytes per second like 64k/s or 0", val);
+    memcpy(buf, val, len + 1);
+    if (len > 2 && strcmp(buf + len - 2, "/s") == 0)
+        buf[len - 2] = '\0';
+    uint64_t b;
+    const char *why;
+    if (cli_parse_size(buf, &b, &why) != 0)
+        return bad_value(err, errlen, label, "expected bytes per second like 64k/s or 0", val);
+    *out = (double)b;
+    return 0;
+}
+
+static int shard_parse(const char *label, const char *val, unsigned *index, unsigned *count,
+                       char *err, size_t errlen)
+{
+    static const char form[] = "expected I/N with 0 <= I < N";
+    char buf[48];
+    const char *slash = strchr(val, '/');
+    if (!slash || (size_t)(slash - val) >= sizeof buf)
+        return bad_value(err, errlen, label, form, val);
+    memcpy(buf, val, (size_t)(slash - val));
+    buf[slash - val] = '\0';
+    uint64_t i, n;
+    const char *why;
+    if (cli_parse_count(buf, &i, &why) != 0 || cli_parse_count(slash + 1, &n, &why) != 0 || n < 1 ||
+        n > MAX_SHARDS || i >= n)
+        return bad_value(err, errlen, label, form, val);
+    *index = (unsigned)i;
+    *count = (unsigned)n;
+    return 0;
+}
+
+static int message_file_read(struct run_options *o, const char *label, const char *path, char *err,
+                             size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errf(err, errlen, "%s: cannot read %s: %s", label, path, strerror(errno));
+    size_t len = 0, cap = 4096;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= MAX_MESSAGE_FILE) {
+                fclose(f);
+                free(buf);
+                return errf(err, errlen, "%s: %s is larger than 1 GiB", label, path);
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    int failed = ferror(f);
+    int saved = errno;
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return errf(err, errlen, "%s: cannot read %s: %s", label, path, strerror(saved));
+    }
+    free(o->message_buf);
+    o->message_buf = buf;
+    o->client.message = buf;
+    o->client.message_len = len;
+    return 0;
+}
+
+static int run_url(struct run_options *o, const char *val, char *err, size_t errlen)
+{
+    const char *why;
+    if (o->client.url_text) {
+        char q[96];
+        quote(q, sizeof q, val);
+        return errf(err, errlen,
+                    "unexpected argument %s: herd run takes one URL (see herd run "
+                    "--help)",
+                    q);
+    }
+    if (url_parse(val, &o->client.url, &why) != 0)
+        return bad_value(err, errlen, "URL", why, val);
+    o->client.url_text = val;
+    return 0;
+}
+
+static int run_apply(struct run_options *o, int id, const char *label, const char *val, char *err,
+                     size_t errlen)
+{
+    struct client_params *p = &o->client;
+    uint64_t u;
+    int rc = 0;
+    switch (id) {
+    case R_CONNECTIONS:
+        rc = get_count(label, val, 1, MAX_CONNECTIONS, &p->connections, err, errlen);
+        break;
+    case R_DURATION: rc = get_duration(label, val, 0, &p->duration_ns, err, errlen); break;
+    case R_THREADS:
+        rc = get_count(label, val, 0, MAX_THREADS, &u, err, errlen);
+        if (rc == 0)
+            p->threads = (unsigned)u;
+        break;
+    case R_ROLE:
+        for (int r = ROLE_PING; r <= ROLE_IDLE; r++) {
+            if (strcmp(val, client_role_name[r]) == 0) {
+                p->role = (enum client_role)r;
+                o->_role_given = 1;
+                return 0;
+            }
+        }
+        return bad_value(err, errlen, label, "expected ping, echo, publish, subscribe or idle",
+                         val);
+    case R_CONNECT_RATE: rc = get_rate(label, val, &p->connect_rate, err, errlen); break;
+    case R_RATE: rc = get_rate(label, val, &p->rate, err, errlen); break;
+    case R_PIPELINE:
+        rc = get_count(label, val, 1, MAX_PIPELINE, &u, err, errlen);
+        if (rc == 0)
+            p->pipeline = (unsigned)u;
+        break;
+    case R_SIZE:
+        rc = get_size(label, val, 0, &u, err, errlen);
+        if (rc == 0)
+            p->size = (size_t)u;
+        break;
+    case R_TEXT:
+    case R_BINARY: {
+        int on;
+        rc = get_bool(label, val, &on, err, errlen);
+        if (rc == 0)
+            p->binary = (id == R_BINARY) == (on != 0);
+        break;
+    }
+    case R_MESSAGE:
+        if (o->message_buf)
+            return errf(err, errlen, "%s: give either --message or --message-file", label);
+        p->message = val;
+        p->message_len = strlen(val);
+        break;
+    case R_MESSAGE_FILE:
+        if (p->message && !o->message_buf)
+            return errf(err, errlen, "%s: give either --message or --message-file", label);
+        rc = message_file_read(o, label, val, err, errlen);
+        break;
+    case R_HEADER:
+        rc = header_check(label, val, err, errlen);
+        if (rc != 0)
+            break;
+        if (p->nheaders == CLIENT_MAX_HEADERS)
+            return errf(err, errlen, "%s: at most %d headers", label, CLIENT_MAX_HEADERS);
+        p->headers[p->nheaders++] = val;
+        break;
+    case R_SUBPROTOCOL:
+        rc = get_string(label, val, &p->subprotocol, err, errlen);
+        for (const char *c = val; rc == 0 && *c; c++) {
+            if (!is_tchar((unsigned char)*c) && *c != ',' && *c != ' ')
+                return bad_value(err, errlen, label, "expected a protocol name (a token)", val);
+        }
+        break;
+    case R_ORIGIN:
+        rc = get_string(label, val, &p->origin, err, errlen);
+        for (const unsigned char *c = (const unsigned char *)val; rc == 0 && *c; c++) {
+            if (*c < 0x20 || *c == 0x7f)
+                return bad_value(err, errlen, label,
+                                 "control characters are not allowed in an origin", val);
+        }
+        break;
+    case R_COMPRESS: rc = get_bool(label, val, &p->compress, err, errlen); break;
+    case R_TIMEOUT: rc = get_duration(label, val, 0, &p->timeout_ns, err, errlen); break;
+    case R_IDLE_TIMEOUT: rc = get_duration(label, val, 1, &p->idle_timeout_ns, err, errlen); break;
+    case R_PING_INTERVAL:
+        rc = get_duration(label, val, 1, &p->ping_interval_ns, err, errlen);
+        break;
+    case R_MAX_MESSAGE: rc = get_size(label, val, 1, &p->max_message, err, errlen); break;
+    case R_THRESHOLD: {
+        char why_buf[256];
+        if (o->nthresholds == REPORT_MAX_THRESHOLDS)
+            return errf(err, errlen, "%s: at most %d thresholds", label, REPORT_MAX_THRESHOLDS);
+        if (threshold_parse(val, &o->thresholds[o->nthresholds], why_buf, sizeof why_buf) != 0)
+            return errf(err, errlen, "%s: %s", label, why_buf);
+        o->nthresholds++;
+        break;
+    }
+    case R_JSON: rc = get_string(label, val, &o->json_path, err, errlen); break;
+    case R_CSV: rc = get_string(label, val, &o->csv_path, err, errlen); break;
+    case R_HTML: rc = get_string(label, val, &o->html_path, err, errlen); break;
+    case R_HLOG: rc = get_string(label, val, &o->hlog_path, err, errlen); break;
+    case R_SHARD:
+        rc = shard_parse(label, val, &p->shard_index, &p->shard_count, err, errlen);
+        break;
+    case R_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
+    case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
+    case R_HELP: cli_usage(stdout, "run"); return CLI_HELP;
+    case R_RECONNECT: rc = get_bool(label, val, &p->reconnect, err, errlen); break;
+    case R_BACKOFF: {
+        /* The engine keeps the text and parses it with the same function; checking it here
+         * turns a typo into an error before the run, not into a reconnect storm during it. */
+        struct backoff b;
+        const char *why;
+        if (backoff_parse(val, &b, &why) != 0)
+            return bad_value(err, errlen, label, why, val);
+        p->backoff = val;
+        break;
+    }
+    case R_MAX_RETRIES:
+        rc = get_count(label, val, 1, UINT64_MAX, &p->max_retries, err, errlen);
+        break;
+    case R_READ_RATE: rc = read_rate_parse(label, val, &p->read_rate, err, errlen); break;
+    case R_BIND: rc = get_string(label, val, &p->bind, err, errlen); break;
+    case R_INSECURE: rc = get_bool(label, val, &p->insecure, err, errlen); break;
+    case R_CACERT: rc = get_string(label, val, &p->cacert, err, errlen); break;
+    case R_CERT: rc = get_string(label, val, &p->cert, err, errlen); break;
+    case R_KEY: rc = get_string(label, val, &p->key, err, errlen); break;
+    case R_SNI: rc = get_string(label, val, &p->sni, err, errlen); break;
+    case R_TLS_RESUME: rc = get_bool(label, val, &p->tls_resume, err, errlen); break;
+    case R_PROCS:
+        rc = get_count(label, val, 1, MAX_PROCS, &u, err, errlen);
+        if (rc == 0)
+            p->procs = (unsigned)u;
+        break;
+    case R_URL: return run_url(o, val, err, errlen);
+    default: return opt_todo(label, err, errlen);
+    }
+    return rc;
+}
+
+static int run_apply_cb(void *ctx, const struct opt *opt, const char *label, const char *val,
+                        char *err, size_t errlen)
+{
+    return run_apply(ctx, opt->id, label, val, err, errlen);
+}
+
+static int run_positional_cb(void *ctx, const char *arg, char *err, size_t errlen)
+{
+    return run_url(ctx, arg, err, errlen);
+}
+
+void cli_run_init(struct run_options *o)
+{
+    memset(o, 0, sizeof *o);
+    client_params_defaults(&o->client);
+}
+
+int cli_run_option(struct run_options *o, const char *name, const char *value, char *err,
+                   size_t errlen)
+{
+    /* Scenario keys write dashes as underscores; fold them to find the option. */
+    char folded[64];
+    size_t len = strlen(name);
+    if (len >= sizeof folded) {
+        char label[64];
+        label_copy(label, sizeof label, "", name, len);
+        return errf(err, errlen, "unknown option %s...", label);
+    }
+    for (size_t i = 0; i <= len; i++)
+        folded[i] = name[i] == '_' ? '-' : name[i];
+    if (strcmp(folded, "url") == 0) {
+        if (!value)
+            return errf(err, errlen, "%s: missing value (expected a URL)", name);
+        return run_url(o, value, err, errlen);
+    }
+    const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), folded, len);
+    if (!opt) {
+        char label[64];
+        label_copy(label, sizeof label, "", name, len);
+        return errf(err, errlen, "unknown option %s", label);
+    }
+    if (opt->arg == ARG_TODO)
+        return opt_todo(name, err, errlen);
+    if (opt->arg == ARG_REQ && !value)
+        return opt_missing(opt, name, err, errlen);
+    return run_apply(o, opt->id, name, value, err, errlen);
+}
+
+/* ---- the effective configuration, for the report ---- */
+
+static void config_add(struct run_options *o, const char *key, int is_number, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+static void config_add(struct run_options *o, const char *key, int is_number, const char *fmt, ...)
+{
+    if (o->nconfig == REPORT_MAX_CONFIG)
+        return;
+    char *dst = o->arena + o->arena_used;
+    size_t room = sizeof o->arena - o->arena_used;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    /* A value that does not fit is left out rather than cut: a truncated URL in a report
+     * looks like the real one. With the sizes involved this takes pathological input. */
+    if (n < 0 || (size_t)n >= room)
+        return;
+    o->arena_used += (size_t)n + 1;
+    o->config[o->nconfig].key = key;
+    o->config[o->nconfig].value = dst;
+    o->config[o->nconfig].is_number = is_number;
+    o->nconfig++;
+}
+
+static double seconds(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+static const char *tf(int b)
+{
+    return b ? "true" : "false";
+}
+
+static void config_fill(struct run_options *o)
+{
+    const struct client_params *p = &o->client;
+    o->nconfig = 0;
+    o->arena_used = 0;
+    if (p->url_text)
+        config_add(o, "url", 0, "%s", p->url_text);
+    if (o->scenario_path)
+        config_add(o, "file", 0, "%s", o->scenario_path);
+    config_add(o, "role", 0, "%s", client_role_name[p->role]);
+    config_add(o, "connections", 1, "%" PRIu64, p->connections);
+    config_add(o, "duration", 1, "%.9g", seconds(p->duration_ns));
+    config_add(o, "threads", 1, "%u", p->threads);
+    if (p->connect_rate > 0)
+        config_add(o, "connect_rate", 1, "%.9g", p->connect_rate);
+    if (p->rate > 0)
+        config_add(o, "rate", 1, "%.9g", p->rate);
+    config_add(o, "pipeline", 1, "%u", p->pipeline);
+    config_add(o, "size", 1, "%zu", p->size);
+    config_add(o, "binary", 1, "%s", tf(p->binary));
+    if (o->message_buf)
+        config_add(o, "message_file_bytes", 1, "%zu", p->message_len);
+    else if (p->message)
+        config_add(o, "message_bytes", 1, "%zu", p->message_len);
+    if (p->nheaders) {
+        /* Names only: values are often bearer tokens, and reports get shared. */
+        char names[512];
+        size_t used = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < p->nheaders && used < sizeof names; i++) {
+            size_t nlen = strcspn(p->headers[i], ":");
+            int n = snprintf(names + used, sizeof names - used, "%s%.*s", i ? ", " : "", (int)nlen,
+                             p->headers[i]);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        config_add(o, "header", 0, "%s", names);
+    }
+    if (p->subprotocol)
+        config_add(o, "subprotocol", 0, "%s", p->subprotocol);
+    if (p->origin)
+        config_add(o, "origin", 0, "%s", p->origin);
+    config_add(o, "compress", 1, "%s", tf(p->compress));
+    config_add(o, "timeout", 1, "%.9g", seconds(p->timeout_ns));
+    if (p->idle_timeout_ns)
+        config_add(o, "idle_timeout", 1, "%.9g", seconds(p->idle_timeout_ns));
+    if (p->ping_interval_ns)
+        config_add(o, "ping_interval", 1, "%.9g", seconds(p->ping_interval_ns));
+    config_add(o, "max_message", 1, "%" PRIu64, p->max_message);
+    if (p->shard_count > 1)
+        config_add(o, "shard", 0, "%u/%u", p->shard_index, p->shard_count);
+    if (p->reconnect) {
+        config_add(o, "reconnect", 1, "true");
+        if (p->backoff)
+            config_add(o, "backoff", 0, "%s", p->backoff);
+        if (p->max_retries)
+            config_add(o, "max_retries", 1, "%" PRIu64, p->max_retries);
+    }
+    if (p->read_rate >= 0)
+        config_add(o, "read_rate", 1, "%.9g", p->read_rate);
+    if (p->bind)
+        config_add(o, "bind", 0, "%s", p->bind);
+    if (p->url.tls) {
+        config_add(o, "insecure", 1, "%s", tf(p->insecure));
+        if (p->cacert)
+            config_add(o, "cacert", 0, "%s", p->cacert);
+        if (p->cert)
+            config_add(o, "cert", 0, "%s", p->cert);
+        if (p->sni)
+            config_add(o, "sni", 0, "%s", p->sni);
+        config_add(o, "tls_resume", 1, "%s", tf(p->tls_resume));
+    }
+    if (p->procs)
+        config_add(o, "procs", 1, "%u", p->procs);
+}
+
+int cli_run_finish(struct run_options *o, char *err, size_t errlen)
+{
+    struct client_params *p = &o->client;
+    if (!p->url_text && !o->scenario_path)
+        return errf(err, errlen, "missing URL (see herd run --help)");
+    if (p->url_text && p->url.sse) {
+        /* An event stream only flows from server to client: of the roles, only subscribe and
+         * idle mean something there, and subscribe is what someone pointing at SSE wants. */
+        if (!o->_role_given)
+            p->role = ROLE_SUBSCRIBE;
+        else if (p->role != ROLE_SUBSCRIBE && p->role != ROLE_IDLE)
+            return errf(err, errlen,
+                        "--role: %s needs a WebSocket URL (ws:// or wss://); with an SSE URL use "
+                        "subscribe or idle",
+                        client_role_name[p->role]);
+    }
+    if (p->size > p->max_message)
+        return errf(err, errlen, "--size: %zu bytes is more than --max-message (%" PRIu64 ")",
+                    p->size, p->max_message);
+    if (p->message && p->message_len > p->max_message)
+        return errf(
+            err, errlen, "%s: the message has %zu bytes, more than --max-message (%" PRIu64 ")",
+            o->message_buf ? "--message-file" : "--message", p->message_len, p->max_message);
+    if (p->cert && !p->key)
+        return errf(err, errlen, "--cert: needs --key");
+    if (p->key && !p->cert)
+        return errf(err, errlen, "--key: needs --cert");
+    if (!p->reconnect && (p->backoff || p->max_retries))
+        return errf(err, errlen, "%s: only applies with --reconnect",
+                    p->backoff ? "--backoff" : "--max-retries");
+    config_fill(o);
+    return CLI_OK;
+}
+
+int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_t errlen)
+{
+    cli_run_init(o);
+    int rc = walk(argc, argv, run_opts, ARRAY_SIZE(run_opts), "run", run_apply_cb,
+                  run_positional_cb, o, err, errlen);
+    if (rc != 0)
+        return rc;
+    return cli_run_finish(o, err, errlen);
+}
+
+void cli_run_options_free(struct run_options *o)
+{
+    free(o->message_buf);
+    o->message_buf = NULL;
+    o->client.message = NULL;
+    o->client.message_len = 0;
+}
+
+/* ---- herd serve ---- */
+
+enum serve_opt {
+    S_BIND,
+    S_PORT,
+    S_THREADS,
+    S_DELAY,
+    S_STALL,
+    S_STALL_EVERY,
+    S_TICK,
+    S_SLOW_POLICY,
+    S_QUEUE_LIMIT,
+    S_MAX_CONNECTIONS,
+    S_REJECT,
+    S_DIE_AFTER,
+    S_TLS_CERT,
+    S_TLS_KEY,
+    S_QUIET,
+    S_HELP,
+    S_TODO,
+};
+
+static const struct opt serve_opts[] = {
+    {"bind", 0, ARG_REQ, S_BIND, "an address like 127.0.0.1"},
+    {"port", 0, ARG_REQ, S_PORT, "a port number"},
+    {"threads", 't', ARG_REQ, S_THREADS, "a whole number"},
+    {"delay", 0, ARG_REQ, S_DELAY, "a duration like 10ms"},
+    {"stall", 0, ARG_REQ, S_STALL, "a duration like 1s"},
+    {"stall-every", 0, ARG_REQ, S_STALL_EVERY, "a duration like 10s"},
+    {"tick", 0, ARG_REQ, S_TICK, "a number with optional /s"},
+    {"slow-policy", 0, ARG_REQ, S_SLOW_POLICY, "buffer, drop or close"},
+    {"queue-limit", 0, ARG_REQ, S_QUEUE_LIMIT, "a size like 1MiB"},
+    {"max-connections", 0, ARG_REQ, S_MAX_CONNECTIONS, "a whole number"},
+    {"reject", 0, ARG_REQ, S_REJECT, "a fraction from 0 to 1"},
+    {"die-after", 0, ARG_REQ, S_DIE_AFTER, "a duration like 30s"},
+    {"tls-cert", 0, ARG_REQ, S_TLS_CERT, "a file name"},
+    {"tls-key", 0, ARG_REQ, S_TLS_KEY, "a file name"},
+    {"quiet", 'q', ARG_NONE, S_QUIET, NULL},
+    {"help", 'h', ARG_NONE, S_HELP, NULL},
+    {"procs", 0, ARG_TODO, S_TODO, NULL},
+};
+
+/* --reject: "0.05" or "5%". */
+static int reject_parse(const char *label, const char *val, double *out, char *err, size_t errlen)
+{
+    static const char form[] = "expected a fraction from 0 to 1 (or a percentage)";
+    const char *end;
+    long double v;
+    if (cli__number(val, &end, &v) != 0)
+        return bad_value(err, errlen, label, form, val);
+    if (*end == '%') {
+        v /= 100;
+        end++;
+    }
+    if (*end || v > 1)
+        return bad_value(err, errlen, label, form, val);
+    *out = (double)v;
+    return 0;
+}
+
+static int serve_apply(void *ctx, const struct opt *opt, const char *label, const char *val,
+                       char *err, size_t errlen)
+{
+    struct server_params *p = ctx;
+    uint64_t u;
+    int rc = 0;
+    switch (opt->id) {
+    case S_BIND: rc = get_string(label, val, &p->bind, err, errlen); break;
+    case S_PORT:
+        rc = get_count(label, val, 0, 65535, &u, err, errlen);
+        if (rc == 0)
+            p->port = (uint16_t)u;
+        break;
+    case S_THREADS:
+        rc = get_count(label, val, 0, MAX_THREADS, &u, err, errlen);
+        if (rc == 0)
+            p->threads = (unsigned)u;
+        break;
+    case S_DELAY: rc = get_duration(label, val, 1, &p->delay_ns, err, errlen); break;
+    case S_STALL: rc = get_duration(label, val, 1, &p->stall_ns, err, errlen); break;
+    case S_STALL_EVERY: rc = get_duration(label, val, 1, &p->stall_every_ns, err, errlen); break;
+    case S_TICK: rc = get_rate(label, val, &p->tick_rate, err, errlen); break;
+    case S_SLOW_POLICY:
+        if (strcmp(val, "buffer") == 0)
+            p->slow_policy = SLOW_BUFFER;
+        else if (strcmp(val, "drop") == 0)
+            p->slow_policy = SLOW_DROP;
+        else if (strcmp(val, "close") == 0)
+            p->slow_policy = SLOW_CLOSE;
+        else
+            rc = bad_value(err, errlen, label, "expected buffer, drop or close", val);
+        break;
+    case S_QUEUE_LIMIT: rc = get_size(label, val, 1, &p->queue_limit, err, errlen); break;
+    case S_MAX_CONNECTIONS:
+        rc = get_count(label, val, 0, UINT64_MAX, &p->max_connections, err, errlen);
+        break;
+    case S_REJECT: rc = reject_parse(label, val, &p->reject, err, errlen); break;
+    case S_DIE_AFTER: rc = get_duration(label, val, 0, &p->die_after_ns, err, errlen); break;
+    case S_TLS_CERT: rc = get_string(label, val, &p->tls_cert, err, errlen); break;
+    case S_TLS_KEY: rc = get_string(label, val, &p->tls_key, err, errlen); break;
+    case S_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
+    case S_HELP: cli_usage(stdout, "serve"); return CLI_HELP;
+    default: return opt_todo(label, err, errlen);
+    }
+    return rc;
+}
+
+static int serve_positional(void *ctx, const char *arg, char *err, size_t errlen)
+{
+    char q[96];
+    (void)ctx;
+    quote(q, sizeof q, arg);
+    return errf(err, errlen,
+                "unexpected argument %s: herd serve takes only options (see herd "
+                "serve --help)",
+                q);
+}
+
+int cli_serve_parse(int argc, char **argv, struct server_params *p, char *err, size_t errlen)
+{
+    server_params_defaults(p);
+    int rc = walk(argc, argv, serve_opts, ARRAY_SIZE(serve_opts), "serve", serve_apply,
+                  serve_positional, p, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (p->stall_ns && !p->stall_every_ns)
+        return errf(err, errlen, "--stall: needs --stall-every");
+    if (p->stall_every_ns && !p->stall_ns)
+        return errf(err, errlen, "--stall-every: needs --stall");
+    if (p->stall_ns && p->stall_ns >= p->stall_every_ns)
+        return errf(err, errlen, "--stall: must be shorter than --stall-every");
+    if (p->tls_cert && !p->tls_key)
+        return errf(err, errlen, "--tls-cert: needs --tls-key");
+    if (p->tls_key && !p->tls_cert)
+        return errf(err, errlen, "--tls-key: needs --tls-cert");
+    return CLI_OK;
+}

@@ -1,0 +1,241 @@
+/* units.c - durations, sizes, rates and counts as users write them, shared by the command line
+ * and scenario files.
+ *
+ * The grammar is strict on purpose: no sign, no exponent, no surrounding spaces, unit suffixes
+ * from a fixed list. A typo must become an error, never a silently different load. */
+#include "cli/cli.h"
+
+#include "base/err.h"
+#include "cli/cli_internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* Long double keeps 64 bits of mantissa on x86-64 (and more elsewhere), so whole numbers up to
+ * 2^64 are exact and range checks against UINT64_MAX are meaningful. */
+#define U64_LIMIT 18446744073709551615.0L
+
+int cli__number(const char *s, const char **end, long double *v)
+{
+    const char *p = s;
+    long double whole = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9')
+        whole = whole * 10 + (*p++ - '0');
+    long double frac = 0;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1; /* "1." is a typo more often than a number */
+        /* Digits past the 18th are below any precision we use; collect the first 18 as an
+         * integer and divide once, which rounds better than adding digit/10^k terms. */
+        uint64_t f = 0;
+        long double scale = 1;
+        int n = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 18) {
+                f = f * 10 + (uint64_t)(*p - '0');
+                scale *= 10;
+                n++;
+            }
+            p++;
+        }
+        frac = (long double)f / scale;
+    }
+    *v = whole + frac;
+    *end = p;
+    return 0;
+}
+
+static int fail(const char **why, const char *msg)
+{
+    if (why)
+        *why = msg;
+    return HERD_E_INVAL;
+}
+
+/* Round a non-negative value to the nearest whole number; the caller checked the range. */
+static uint64_t round_u64(long double v)
+{
+    if (v >= U64_LIMIT)
+        return UINT64_MAX;
+    /* Not (uint64_t)(v + 0.5): near 2^64 the sum itself rounds (to even), which is off by one
+     * for odd whole numbers. The difference v - i is exact. */
+    uint64_t i = (uint64_t)v;
+    if (v - (long double)i >= 0.5L && i < UINT64_MAX)
+        i++;
+    return i;
+}
+
+/* Whether v is a whole number. Decimal fractions are not exact in binary ("1.001k" is
+ * 1000.99999...), so a difference far below one counts as none. */
+static int is_whole(long double v)
+{
+    long double d = v - (long double)round_u64(v);
+    return d > -1e-6L && d < 1e-6L;
+}
+
+struct unit {
+    const char *suffix;
+    long double factor;
+};
+
+/* The longest suffix of `units` that s starts with, or NULL. Lists put "ms" before "m" and
+ * "min" before "m" so that prefixes never shadow the longer unit. */
+static const struct unit *unit_match(const struct unit *units, size_t n, const char *s, int nocase,
+                                     const char **end)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(units[i].suffix);
+        int same = nocase ? strncasecmp(s, units[i].suffix, len) == 0
+                          : strncmp(s, units[i].suffix, len) == 0;
+        if (same) {
+            *end = s + len;
+            return &units[i];
+        }
+    }
+    return NULL;
+}
+
+int cli_parse_duration(const char *s, uint64_t *ns, const char **why)
+{
+    static const char expected[] = "expected a duration like 30s, 500ms or 2m";
+    static const struct unit units[] = {
+        {"ns", 1.0L}, {"us", 1e3L}, {"ms", 1e6L},   {"min", 60e9L},
+        {"m", 60e9L}, {"s", 1e9L},  {"h", 3600e9L},
+    };
+    if (!s || !*s)
+        return fail(why, expected);
+    /* Compound forms ("1m30s") add up; each part needs its unit. A bare number means seconds,
+     * but only on its own, because "1m30" reads as a mistake. */
+    long double total = 0;
+    const char *p = s;
+    int parts = 0;
+    while (*p) {
+        long double v;
+        if (cli__number(p, &p, &v) != 0)
+            return fail(why, expected);
+        const char *after;
+        const struct unit *u = unit_match(units, sizeof units / sizeof units[0], p, 0, &after);
+        if (!u) {
+            if (parts == 0 && *p == '\0') {
+                total = v * 1e9L;
+                break;
+            }
+            return fail(why, expected);
+        }
+        total += v * u->factor;
+        p = after;
+        parts++;
+    }
+    if (total >= U64_LIMIT)
+        return fail(why, "duration too long");
+    *ns = round_u64(total);
+    return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *bytes, const char **why)
+{
+    static const char expected[] = "expected a size like 256, 4k or 1MiB";
+    /* Powers of 1024 whatever the spelling: people write "4k" and "4KB" for a 4096-byte
+     * payload, and a load generator has no business with disk-vendor megabytes. */
+    static const struct unit units[] = {
+        {"kib", 1024.0L},
+        {"kb", 1024.0L},
+        {"k", 1024.0L},
+        {"mib", 1048576.0L},
+        {"mb", 1048576.0L},
+        {"m", 1048576.0L},
+        {"gib", 1073741824.0L},
+        {"gb", 1073741824.0L},
+        {"g", 1073741824.0L},
+        {"tib", 1099511627776.0L},
+        {"tb", 1099511627776.0L},
+        {"t", 1099511627776.0L},
+        {"b", 1.0L},
+    };
+    if (!s || !*s)
+        return fail(why, expected);
+    const char *p;
+    long double v;
+    if (cli__number(s, &p, &v) != 0)
+        return fail(why, expected);
+    long double factor = 1;
+    if (*p) {
+        const char *after;
+        const struct unit *u = unit_match(units, sizeof units / sizeof units[0], p, 1, &after);
+        if (!u || *after)
+            return fail(why, expected);
+        factor = u->factor;
+    }
+    long double total = v * factor;
+    if (total >= U64_LIMIT)
+        return fail(why, "size too large");
+    if (factor == 1 && !is_whole(total))
+        return fail(why, "expected a whole number of bytes");
+    /* "1.5k" is 1536; a fraction of a byte left over by a multiplier ("1.1k") is dropped. */
+    *bytes = is_whole(total) ? round_u64(total) : (uint64_t)total;
+    return 0;
+}
+
+int cli_parse_rate(const char *s, double *per_s, const char **why)
+{
+    static const char expected[] = "expected a number with optional /s";
+    static const struct unit per[] = {
+        {"/sec", 1.0L},    {"/s", 1.0L},  {"/min", 1.0L / 60}, {"/ms", 1000.0L},
+        {"/m", 1.0L / 60}, {"/us", 1e6L}, {"/h", 1.0L / 3600},
+    };
+    static const struct unit mult[] = {{"k", 1e3L}, {"K", 1e3L}, {"M", 1e6L}};
+    if (!s || !*s)
+        return fail(why, expected);
+    const char *p;
+    long double v;
+    if (cli__number(s, &p, &v) != 0)
+        return fail(why, expected);
+    const char *after;
+    const struct unit *u = unit_match(mult, sizeof mult / sizeof mult[0], p, 0, &after);
+    if (u) {
+        v *= u->factor;
+        p = after;
+    }
+    if (*p) {
+        u = unit_match(per, sizeof per / sizeof per[0], p, 0, &after);
+        if (!u || *after)
+            return fail(why, expected);
+        v *= u->factor;
+    }
+    /* A billion per second per connection is far past anything a socket does; refusing larger
+     * numbers keeps later arithmetic (intervals in ns) away from zero and infinity. */
+    if (v > 1e12L)
+        return fail(why, "rate too large");
+    *per_s = (double)v;
+    return 0;
+}
+
+int cli_parse_count(const char *s, uint64_t *n, const char **why)
+{
+    static const char expected[] = "expected a whole number";
+    /* Powers of 1000 for counts ("10k connections"). Lower-case m is refused: it reads as
+     * milli as easily as mega. */
+    static const struct unit mult[] = {{"k", 1e3L}, {"K", 1e3L}, {"M", 1e6L}, {"G", 1e9L}};
+    if (!s || !*s)
+        return fail(why, expected);
+    const char *p;
+    long double v;
+    if (cli__number(s, &p, &v) != 0)
+        return fail(why, expected);
+    if (*p) {
+        const char *after;
+        const struct unit *u = unit_match(mult, sizeof mult / sizeof mult[0], p, 0, &after);
+        if (!u || *after)
+            return fail(why, expected);
+        v *= u->factor;
+    }
+    if (v >= U64_LIMIT)
+        return fail(why, "number too large");
+    if (!is_whole(v))
+        return fail(why, expected);
+    *n = round_u64(v);
+    return 0;
+}
