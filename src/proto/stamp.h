@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STAMP_MAX 64 /* "herd1:" + 3 x 20 digits + 2 colons, and room to spare */
+#define STAMP_MAX 72 /* "herd1:" + 3 x 20 digits + 2 colons = 68, and room to spare */
 
 struct stamp {
     uint64_t publisher;

@@ -59,7 +59,8 @@ struct ws_frame {
  * so the caller knows how much to wait for.
  * Returns HERD_E_PROTO for a violation: reserved opcode, RSV bits not allowed by flags, masking
  * contrary to flags, non-minimal or 64-bit length with the MSB set, control frame with FIN clear
- * or payload > 125. Returns HERD_E_TOO_BIG when payload_len > max_payload. */
+ * or payload > 125. Returns HERD_E_TOO_BIG when payload_len > max_payload, or when the frame
+ * length would not fit the int returned (INT_MAX - WS_MAX_HEAD bytes of payload at most). */
 int ws_frame_decode(const uint8_t *buf, size_t len, unsigned flags, uint64_t max_payload,
                     struct ws_frame *f);
 
