@@ -10,18 +10,18 @@
 enum slow_policy { SLOW_BUFFER, SLOW_DROP, SLOW_CLOSE };
 
 struct server_params {
-    const char *bind;          /* --bind address (default 127.0.0.1) */
-    uint16_t port;             /* --port (default 8080; 0 = any free port) */
-    unsigned threads;          /* --threads (0 = number of CPUs) */
-    uint64_t delay_ns;         /* --delay: hold each reply */
-    uint64_t stall_ns;         /* --stall: freeze for this long ... */
-    uint64_t stall_every_ns;   /* ... every this long */
-    double tick_rate;          /* --tick: stamped messages per second to topic "tick" */
+    const char *bind; /* --bind address (default 127.0.0.1) */
+    uint16_t port; /* --port (default 8080; 0 = any free port) */
+    unsigned threads; /* --threads (0 = number of CPUs) */
+    uint64_t delay_ns; /* --delay: hold each reply */
+    uint64_t stall_ns; /* --stall: freeze for this long ... */
+    uint64_t stall_every_ns; /* ... every this long */
+    double tick_rate; /* --tick: stamped messages per second to topic "tick" */
     enum slow_policy slow_policy; /* --slow-policy */
-    uint64_t queue_limit;      /* --queue-limit bytes per subscriber (default 1 MiB) */
-    uint64_t max_connections;  /* --max-connections, 0 = unlimited */
-    double reject;             /* --reject: fraction of upgrades answered 503 */
-    uint64_t die_after_ns;     /* --die-after: exit abruptly after this long, 0 = never */
+    uint64_t queue_limit; /* --queue-limit bytes per subscriber (default 1 MiB) */
+    uint64_t max_connections; /* --max-connections, 0 = unlimited */
+    double reject; /* --reject: fraction of upgrades answered 503 */
+    uint64_t die_after_ns; /* --die-after: exit abruptly after this long, 0 = never */
     const char *tls_cert, *tls_key; /* --tls-cert / --tls-key */
     int quiet;
 };

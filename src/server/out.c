@@ -1,0 +1,212 @@
+/* out.c - a server connection's output.
+ *
+ * Replies are gathered in the worker's batch as references to bytes already in memory (the
+ * unmasked payload in the read buffer, re-framed in place) and written with one writev once a
+ * read has been consumed. Only what the kernel does not take, or what --delay holds, is copied
+ * into pool chunks queued on the connection (as libuv writes at once when its queue is empty and
+ * queues the rest); EPOLLOUT or the connection's timer then drains the queue in order.
+ *
+ * A queued chunk starts with its due time (SRV_OUT_HDR bytes, monotonic ns; 0 = now), then the
+ * bytes; chunk->off starts past the due time. Due times never decrease along the queue. */
+#include "server/server_internal.h"
+
+#include "base/compiler.h"
+#include "base/err.h"
+
+#include <errno.h>
+#include <string.h>
+
+uint64_t out__chunk_due(const struct chunk *t)
+{
+    uint64_t due;
+    memcpy(&due, t->data, sizeof due);
+    return due;
+}
+
+static void batch_reset(struct srv_batch *b)
+{
+    b->conn = NULL;
+    b->n = 0;
+    b->bytes = 0;
+    b->scratch_used = 0;
+    b->due_ns = 0;
+}
+
+/* Before adding `len` bytes (`scratch` of them into scratch) with `due_ns`: commit first when
+ * the batch is full or holds output for another time. */
+static int batch_make_room(struct srv_conn *c, size_t scratch, uint64_t due_ns)
+{
+    struct srv_batch *b = &c->w->batch;
+    HERD_ASSERT(b->n == 0 || b->conn == c);
+    if (b->n && (b->n == SRV_BATCH_IOV || b->due_ns != due_ns ||
+                 b->scratch_used + scratch > SRV_BATCH_SCRATCH))
+        return out__commit(c);
+    return 0;
+}
+
+int out__ref(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+{
+    struct srv_batch *b = &c->w->batch;
+    if (batch_make_room(c, 0, due_ns) < 0)
+        return -1;
+    b->conn = c;
+    b->due_ns = due_ns;
+    b->iov[b->n++] = (struct iovec){.iov_base = (void *)p, .iov_len = len};
+    b->bytes += len;
+    return 0;
+}
+
+int out__copy(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+{
+    struct srv_batch *b = &c->w->batch;
+    HERD_ASSERT(len <= SRV_BATCH_SCRATCH);
+    if (batch_make_room(c, len, due_ns) < 0)
+        return -1;
+    uint8_t *dst = b->scratch + b->scratch_used;
+    memcpy(dst, p, len);
+    b->scratch_used += len;
+    b->conn = c;
+    b->due_ns = due_ns;
+    b->iov[b->n++] = (struct iovec){.iov_base = dst, .iov_len = len};
+    b->bytes += len;
+    return 0;
+}
+
+/* Copy iov[] past its first `skip` bytes to the end of the queue, due at due_ns. */
+static int out_enqueue(struct srv_conn *c, const struct iovec *iov, int n, size_t skip,
+                       uint64_t due_ns)
+{
+    struct pool *pool = &c->w->pool;
+    const size_t max_chunk = pool_class_cap[POOL_CLASSES - 1];
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        p += skip;
+        len -= skip;
+        skip = 0;
+        while (len) {
+            struct chunk *t = c->out_tail;
+            if (!t || t->len == t->cap || out__chunk_due(t) != due_ns) {
+                size_t want = len + SRV_OUT_HDR;
+                t = pool_get(pool, want < max_chunk ? want : max_chunk);
+                if (!t)
+                    return HERD_E_NOMEM;
+                memcpy(t->data, &due_ns, sizeof due_ns);
+                t->off = t->len = SRV_OUT_HDR;
+                if (c->out_tail)
+                    c->out_tail->next = t;
+                else
+                    c->out_head = t;
+                c->out_tail = t;
+            }
+            size_t k = t->cap - t->len;
+            if (k > len)
+                k = len;
+            memcpy(t->data + t->len, p, k);
+            t->len += (uint32_t)k;
+            p += k;
+            len -= k;
+            c->out_bytes += k;
+        }
+    }
+    return 0;
+}
+
+/* Drop `n` written bytes from the head of the queue. */
+static void out_consume(struct srv_conn *c, size_t n)
+{
+    c->out_bytes -= n;
+    while (n) {
+        struct chunk *t = c->out_head;
+        size_t left = t->len - t->off;
+        if (n < left) {
+            t->off += (uint32_t)n;
+            return;
+        }
+        n -= left;
+        c->out_head = t->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        pool_put(&c->w->pool, t);
+    }
+}
+
+int out__commit(struct srv_conn *c)
+{
+    struct srv_worker *w = c->w;
+    struct srv_batch *b = &w->batch;
+    if (!b->n)
+        return 0;
+    HERD_ASSERT(b->conn == c);
+    size_t skip = 0;
+    int rc = 0;
+    if (!c->out_head && b->due_ns <= loop_now(w->loop)) {
+        ssize_t n = net_stream_writev(&c->s, b->iov, b->n);
+        if (n >= 0)
+            skip = (size_t)n;
+        else if (n != -EAGAIN && n != -EINTR)
+            rc = (int)n;
+    }
+    if (rc == 0 && skip < b->bytes)
+        rc = out_enqueue(c, b->iov, b->n, skip, b->due_ns);
+    batch_reset(b);
+    if (rc < 0) {
+        conn__close(c);
+        return rc;
+    }
+    if (c->out_head)
+        conn__timer_update(c);
+    conn__after_write(c);
+    return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
+}
+
+int out__flush(struct srv_conn *c)
+{
+    struct srv_worker *w = c->w;
+    uint64_t now = loop_now(w->loop);
+    while (c->out_head && !w->stalled) {
+        struct iovec iov[SRV_BATCH_IOV];
+        int n = 0;
+        size_t total = 0;
+        for (struct chunk *t = c->out_head; t && n < SRV_BATCH_IOV; t = t->next) {
+            if (out__chunk_due(t) > now)
+                break;
+            iov[n].iov_base = t->data + t->off;
+            iov[n].iov_len = t->len - t->off;
+            total += iov[n].iov_len;
+            n++;
+        }
+        if (!n)
+            break;
+        ssize_t r = net_stream_writev(&c->s, iov, n);
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN)
+            break; /* EPOLLOUT resumes */
+        if (r < 0) {
+            conn__close(c);
+            return (int)r;
+        }
+        out_consume(c, (size_t)r);
+        if ((size_t)r < total)
+            break;
+    }
+    conn__timer_update(c);
+    conn__after_write(c);
+    return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
+}
+
+void out__discard(struct srv_conn *c)
+{
+    while (c->out_head) {
+        struct chunk *t = c->out_head;
+        c->out_head = t->next;
+        pool_put(&c->w->pool, t);
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+}

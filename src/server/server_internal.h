@@ -1,0 +1,224 @@
+/* server_internal.h - the insides of `herd serve`, shared by the files of src/server only.
+ *
+ * One struct srv_worker per thread: its own loop, SO_REUSEPORT listener, read buffer, chunk
+ * pool, rng, output batch and connections. Nothing on a connection's path is shared between
+ * workers; the only cross-thread state is the stop flag and the count of open connections behind
+ * --max-connections, touched once per connection, never per message.
+ *
+ * Files: server.c (threads, listeners, accept, connection slabs, stall and die-after timers),
+ * conn.c (read path, partial input, timers, closing), out.c (output batch and queue, --delay),
+ * routes.c (request heads, route dispatch, HTTP error replies), wsconn.c (WebSocket upgrade and
+ * frames, the echo). */
+#ifndef HERD_SERVER_SERVER_INTERNAL_H
+#define HERD_SERVER_SERVER_INTERNAL_H
+
+#include "base/clock.h"
+#include "base/pool.h"
+#include "base/rng.h"
+#include "loop/loop.h"
+#include "net/net.h"
+#include "proto/ws.h"
+#include "server/server.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define SRV_RBUF_BYTES (256u << 10) /* per-thread read buffer */
+#define SRV_MAX_FRAME (64ull << 20) /* per-thread limit on a frame's payload -> 1009 */
+#define SRV_OUT_LIMIT (8u << 20) /* queued output above which reading pauses */
+#define SRV_DIRECT_READ_MIN (16u << 10) /* read a big frame's rest straight into its chunk */
+#define SRV_HEAD_TIMEOUT_NS (10 * NS_PER_S) /* a request head must complete within this */
+#define SRV_CLOSE_TIMEOUT_NS (5 * NS_PER_S) /* closing: time to flush the final reply */
+#define SRV_LINGER_NS (2 * NS_PER_S) /* write side shut: time to wait for the peer's EOF */
+#define SRV_BATCH_IOV 64
+#define SRV_BATCH_SCRATCH 2048
+#define SRV_SLAB_CONNS 64
+#define SRV_OUT_HDR 8 /* an output chunk starts with its due time (uint64_t, monotonic ns) */
+
+enum srv_state {
+    SRV_ST_HEAD, /* reading the HTTP request head */
+    SRV_ST_WS, /* an open WebSocket */
+};
+
+/* What an open connection does with data messages. Room for pubsub and SSE. */
+enum srv_app {
+    SRV_APP_NONE,
+    SRV_APP_ECHO,
+};
+
+/* Connection flags. */
+#define SRV_CF_CLOSED 0x01 /* closed: ignore stale events; recycled by the after-callback */
+#define SRV_CF_CLOSING 0x02 /* a final reply is queued: input is discarded, close after it */
+#define SRV_CF_LINGER 0x04 /* write side shut down: read to EOF (or deadline), then close */
+#define SRV_CF_PEER_EOF 0x08 /* the peer's EOF came while the final reply was still queued */
+#define SRV_CF_PENDING 0x10 /* readiness or a timer came during a stall: handle at resume */
+#define SRV_CF_READ_BLOCKED 0x20 /* reading paused: more than SRV_OUT_LIMIT output queued */
+#define SRV_CF_COUNTED 0x40 /* counted in server.open (--max-connections) */
+
+/* A server connection: no buffers of its own. rtail holds only an incomplete head or frame;
+ * out_head..out_tail is the queue of output that could not be written yet or is held by
+ * --delay. Both are chunks from the worker's pool. */
+struct srv_conn {
+    struct loop_io io; /* io.fd == s.fd */
+    struct loop_timer timer;
+    struct net_stream s;
+    struct srv_worker *w;
+    struct srv_conn *next, *prev; /* worker's live list; free/closed lists use next only */
+    struct chunk *rtail;
+    struct chunk *out_head, *out_tail;
+    uint64_t out_bytes; /* bytes queued in out_head.. */
+    uint64_t deadline_ns; /* head timeout, or closing/linger deadline */
+    struct ws_msg msg;
+    uint16_t flags;
+    uint8_t state; /* enum srv_state */
+    uint8_t app; /* enum srv_app */
+};
+
+static_assert(sizeof(struct srv_conn) <= 256, "a server connection must stay small");
+
+/* Output gathered while one connection's input is processed, written with one writev when the
+ * input is consumed. Entries point into the read buffer, the connection's rtail, or scratch. */
+struct srv_batch {
+    struct srv_conn *conn;
+    int n;
+    size_t bytes;
+    size_t scratch_used;
+    uint64_t due_ns; /* 0: now; else hold until then (--delay) */
+    struct iovec iov[SRV_BATCH_IOV];
+    uint8_t scratch[SRV_BATCH_SCRATCH];
+};
+
+struct srv_slab {
+    struct srv_slab *next;
+    struct srv_conn conns[SRV_SLAB_CONNS];
+};
+
+struct srv_worker {
+    struct server *srv;
+    unsigned idx;
+    pthread_t thread;
+    int thread_started;
+    struct loop *loop;
+    struct loop_io listen_io;
+    int reserve_fd; /* spare fd given up on EMFILE (libuv's emfile trick) */
+    struct loop_timer accept_retry; /* retry accept after EMFILE */
+    struct loop_timer stall_timer;
+    struct loop_timer die_timer;
+    uint64_t stall_start_ns; /* start of the next or current stall */
+    int stalled;
+    int accept_pending; /* the listener was readable during a stall */
+    struct srv_conn *live;
+    struct srv_conn *free_list;
+    struct srv_conn *closed; /* closed this iteration, recycled in the after-callback */
+    struct srv_slab *slabs;
+    uint64_t nlive;
+    uint64_t max_frame;
+    struct pool pool;
+    struct rng rng;
+    uint8_t *rbuf;
+    struct srv_batch batch;
+};
+
+struct server {
+    struct server_params params;
+    char *bind;
+    uint16_t port;
+    unsigned nworkers;
+    struct srv_worker *workers;
+    uint64_t start_ns;
+    atomic_int stop;
+    atomic_uint_fast64_t open; /* upgraded connections, for --max-connections */
+};
+
+struct http1_request;
+
+/* ---- conn.c ---- */
+
+/* Event and timer callbacks of a connection (set up by server.c when accepting). */
+void conn__io_cb(struct loop *l, struct loop_io *io, uint32_t events);
+void conn__timer_cb(struct loop *l, struct loop_timer *t);
+
+/* Run what was held back during a stall: flush, read to EAGAIN, re-arm. */
+void conn__resume(struct srv_conn *c);
+
+/* Close now: stop watching, close the fd, return chunks, unlink; the struct itself goes back to
+ * the free list in the after-callback. Safe to call twice. */
+void conn__close(struct srv_conn *c);
+
+/* Mark the connection as closing: a final reply is (being) queued, later input is discarded,
+ * and the socket closes once the queue drains (or at the deadline). */
+void conn__set_closing(struct srv_conn *c);
+
+/* After output progressed: start the lingering close when closing and nothing is left. */
+void conn__after_write(struct srv_conn *c);
+
+/* Arm the connection's timer for the earliest of its deadline and its queued output's due
+ * time, or cancel it. */
+void conn__timer_update(struct srv_conn *c);
+
+/* The due time of replies produced now: 0 without --delay. */
+uint64_t conn__reply_due(const struct srv_conn *c);
+
+/* ---- out.c ---- */
+
+/* Add len bytes at p to the batch; they must stay valid until out__commit. due_ns as in
+ * struct srv_batch. Returns 0, or < 0 when a commit forced by a full batch closed c. */
+int out__ref(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
+
+/* Copy a small reply (<= SRV_BATCH_SCRATCH bytes) into the batch. Returns as out__ref. */
+int out__copy(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
+
+/* Write the batch: at once when nothing is queued and it is due, the rest into pool chunks.
+ * Returns 0, or < 0 when c was closed (write error, out of memory). */
+int out__commit(struct srv_conn *c);
+
+/* Write what is due from the queue. Returns 0, or < 0 when c was closed. */
+int out__flush(struct srv_conn *c);
+
+/* Return every queued chunk to the pool (closing). */
+void out__discard(struct srv_conn *c);
+
+/* Due time of a queued chunk. */
+uint64_t out__chunk_due(const struct chunk *t);
+
+/* ---- routes.c ---- */
+
+enum srv_route {
+    SRV_ROUTE_NONE,
+    SRV_ROUTE_ECHO, /* /echo */
+    SRV_ROUTE_PUBSUB, /* /pubsub/<topic> */
+    SRV_ROUTE_SSE, /* /sse/<topic> */
+    SRV_ROUTE_PUBLISH, /* /publish/<topic> */
+};
+
+struct srv_route_match {
+    enum srv_route route;
+    const char *topic; /* into the path, for routes with a topic */
+    size_t topic_len;
+};
+
+/* Match a request target (the query string is ignored). */
+void routes__match(const char *path, size_t len, struct srv_route_match *m);
+
+/* Consume a request head from p[0..len): returns 0 while incomplete, else the bytes used (the
+ * head; what follows belongs to the protocol it switched to). Answers errors itself. */
+size_t routes__consume_head(struct srv_conn *c, uint8_t *p, size_t len);
+
+/* Answer with an HTTP error status and a one-line body, then close. extra_headers is NULL or
+ * CRLF-terminated header lines. */
+void routes__http_error(struct srv_conn *c, int status, const char *extra_headers);
+
+/* ---- wsconn.c ---- */
+
+/* Validate a WebSocket upgrade request and answer 101 (or an error, then close). Returns 0 when
+ * the connection is now a WebSocket running `app`, < 0 when it was refused. */
+int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum srv_app app);
+
+/* Consume frames from p[0..len) (writable: payloads are unmasked in place). Returns the bytes of
+ * whole frames used; an incomplete frame at the end is left to the caller. */
+size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len);
+
+#endif
