@@ -5,6 +5,7 @@
 #include "base/pool.h"
 #include "base/rng.h"
 #include "client/client.h"
+#include "load/load.h"
 #include "loop/loop.h"
 #include "net/net.h"
 #include "proto/stamp.h"
@@ -56,6 +57,8 @@ struct conn {
     uint64_t next_ping_ns;   /* --ping-interval: next keep-alive */
     uint64_t seq;            /* messages sent on this connection */
     uint64_t rx_seq;         /* highest echo seq received */
+    uint64_t t_drop_ns;      /* when an open connection dropped (mono), 0 when not */
+    uint32_t retries;        /* reconnect attempts since the last open */
     uint8_t key[16];         /* Sec-WebSocket-Key bytes while handshaking */
 };
 
@@ -119,6 +122,7 @@ struct client_run {
     struct net_addr *src;   /* --bind source addresses, or NULL */
     size_t nsrc;
     struct template tmpl;
+    struct backoff backoff; /* --reconnect delays */
     _Atomic uint64_t first_open_ns;
     _Atomic int stop;
     _Atomic int abrupt;

@@ -71,7 +71,8 @@ static void finish_with(struct conn *c, int reset)
     struct worker *w = W(c);
     if (c->state == CS_DONE)
         return;
-    if (c->state == CS_OPEN || c->state == CS_CLOSING) {
+    int was_open = c->state == CS_OPEN || c->state == CS_CLOSING;
+    if (was_open) {
         w->st->ctr[CTR_CONNECTIONS_CLOSED]++;
         w->open--;
     }
@@ -79,8 +80,21 @@ static void finish_with(struct conn *c, int reset)
     release_buffers(c);
     net_close(c->io.fd, reset);
     c->io.fd = -1;
-    c->state = CS_DONE;
     c->flags = 0;
+    const struct client_params *p = w->p;
+    if (p->reconnect && !w->stopping && (p->max_retries == 0 || c->retries < p->max_retries)) {
+        /* Back off, then try again from the timer: never from inside this event's dispatch,
+         * where a stale event of the old socket could be taken for the new one's. */
+        uint64_t now = loop_now(w->loop);
+        if (was_open)
+            c->t_drop_ns = now;
+        uint64_t delay = backoff_delay(&w->run->backoff, c->retries, rng_unit(&w->rng));
+        c->retries++;
+        c->state = CS_IDLE;
+        loop_timer_arm(w->loop, &c->timer, now + delay);
+        return;
+    }
+    c->state = CS_DONE;
     worker_conn_done(w, c);
 }
 
@@ -93,7 +107,7 @@ static void finish(struct conn *c)
 static void fail(struct conn *c, enum err_class cls)
 {
     struct worker *w = W(c);
-    if (c->state == CS_DONE)
+    if (c->state == CS_DONE || c->state == CS_IDLE)
         return;
     int opened = c->state == CS_OPEN || c->state == CS_CLOSING;
     /* While stopping, the peer closing or resetting is the expected end, not an error. */
@@ -331,6 +345,7 @@ static void on_timer(struct loop *l, struct loop_timer *t)
     const struct client_params *p = w->p;
     uint64_t now = loop_now(l);
     switch (c->state) {
+    case CS_IDLE: conn_start(w, c); return; /* the backoff is over: reconnect */
     case CS_CONNECTING:
     case CS_HANDSHAKE: fail(c, ERR_TIMEOUT); return;
     case CS_CLOSING: finish(c); return; /* the peer never answered our close */
@@ -369,6 +384,12 @@ static void on_open(struct conn *c, uint64_t now)
     c->rx_seq = 0;
     c->msg = (struct ws_msg){0};
     st->ctr[CTR_CONNECTIONS_OPENED]++;
+    if (c->t_drop_ns) {
+        st->ctr[CTR_CONNECTIONS_RECONNECTS]++;
+        hist_record(st->hist[M_RECONNECT], (int64_t)((now - c->t_drop_ns) / NS_PER_US));
+        c->t_drop_ns = 0;
+    }
+    c->retries = 0;
     if (++w->open > w->peak_interval)
         w->peak_interval = w->open;
     hist_record(st->hist[M_HANDSHAKE], (int64_t)((now - c->t_phase_ns) / NS_PER_US));
@@ -733,10 +754,7 @@ void conn_start(struct worker *w, struct conn *c)
     int fd = net_connect_start(dst, src);
     if (fd < 0) {
         c->io.fd = -1;
-        stats_error(w->st, classify_errno(fd));
-        w->st->ctr[CTR_CONNECTIONS_FAILED]++;
-        c->state = CS_DONE;
-        worker_conn_done(w, c);
+        fail_errno(c, fd);
         return;
     }
     c->io.fd = fd;

@@ -47,7 +47,8 @@ static void begin_stop(struct worker *w)
     int abrupt = atomic_load(&w->run->abrupt);
     for (size_t i = 0; i < w->nconns; i++) {
         struct conn *c = &w->conns[i];
-        if (c->state == CS_IDLE) {
+        if (c->state == CS_IDLE) { /* not started yet, or waiting to reconnect */
+            loop_timer_cancel(w->loop, &c->timer);
             c->state = CS_DONE;
             w->live--;
         } else if (abrupt) {
@@ -159,6 +160,30 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
     }
     /* Connect to the first address only: spreading over several would mix targets. */
     r->naddrs = 1;
+    if (p->bind) {
+        /* --bind: source addresses taken round-robin by connection number, to pass the ~28k
+         * ports each (source, destination) address pair allows. */
+        const char *why = NULL;
+        r->src = xcalloc(CLIENT_MAX_BIND, sizeof *r->src);
+        int ns = net_parse_addrs(p->bind, r->src, CLIENT_MAX_BIND, &why);
+        if (ns <= 0) {
+            snprintf(err, errlen, "--bind: %s", why ? why : "no address");
+            free(r->src);
+            free(r);
+            return NULL;
+        }
+        r->nsrc = (size_t)ns;
+    }
+
+    if (p->reconnect) {
+        const char *why = NULL;
+        if (backoff_parse(p->backoff ? p->backoff : "exp:100ms..30s,jitter=full", &r->backoff,
+                          &why) != 0) {
+            snprintf(err, errlen, "--backoff: %s", why);
+            free(r);
+            return NULL;
+        }
+    }
 
     /* Messages: a template, or the stamp padded to --size. */
     const char *text = p->message ? p->message : "{{stamp}}";
