@@ -72,7 +72,7 @@ deps:
 	@scripts/setup-deps.sh --quiet
 
 demo: deps $(B)/herd
-	$(B)/herd demo --json build/demo-report.json
+	$(B)/herd demo --out build/demo
 
 unit: $(UNIT_BIN)
 	prove -f $(UNIT_BIN)

@@ -5,7 +5,7 @@
 
 enum log_level log_level = LOG_WARN;
 
-static void vlog(enum log_level lvl, const char *fmt, va_list ap)
+PRINTF_LIKE(2, 0) static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 {
     char line[1024];
     if (log_level < lvl)

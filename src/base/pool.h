@@ -14,10 +14,10 @@
 /* A chunk of `cap` bytes. `data` follows the header. */
 struct chunk {
     struct chunk *next; /* free-list link while pooled; queue link while in use */
-    uint32_t cap;       /* usable bytes in data[] */
-    uint32_t cls;       /* size class index, or POOL_CLASSES for oversize */
-    uint32_t len;       /* bytes used, for the holder (0 from pool_get) */
-    uint32_t off;       /* bytes already consumed, for the holder (0 from pool_get) */
+    uint32_t cap; /* usable bytes in data[] */
+    uint32_t cls; /* size class index, or POOL_CLASSES for oversize */
+    uint32_t len; /* bytes used, for the holder (0 from pool_get) */
+    uint32_t off; /* bytes already consumed, for the holder (0 from pool_get) */
     uint8_t data[];
 };
 
@@ -25,7 +25,7 @@ struct pool {
     struct chunk *free[POOL_CLASSES];
     uint32_t nfree[POOL_CLASSES];
     uint64_t outstanding; /* chunks handed out and not yet returned */
-    uint64_t oversize;    /* allocations above the largest class */
+    uint64_t oversize; /* allocations above the largest class */
 };
 
 /* Class capacities: 256 B, 2 KiB, 16 KiB, 64 KiB allocations, less the chunk header. */

@@ -15,11 +15,11 @@
 struct stats;
 
 enum client_role {
-    ROLE_PING,      /* flood WebSocket PINGs, time PONGs */
-    ROLE_ECHO,      /* send stamped data messages, time their echoes */
-    ROLE_PUBLISH,   /* send stamped data messages at --rate */
+    ROLE_PING, /* flood WebSocket PINGs, time PONGs */
+    ROLE_ECHO, /* send stamped data messages, time their echoes */
+    ROLE_PUBLISH, /* send stamped data messages at --rate */
     ROLE_SUBSCRIBE, /* receive, time stamps one way */
-    ROLE_IDLE,      /* hold the connection only */
+    ROLE_IDLE, /* hold the connection only */
 };
 extern const char *const client_role_name[]; /* "ping", "echo", ... */
 
@@ -27,29 +27,29 @@ extern const char *const client_role_name[]; /* "ping", "echo", ... */
 #define CLIENT_MAX_BIND 4096
 
 struct client_params {
-    const char *url_text;      /* as given, for the report */
-    struct url url;            /* parsed */
+    const char *url_text; /* as given, for the report */
+    struct url url; /* parsed */
     enum client_role role;
-    uint64_t connections;      /* -c: concurrent connections to hold */
-    uint64_t duration_ns;      /* -d: run time after the first connection opened */
-    unsigned threads;          /* -t: worker threads (0 = number of CPUs) */
-    double connect_rate;       /* --connect-rate: new connections per second, 0 = unlimited */
-    double rate;               /* --rate: messages/s per connection, 0 = closed model */
-    unsigned pipeline;         /* --pipeline: messages in flight per connection (closed model) */
-    size_t size;               /* -s: payload bytes (0 = the stamp's natural size) */
-    int binary;                /* --binary (default text) */
-    const char *message;       /* --message / --message-file template, NULL = generated */
+    uint64_t connections; /* -c: concurrent connections to hold */
+    uint64_t duration_ns; /* -d: run time after the first connection opened */
+    unsigned threads; /* -t: worker threads (0 = number of CPUs) */
+    double connect_rate; /* --connect-rate: new connections per second, 0 = unlimited */
+    double rate; /* --rate: messages/s per connection, 0 = closed model */
+    unsigned pipeline; /* --pipeline: messages in flight per connection (closed model) */
+    size_t size; /* -s: payload bytes (0 = the stamp's natural size) */
+    int binary; /* --binary (default text) */
+    const char *message; /* --message / --message-file template, NULL = generated */
     size_t message_len;
     const char *headers[CLIENT_MAX_HEADERS]; /* -H "K: V" lines, validated */
     size_t nheaders;
-    const char *subprotocol;   /* --subprotocol, NULL = none */
-    const char *origin;        /* --origin, NULL = none */
-    int compress;              /* --compress: offer permessage-deflate */
-    uint64_t timeout_ns;       /* --timeout: connect + handshake (default 10 s) */
-    uint64_t idle_timeout_ns;  /* --idle-timeout: silence on an open connection, 0 = none */
+    const char *subprotocol; /* --subprotocol, NULL = none */
+    const char *origin; /* --origin, NULL = none */
+    int compress; /* --compress: offer permessage-deflate */
+    uint64_t timeout_ns; /* --timeout: connect + handshake (default 10 s) */
+    uint64_t idle_timeout_ns; /* --idle-timeout: silence on an open connection, 0 = none */
     uint64_t ping_interval_ns; /* --ping-interval: keep-alive PINGs on idle/subscribe, 0 = none */
-    uint64_t max_message;      /* largest message accepted (default 64 MiB) */
-    int quiet;                 /* -q */
+    uint64_t max_message; /* largest message accepted (default 64 MiB) */
+    int quiet; /* -q */
     /* shard I of N: this process takes its share of every count and rate */
     unsigned shard_index, shard_count;
 
@@ -63,13 +63,13 @@ struct client_params {
      * as written (cli checked the syntax); NULL = the engine's default */
     const char *backoff;
     uint64_t max_retries; /* --max-retries: reconnect attempts per connection, 0 = unlimited */
-    int insecure;         /* --insecure: skip TLS certificate verification */
-    const char *cacert;   /* --cacert: CA bundle file, NULL = the system's */
-    const char *cert;     /* --cert: client certificate file (cli requires --key with it) */
-    const char *key;      /* --key: its private key file */
-    const char *sni;      /* --sni: TLS server name, NULL = the URL's host */
-    int tls_resume;       /* --tls-resume: resume TLS sessions on reconnect */
-    unsigned procs;       /* --procs: local processes to spread the run over, 0 = automatic */
+    int insecure; /* --insecure: skip TLS certificate verification */
+    const char *cacert; /* --cacert: CA bundle file, NULL = the system's */
+    const char *cert; /* --cert: client certificate file (cli requires --key with it) */
+    const char *key; /* --key: its private key file */
+    const char *sni; /* --sni: TLS server name, NULL = the URL's host */
+    int tls_resume; /* --tls-resume: resume TLS sessions on reconnect */
+    unsigned procs; /* --procs: local processes to spread the run over, 0 = automatic */
 };
 
 /* Defaults (DESIGN.md): 10 connections, 10 s, ping role, pipeline 1, 10 s timeout. */

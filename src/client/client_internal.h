@@ -22,44 +22,44 @@
 #define CLOSE_GRACE_NS (2 * NS_PER_S)
 
 enum conn_state {
-    CS_IDLE,       /* not started yet, or waiting to reconnect */
+    CS_IDLE, /* not started yet, or waiting to reconnect */
     CS_CONNECTING, /* TCP connect in progress */
-    CS_HANDSHAKE,  /* upgrade request sent, waiting for the response head */
-    CS_OPEN,       /* WebSocket open */
-    CS_CLOSING,    /* our close frame is out, waiting for the peer's */
-    CS_DONE,       /* finished for good */
+    CS_HANDSHAKE, /* upgrade request sent, waiting for the response head */
+    CS_OPEN, /* WebSocket open */
+    CS_CLOSING, /* our close frame is out, waiting for the peer's */
+    CS_DONE, /* finished for good */
 };
 
 /* Connection flags. */
-#define CF_WANT_WRITE 0x01  /* the write queue is non-empty: flush on EPOLLOUT */
-#define CF_STOPPING 0x02    /* we started the close (end of run): the peer's close is no error */
+#define CF_WANT_WRITE 0x01 /* the write queue is non-empty: flush on EPOLLOUT */
+#define CF_STOPPING 0x02 /* we started the close (end of run): the peer's close is no error */
 #define CF_CLOSE_AFTER 0x04 /* close the socket once the write queue drains */
 #define CF_IN_MSG_STAMP 0x08 /* a stamp was already seen in the message being received */
-#define CF_GOT_MESSAGE 0x10  /* a data message arrived since the connection opened */
+#define CF_GOT_MESSAGE 0x10 /* a data message arrived since the connection opened */
 
 /* One connection: about 200 bytes; all buffers are pool chunks held only while needed. */
 struct conn {
-    struct loop_io io;       /* fd and readiness callback */
+    struct loop_io io; /* fd and readiness callback */
     struct loop_timer timer; /* the one deadline of the current state */
     struct worker *w;
-    uint32_t index;          /* global connection number ({{conn}}) */
-    uint8_t state;           /* enum conn_state */
+    uint32_t index; /* global connection number ({{conn}}) */
+    uint8_t state; /* enum conn_state */
     uint8_t flags;
-    uint16_t inflight;       /* messages or PINGs awaiting their reply */
-    struct ws_msg msg;       /* fragment sequencing and UTF-8 state */
-    struct chunk *rx;        /* incomplete head or frame bytes */
+    uint16_t inflight; /* messages or PINGs awaiting their reply */
+    struct ws_msg msg; /* fragment sequencing and UTF-8 state */
+    struct chunk *rx; /* incomplete head or frame bytes */
     struct chunk *tx_head, *tx_tail; /* bytes the kernel would not take yet */
-    uint64_t t_start_ns;     /* attempt started (mono) */
-    uint64_t t_phase_ns;     /* current phase started: connect, or request sent */
-    uint64_t t_open_ns;      /* opened (mono), 0 before */
-    uint64_t t_rx_ns;        /* last byte received (mono), for --idle-timeout */
-    uint64_t next_send_ns;   /* open model: intended time of the next message */
-    uint64_t next_ping_ns;   /* --ping-interval: next keep-alive */
-    uint64_t seq;            /* messages sent on this connection */
-    uint64_t rx_seq;         /* highest echo seq received */
-    uint64_t t_drop_ns;      /* when an open connection dropped (mono), 0 when not */
-    uint32_t retries;        /* reconnect attempts since the last open */
-    uint8_t key[16];         /* Sec-WebSocket-Key bytes while handshaking */
+    uint64_t t_start_ns; /* attempt started (mono) */
+    uint64_t t_phase_ns; /* current phase started: connect, or request sent */
+    uint64_t t_open_ns; /* opened (mono), 0 before */
+    uint64_t t_rx_ns; /* last byte received (mono), for --idle-timeout */
+    uint64_t next_send_ns; /* open model: intended time of the next message */
+    uint64_t next_ping_ns; /* --ping-interval: next keep-alive */
+    uint64_t seq; /* messages sent on this connection */
+    uint64_t rx_seq; /* highest echo seq received */
+    uint64_t t_drop_ns; /* when an open connection dropped (mono), 0 when not */
+    uint32_t retries; /* reconnect attempts since the last open */
+    uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
 };
 
 /* A message template, parsed once: literal runs and placeholders. */
@@ -68,7 +68,8 @@ struct seg {
     enum seg_kind kind;
     uint32_t off, len; /* SEG_LIT: bytes of tmpl->text */
 };
-struct template {
+struct template
+{
     char *text;
     size_t text_len;
     struct seg segs[64];
@@ -87,19 +88,19 @@ struct worker {
     struct pool pool;
     struct rng rng;
     struct stats blocks[2];
-    int active;               /* index of the block being recorded into */
-    struct stats *st;         /* == &blocks[active] */
-    _Atomic uint64_t swap_req;  /* reporter -> worker: swap generation wanted */
+    int active; /* index of the block being recorded into */
+    struct stats *st; /* == &blocks[active] */
+    _Atomic uint64_t swap_req; /* reporter -> worker: swap generation wanted */
     _Atomic uint64_t swap_done; /* worker -> reporter: swap generation done */
     _Atomic int exited;
-    int64_t open;             /* connections open now */
-    int64_t peak_interval;    /* most open during this interval */
-    struct conn *conns;       /* this worker's connections */
+    int64_t open; /* connections open now */
+    int64_t peak_interval; /* most open during this interval */
+    struct conn *conns; /* this worker's connections */
     size_t nconns;
-    size_t started;           /* connections started so far (connect pacing) */
-    _Atomic size_t live;      /* connections not CS_DONE (read by the reporter) */
+    size_t started; /* connections started so far (connect pacing) */
+    _Atomic size_t live; /* connections not CS_DONE (read by the reporter) */
     uint64_t pace_t0_ns;
-    double pace_rate;         /* per second for this worker, 0 = all at once */
+    double pace_rate; /* per second for this worker, 0 = all at once */
     struct loop_timer pace_timer;
     int stopping;
     uint64_t stop_deadline_ns;
@@ -109,7 +110,7 @@ struct worker {
     uint8_t *wbuf;
     uint8_t *mbuf; /* message render scratch */
     size_t mbuf_cap;
-    char *req;     /* the upgrade request, with a key placeholder */
+    char *req; /* the upgrade request, with a key placeholder */
     size_t req_len, req_key_off;
 };
 
@@ -119,7 +120,7 @@ struct client_run {
     unsigned nworkers;
     struct net_addr addrs[MAX_TARGET_ADDRS];
     size_t naddrs;
-    struct net_addr *src;   /* --bind source addresses, or NULL */
+    struct net_addr *src; /* --bind source addresses, or NULL */
     size_t nsrc;
     struct template tmpl;
     struct backoff backoff; /* --reconnect delays */

@@ -18,7 +18,7 @@
 
 #include <string.h>
 
-#define MAX_BURST 64           /* open model: most overdue messages sent at once */
+#define MAX_BURST 64 /* open model: most overdue messages sent at once */
 #define HANDSHAKE_HEADERS 32
 
 static void on_io(struct loop *l, struct loop_io *io, uint32_t events);
@@ -470,7 +470,7 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
 
 static void protocol_error(struct conn *c, int err)
 {
-    unsigned code = err == HERD_E_UTF8 ? WS_CLOSE_INVALID_DATA
+    unsigned code = err == HERD_E_UTF8      ? WS_CLOSE_INVALID_DATA
                     : err == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG
                                             : WS_CLOSE_PROTOCOL;
     send_close(c, code);
@@ -611,8 +611,8 @@ static long consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, size
     }
     while (off < len && (c->state == CS_OPEN || c->state == CS_CLOSING)) {
         struct ws_frame f;
-        int n = ws_frame_decode(buf + off, len - off, WS_F_EXPECT_UNMASKED, W(c)->p->max_message,
-                                &f);
+        int n =
+            ws_frame_decode(buf + off, len - off, WS_F_EXPECT_UNMASKED, W(c)->p->max_message, &f);
         if (n == HERD_E_AGAIN) {
             if (f.head_len)
                 *need = f.head_len + f.payload_len;

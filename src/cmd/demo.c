@@ -1,6 +1,6 @@
 /* demo.c - `herd demo`: the embedded default. Starts `herd serve` in-process on a free loopback
  * port, runs a short ping load and a short echo load against it, prints both summaries and writes
- * a JSON report of each. */
+ * a JSON report of each into --out DIR (default herd-demo/); --json F puts the echo report at F. */
 #include "cmd/cmd.h"
 
 #include "base/log.h"
@@ -13,13 +13,16 @@
 #include <sys/stat.h>
 
 static int phase(const char *role, uint16_t port, const char *dir, const char *dur,
-                 const char *conns)
+                 const char *conns, const char *json_path)
 {
     char url[64], json[4096];
     snprintf(url, sizeof url, "ws://127.0.0.1:%u/echo", port);
-    snprintf(json, sizeof json, "%s/demo-%s.json", dir, role);
-    char *argv[] = {"run", url,   "--role", (char *)role, "-c", (char *)conns, "-d", (char *)dur,
-                    "--json", json, "-q", NULL};
+    if (json_path)
+        snprintf(json, sizeof json, "%s", json_path);
+    else
+        snprintf(json, sizeof json, "%s/demo-%s.json", dir, role);
+    char *argv[] = {"run", url,         "--role", (char *)role, "-c", (char *)conns,
+                    "-d",  (char *)dur, "--json", json,         "-q", NULL};
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     struct run_options o;
     char err[512] = "";
@@ -39,10 +42,12 @@ static int phase(const char *role, uint16_t port, const char *dir, const char *d
 
 int cmd_demo(int argc, char **argv)
 {
-    const char *dir = "herd-demo", *dur = "3s", *conns = "100";
+    const char *dir = "herd-demo", *dur = "3s", *conns = "100", *json = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             dir = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            json = argv[++i];
         else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
             dur = argv[++i];
         else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -81,9 +86,9 @@ int cmd_demo(int argc, char **argv)
         return EXIT_NORUN;
     }
     uint16_t port = server_port(s);
-    int rc = phase("ping", port, dir, dur, conns);
+    int rc = phase("ping", port, dir, dur, conns, NULL);
     if (rc == EXIT_OK)
-        rc = phase("echo", port, dir, dur, conns);
+        rc = phase("echo", port, dir, dur, conns, json);
     server_stop(s);
     return rc;
 }

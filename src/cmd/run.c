@@ -125,7 +125,7 @@ int run_execute(struct run_options *o, FILE *out)
     int live = !p->quiet && isatty(STDERR_FILENO);
     int signals = 0, complete = 1, stopping = 0, no_open = 0;
     uint64_t stop_at = 0, next_tick = t0 + TICK_NS, last_tick = t0;
-    int64_t peak = 0;
+    int64_t peak = 0, open_at_end = 0;
 
     for (;;) {
         uint64_t now = mono_ns();
@@ -159,7 +159,8 @@ int run_execute(struct run_options *o, FILE *out)
         if (iv.open > peak)
             peak = iv.open;
         stats_merge(&total, &iv);
-        total.open = iv.open;
+        if (!stopping) /* the report's open count: as the run ended, before herd's own closes */
+            open_at_end = iv.open;
         if (nrows == rows_cap) {
             rows_cap *= 2;
             rows = xrealloc(rows, rows_cap * sizeof *rows);
@@ -200,7 +201,7 @@ int run_execute(struct run_options *o, FILE *out)
     client_run_join(run);
     client_run_collect(run, &iv); /* anything recorded after the last tick */
     stats_merge(&total, &iv);
-    total.open = 0;
+    total.open = open_at_end;
     total.peak = peak;
     if (live)
         fputs("\r\033[K", stderr);
@@ -223,11 +224,11 @@ int run_execute(struct run_options *o, FILE *out)
         report_summary_print(out, &rep);
     if (no_open || !first)
         fprintf(stderr, "herd: no connection opened to %s (%s)\n", p->url_text,
-                total.err[ERR_REFUSED]     ? "connection refused"
-                : total.err[ERR_TIMEOUT]   ? "timed out"
+                total.err[ERR_REFUSED]       ? "connection refused"
+                : total.err[ERR_TIMEOUT]     ? "timed out"
                 : total.err[ERR_HTTP_STATUS] ? "the server answered with an HTTP error"
-                : total.err[ERR_HANDSHAKE] ? "bad handshake reply"
-                                           : "see errors in the report");
+                : total.err[ERR_HANDSHAKE]   ? "bad handshake reply"
+                                             : "see errors in the report");
     if (o->json_path && report_json_write(&rep, o->json_path, err, sizeof err) != 0) {
         fprintf(stderr, "herd: --json: %s\n", err);
         code = code ? code : EXIT_NORUN;

@@ -19,7 +19,7 @@ struct backoff {
     enum backoff_kind kind;
     enum backoff_jitter jitter;
     uint64_t base_ns; /* fixed delay, or the first exponential delay */
-    uint64_t max_ns;  /* exponential cap */
+    uint64_t max_ns; /* exponential cap */
 };
 
 /* Parse a --backoff spec; returns 0 or HERD_E_INVAL with a static reason in *why. */

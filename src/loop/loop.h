@@ -34,7 +34,7 @@ struct loop_io {
 /* A timer, embedded in its owner. Armed timers fire once; re-arm from the callback to repeat. */
 struct loop_timer {
     struct loop_timer *_next, **_pprev; /* slot list; _pprev NULL when not armed */
-    uint64_t _at_tick;                  /* due tick */
+    uint64_t _at_tick; /* due tick */
     loop_timer_cb *cb;
 };
 

@@ -10,7 +10,7 @@
 
 struct wheel {
     uint64_t tick; /* every slot up to and including this tick has been processed */
-    size_t count;  /* armed timers */
+    size_t count; /* armed timers */
     uint64_t nonempty[WHEEL_SLOTS / 64];
     struct loop_timer *slot[WHEEL_SLOTS];
 };

@@ -25,7 +25,7 @@ struct http1_response {
     const char *reason;
     size_t reason_len;
     struct http1_header *headers; /* caller's array */
-    size_t num_headers;           /* in: capacity of headers; out: count */
+    size_t num_headers; /* in: capacity of headers; out: count */
 };
 
 struct http1_request {
@@ -57,7 +57,7 @@ int http1_token_list_has(const char *value, size_t value_len, const char *token)
 /* Chunked transfer decoding (RFC 9112 7.1), in place and incremental: zero-fill, then feed. */
 struct http1_chunked {
     uint64_t remaining; /* bytes left of the current chunk's data */
-    uint8_t state;      /* internal */
+    uint8_t state; /* internal */
     uint8_t hex_digits; /* internal */
 };
 

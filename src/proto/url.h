@@ -10,12 +10,12 @@
 #define URL_TARGET_MAX 2048
 
 struct url {
-    uint8_t tls;                  /* wss:// or https:// */
-    uint8_t sse;                  /* http:// or https:// */
-    uint16_t port;                /* explicit, or 80/443 */
-    char scheme[8];               /* "ws", "wss", "http", "https" */
-    char host[URL_HOST_MAX];      /* without brackets for IPv6 literals */
-    char target[URL_TARGET_MAX];  /* path and query, "/" when empty */
+    uint8_t tls; /* wss:// or https:// */
+    uint8_t sse; /* http:// or https:// */
+    uint16_t port; /* explicit, or 80/443 */
+    char scheme[8]; /* "ws", "wss", "http", "https" */
+    char host[URL_HOST_MAX]; /* without brackets for IPv6 literals */
+    char target[URL_TARGET_MAX]; /* path and query, "/" when empty */
     char authority[URL_HOST_MAX + 8]; /* for the Host header: host[:port], brackets kept */
 };
 

@@ -27,28 +27,28 @@ enum ws_close {
     WS_CLOSE_PROTOCOL = 1002,
     WS_CLOSE_UNSUPPORTED = 1003,
     WS_CLOSE_NO_STATUS = 1005, /* never on the wire */
-    WS_CLOSE_ABNORMAL = 1006,  /* never on the wire */
+    WS_CLOSE_ABNORMAL = 1006, /* never on the wire */
     WS_CLOSE_INVALID_DATA = 1007,
     WS_CLOSE_POLICY = 1008,
     WS_CLOSE_TOO_BIG = 1009,
     WS_CLOSE_INTERNAL = 1011,
 };
 
-#define WS_MAX_HEAD 14        /* 2 + 8 (length) + 4 (mask) */
-#define WS_MAX_CONTROL 125    /* RFC 6455 5.5 */
+#define WS_MAX_HEAD 14 /* 2 + 8 (length) + 4 (mask) */
+#define WS_MAX_CONTROL 125 /* RFC 6455 5.5 */
 
 /* Decoder flags. */
-#define WS_F_EXPECT_MASKED 0x1   /* we are the server: every frame must be masked (5.1) */
+#define WS_F_EXPECT_MASKED 0x1 /* we are the server: every frame must be masked (5.1) */
 #define WS_F_EXPECT_UNMASKED 0x2 /* we are the client: no frame may be masked (5.1) */
-#define WS_F_ALLOW_RSV1 0x4      /* permessage-deflate negotiated (RFC 7692) */
+#define WS_F_ALLOW_RSV1 0x4 /* permessage-deflate negotiated (RFC 7692) */
 
 struct ws_frame {
     uint8_t fin;
-    uint8_t rsv;    /* RSV1..RSV3 as bits 0x4, 0x2, 0x1 */
+    uint8_t rsv; /* RSV1..RSV3 as bits 0x4, 0x2, 0x1 */
     uint8_t opcode; /* enum ws_op */
     uint8_t masked;
     uint8_t mask[4];
-    uint8_t head_len;     /* bytes of header, 2..14 */
+    uint8_t head_len; /* bytes of header, 2..14 */
     uint64_t payload_len; /* bytes of payload */
 };
 
@@ -80,7 +80,7 @@ void ws_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4],
 struct ws_msg {
     uint8_t opcode; /* opcode of the message in progress, 0 when none */
     uint8_t _pad[3];
-    uint32_t utf8;  /* incremental UTF-8 state (utf8.h) */
+    uint32_t utf8; /* incremental UTF-8 state (utf8.h) */
 };
 
 /* Account for the frame f whose (unmasked) payload is p[0..f->payload_len). Control frames are
@@ -98,7 +98,7 @@ int ws_msg_feed(struct ws_msg *m, const struct ws_frame *f, const uint8_t *p, in
 int ws_close_parse(const uint8_t *p, size_t len, unsigned *code);
 
 /* Opening handshake (RFC 6455 4.1, 4.2.2). */
-#define WS_KEY_LEN 24    /* base64 of 16 bytes */
+#define WS_KEY_LEN 24 /* base64 of 16 bytes */
 #define WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
 
 /* Sec-WebSocket-Key from 16 random bytes: out gets 24 characters and a NUL. */
@@ -111,7 +111,7 @@ struct http1_response;
 
 /* What the client asked for, to check the reply against. */
 struct ws_handshake_expect {
-    const char *key;         /* the Sec-WebSocket-Key sent */
+    const char *key; /* the Sec-WebSocket-Key sent */
     const char *subprotocol; /* NULL when none was offered; comma separated list otherwise */
 };
 
