@@ -262,6 +262,20 @@ int cmd_run(int argc, char **argv)
         cli_run_options_free(&o);
         return EXIT_USAGE;
     }
+    /* Options the command line knows but the engine does not do yet: say so rather than run
+     * something other than what was asked. */
+    const char *later = o.client.compress         ? "--compress"
+                        : o.client.read_rate >= 0 ? "--read-rate"
+                        : o.html_path             ? "--html"
+                        : o.hlog_path             ? "--hlog"
+                        : o.client.procs > 1      ? "--procs"
+                        : o.client.tls_resume     ? "--tls-resume"
+                                                  : NULL;
+    if (later) {
+        fprintf(stderr, "herd: %s: not supported yet\n", later);
+        cli_run_options_free(&o);
+        return EXIT_USAGE;
+    }
     if (o.client.url.sse || o.client.url.tls) {
         fprintf(stderr, "herd: URL: %s:// is not supported yet (ws:// only)\n",
                 o.client.url.scheme);

@@ -285,6 +285,36 @@ def test_invalid_frame_after_handshake(raw_server, run_herd):
     assert rep["counters"]["connections.opened"] >= 1
 
 
+def _upgrade_then_stop_reading(conn, stop):
+    """Answer the upgrade, then never read again: herd's writes back up in the kernel and then in
+    herd's own queue."""
+    head = read_http_head(conn, stop)
+    if head is None:
+        return
+    value = ws_accept_value(head.get("sec-websocket-key", ""))
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Accept: {value}\r\n\r\n").encode())
+    stop.wait(30)
+
+
+def test_server_stops_reading(raw_server, run_herd):
+    # An open-model run of 64 KiB messages into a server that never reads: the run must still end
+    # on time (-d plus the close grace), write its report and not count a sent message as received.
+    srv = raw_server(_upgrade_then_stop_reading)
+    code, rep, err = run_herd("-c", 2, "-d", "2s", "-t", 1, "--role", "echo", "--binary",
+                              "-s", "64k", "--rate", "200", srv.url("/echo"), timeout=20)
+    assert code == 0, err
+    check_report(rep)
+    c = rep["counters"]
+    assert c["connections.opened"] == 2
+    assert c["messages.received"] == 0
+    assert c["messages.sent"] > 0
+    # Backpressure: once the kernel's buffers were full herd queued one message per connection
+    # and sent no more (the open model would have sent 2 x 200/s x 2 s = 800).
+    assert c["messages.sent"] < 600, c
+    assert rep["duration_s"] < 3.0
+
+
 def test_wrong_accept_key(raw_server, run_herd):
     wrong = ws_accept_value("not the key herd sent")
     srv = raw_server(_upgrade_then(b"", accept=wrong))
