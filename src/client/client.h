@@ -94,6 +94,9 @@ uint64_t client_run_first_open_ns(const struct client_run *r);
  * dropped). */
 size_t client_run_live(const struct client_run *r);
 
+/* The reason of the first TLS failure of the run, or NULL when there was none. */
+const char *client_run_tls_error(const struct client_run *r);
+
 /* Whether every worker has finished (all connections closed after a stop). */
 int client_run_done(const struct client_run *r);
 

@@ -24,6 +24,7 @@
 enum conn_state {
     CS_IDLE, /* not started yet, or waiting to reconnect */
     CS_CONNECTING, /* TCP connect in progress */
+    CS_TLS, /* TLS handshake in progress */
     CS_HANDSHAKE, /* upgrade request sent, waiting for the response head */
     CS_OPEN, /* WebSocket open */
     CS_CLOSING, /* our close frame is out, waiting for the peer's */
@@ -47,6 +48,7 @@ struct conn {
     uint8_t flags;
     uint16_t inflight; /* messages or PINGs awaiting their reply */
     struct ws_msg msg; /* fragment sequencing and UTF-8 state */
+    struct net_tls *tls; /* TLS state (wss://), NULL for plain */
     struct chunk *rx; /* incomplete head or frame bytes */
     struct chunk *tx_head, *tx_tail; /* bytes the kernel would not take yet */
     uint64_t t_start_ns; /* attempt started (mono) */
@@ -124,6 +126,10 @@ struct client_run {
     size_t nsrc;
     struct template tmpl;
     struct backoff backoff; /* --reconnect delays */
+    struct net_tls_ctx *tls_ctx; /* wss://: one client context shared by every connection */
+    const char *tls_name; /* SNI and the name verified */
+    _Atomic int tls_error_set; /* the first TLS failure's reason, for the final message */
+    char tls_error[256];
     _Atomic uint64_t first_open_ns;
     _Atomic int stop;
     _Atomic int abrupt;

@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "proto/http1.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_BURST 64 /* open model: most overdue messages sent at once */
@@ -29,6 +30,11 @@ static void send_next(struct conn *c, uint64_t now);
 static inline struct worker *W(const struct conn *c)
 {
     return c->w;
+}
+
+static inline struct net_stream stream(const struct conn *c)
+{
+    return (struct net_stream){.fd = c->io.fd, .tls = c->tls};
 }
 
 static inline uint64_t rate_interval_ns(const struct worker *w)
@@ -78,6 +84,11 @@ static void finish_with(struct conn *c, int reset)
     }
     loop_timer_cancel(w->loop, &c->timer);
     release_buffers(c);
+    if (c->tls) {
+        struct net_stream s = stream(c);
+        net_tls_free(&s);
+        c->tls = NULL;
+    }
     net_close(c->io.fd, reset);
     c->io.fd = -1;
     c->flags = 0;
@@ -161,7 +172,7 @@ static int conn_write(struct conn *c, const uint8_t *p, size_t len)
 {
     struct worker *w = W(c);
     if (!(c->flags & CF_WANT_WRITE)) {
-        struct net_stream s = {.fd = c->io.fd};
+        struct net_stream s = stream(c);
         ssize_t n = net_stream_write(&s, p, len);
         if (n < 0 && n != -EAGAIN) {
             fail_errno(c, (int)n);
@@ -192,7 +203,7 @@ static void flush(struct conn *c, uint64_t now)
             iov[n].iov_base = k->data + k->off;
             iov[n].iov_len = k->len - k->off;
         }
-        struct net_stream s = {.fd = c->io.fd};
+        struct net_stream s = stream(c);
         ssize_t wr = net_stream_writev(&s, iov, n);
         if (wr == -EAGAIN)
             return;
@@ -347,6 +358,7 @@ static void on_timer(struct loop *l, struct loop_timer *t)
     switch (c->state) {
     case CS_IDLE: conn_start(w, c); return; /* the backoff is over: reconnect */
     case CS_CONNECTING:
+    case CS_TLS:
     case CS_HANDSHAKE: fail(c, ERR_TIMEOUT); return;
     case CS_CLOSING: finish(c); return; /* the peer never answered our close */
     case CS_OPEN:
@@ -416,12 +428,11 @@ static void on_open(struct conn *c, uint64_t now)
         arm_open_timer(c);
 }
 
-static void on_connected(struct conn *c)
+/* Send the upgrade request. It was built once for the run; only the key differs per
+ * connection. */
+static void send_upgrade(struct conn *c, uint64_t now)
 {
     struct worker *w = W(c);
-    uint64_t now = mono_ns();
-    hist_record(w->st->hist[M_CONNECT], (int64_t)((now - c->t_phase_ns) / NS_PER_US));
-    /* The request was built once for the run; only the key differs per connection. */
     char key[WS_KEY_LEN + 1];
     rng_bytes(&w->rng, c->key, sizeof c->key);
     ws_key_make(key, c->key);
@@ -430,6 +441,50 @@ static void on_connected(struct conn *c)
     c->state = CS_HANDSHAKE;
     c->t_phase_ns = now;
     conn_write(c, w->wbuf, w->req_len);
+}
+
+static void tls_step(struct conn *c)
+{
+    struct worker *w = W(c);
+    struct net_stream s = stream(c);
+    int rc = net_tls_handshake(&s);
+    if (rc == -EAGAIN)
+        return;
+    if (rc != 0) {
+        if (rc == HERD_E_TLS) {
+            struct client_run *run = w->run;
+            int zero = 0;
+            if (atomic_compare_exchange_strong(&run->tls_error_set, &zero, 1))
+                snprintf(run->tls_error, sizeof run->tls_error, "%s", net_tls_last_error());
+            fail(c, ERR_TLS);
+        } else {
+            fail_errno(c, rc);
+        }
+        return;
+    }
+    uint64_t now = mono_ns();
+    hist_record(w->st->hist[M_TLS], (int64_t)((now - c->t_phase_ns) / NS_PER_US));
+    send_upgrade(c, now);
+}
+
+static void on_connected(struct conn *c)
+{
+    struct worker *w = W(c);
+    uint64_t now = mono_ns();
+    hist_record(w->st->hist[M_CONNECT], (int64_t)((now - c->t_phase_ns) / NS_PER_US));
+    if (!w->run->tls_ctx) {
+        send_upgrade(c, now);
+        return;
+    }
+    struct net_stream s = stream(c);
+    if (net_tls_start(&s, w->run->tls_ctx, w->run->tls_name) != 0) {
+        fail(c, ERR_OTHER);
+        return;
+    }
+    c->tls = s.tls;
+    c->state = CS_TLS;
+    c->t_phase_ns = now;
+    tls_step(c);
 }
 
 /* Check the response head; on success the connection is open. Returns bytes consumed, 0 when
@@ -648,7 +703,7 @@ static int stash(struct conn *c, const uint8_t *p, size_t len, size_t need)
 static void do_read(struct conn *c)
 {
     struct worker *w = W(c);
-    struct net_stream s = {.fd = c->io.fd};
+    struct net_stream s = stream(c);
     for (;;) {
         /* Frames too large for the read buffer are read straight into their own chunk. */
         struct chunk *big = c->rx && c->rx->cap > WORKER_RBUF / 2 ? c->rx : NULL;
@@ -697,8 +752,9 @@ static void do_read(struct conn *c)
         if (big)
             pool_put(&w->pool, big);
         /* A short read drained the socket: skip the read that would only say EAGAIN. The next
-         * bytes raise a new edge. */
-        if ((size_t)n < cap - pre)
+         * bytes raise a new edge. Not with TLS: a read returns at most one record, and more
+         * may wait in OpenSSL's buffer or in the socket. */
+        if ((size_t)n < cap - pre && !c->tls)
             return;
     }
 }
@@ -719,6 +775,7 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events)
         on_connected(c);
         return;
     }
+    case CS_TLS: tls_step(c); return;
     case CS_HANDSHAKE:
     case CS_OPEN:
     case CS_CLOSING:
@@ -777,6 +834,7 @@ void conn_stop(struct worker *w, struct conn *c)
         loop_timer_arm(w->loop, &c->timer, loop_now(w->loop) + CLOSE_GRACE_NS);
         return;
     case CS_CONNECTING:
+    case CS_TLS:
     case CS_HANDSHAKE:
         /* Cut short by the end of the run: neither a failure nor an open connection. */
         c->flags |= CF_STOPPING;

@@ -175,6 +175,17 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
         r->nsrc = (size_t)ns;
     }
 
+    if (p->url.tls) {
+        struct net_tls_opts to = {
+            .insecure = p->insecure, .cacert = p->cacert, .cert = p->cert, .key = p->key};
+        r->tls_ctx = net_tls_client_ctx(&to, err, errlen);
+        if (!r->tls_ctx) {
+            free(r->src);
+            free(r);
+            return NULL;
+        }
+        r->tls_name = p->sni ? p->sni : p->url.host;
+    }
     if (p->reconnect) {
         const char *why = NULL;
         if (backoff_parse(p->backoff ? p->backoff : "exp:100ms..30s,jitter=full", &r->backoff,
@@ -285,6 +296,11 @@ uint64_t client_run_first_open_ns(const struct client_run *r)
     return atomic_load(&((struct client_run *)r)->first_open_ns);
 }
 
+const char *client_run_tls_error(const struct client_run *r)
+{
+    return atomic_load(&((struct client_run *)r)->tls_error_set) ? r->tls_error : NULL;
+}
+
 size_t client_run_live(const struct client_run *r)
 {
     size_t n = 0;
@@ -338,6 +354,7 @@ void client_run_free(struct client_run *r)
         free(w->req);
     }
     free(r->workers);
+    net_tls_ctx_free(r->tls_ctx);
     template_free(&r->tmpl);
     free(r->src);
     free(r);

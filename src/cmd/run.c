@@ -228,7 +228,12 @@ int run_execute(struct run_options *o, FILE *out)
                 : total.err[ERR_TIMEOUT]     ? "timed out"
                 : total.err[ERR_HTTP_STATUS] ? "the server answered with an HTTP error"
                 : total.err[ERR_HANDSHAKE]   ? "bad handshake reply"
+                : total.err[ERR_TLS]         ? "TLS handshake failed"
                                              : "see errors in the report");
+    const char *tls_err = client_run_tls_error(run);
+    if (tls_err)
+        fprintf(stderr, "herd: %llu TLS failures; the first: %s\n",
+                (unsigned long long)total.err[ERR_TLS], tls_err);
     if (o->json_path && report_json_write(&rep, o->json_path, err, sizeof err) != 0) {
         fprintf(stderr, "herd: --json: %s\n", err);
         code = code ? code : EXIT_NORUN;
@@ -276,8 +281,8 @@ int cmd_run(int argc, char **argv)
         cli_run_options_free(&o);
         return EXIT_USAGE;
     }
-    if (o.client.url.sse || o.client.url.tls) {
-        fprintf(stderr, "herd: URL: %s:// is not supported yet (ws:// only)\n",
+    if (o.client.url.sse) {
+        fprintf(stderr, "herd: URL: %s:// is not supported yet (ws:// and wss:// only)\n",
                 o.client.url.scheme);
         cli_run_options_free(&o);
         return EXIT_USAGE;

@@ -48,8 +48,7 @@ uint16_t net_local_port(int fd);
 /* accept4 non-blocking + CLOEXEC + TCP_NODELAY; returns fd or -errno (-EAGAIN when none). */
 int net_accept(int lfd);
 
-/* A byte stream: a plain socket, or TLS over it (tls != NULL, see the TLS issue). Embedded in
- * connections. */
+/* A byte stream: a plain socket, or TLS over it (tls != NULL). */
 struct net_tls;
 struct net_stream {
     int fd;
@@ -65,24 +64,64 @@ static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec
 /* Close the fd (SO_LINGER 0 first when `reset`, to send RST and skip TIME_WAIT). */
 void net_close(int fd, int reset);
 
+/* ---- TLS (OpenSSL 3; only net/tls.c sees OpenSSL) ---- */
+
+struct net_tls_ctx;
+
+struct net_tls_opts {
+    int insecure; /* skip certificate verification */
+    const char *cacert; /* CA bundle file, NULL = the system's default paths */
+    const char *cert; /* client certificate chain file, NULL = none */
+    const char *key; /* its private key */
+};
+
+/* A client context shared read-only by every connection of a run: verification on unless
+ * insecure, ALPN http/1.1, TLS 1.2 at least. NULL with a one-line message in err on failure. */
+struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, size_t errlen);
+void net_tls_ctx_free(struct net_tls_ctx *ctx);
+
+/* Attach TLS to a connected socket: client mode, SNI and hostname verification for `name`.
+ * Returns 0 or HERD_E_NOMEM. */
+int net_tls_start(struct net_stream *s, struct net_tls_ctx *ctx, const char *name);
+
+/* Drive the handshake: 0 when done, -EAGAIN while it waits for the socket, HERD_E_TLS when it
+ * failed (net_tls_last_error says why, for diagnostics). */
+int net_tls_handshake(struct net_stream *s);
+
+/* Free the TLS state of s (safe when none). */
+void net_tls_free(struct net_stream *s);
+
+/* A static one-line reason for the last TLS failure on this thread. */
+const char *net_tls_last_error(void);
+
+ssize_t net_tls_read(struct net_stream *s, void *buf, size_t len);
+ssize_t net_tls_write(struct net_stream *s, const void *buf, size_t len);
+
 /* ---- inline plain paths ---- */
 #include <errno.h>
 #include <unistd.h>
 
 static inline ssize_t net_stream_read(struct net_stream *s, void *buf, size_t len)
 {
+    if (s->tls)
+        return net_tls_read(s, buf, len);
     ssize_t n = read(s->fd, buf, len);
     return n >= 0 ? n : -errno;
 }
 
 static inline ssize_t net_stream_write(struct net_stream *s, const void *buf, size_t len)
 {
+    if (s->tls)
+        return net_tls_write(s, buf, len);
     ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
     return n >= 0 ? n : -errno;
 }
 
+/* Gathered write; with TLS, the first buffer only (a record is built per call anyway). */
 static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec *iov, int n)
 {
+    if (s->tls)
+        return net_tls_write(s, iov[0].iov_base, iov[0].iov_len);
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
     ssize_t w = sendmsg(s->fd, &m, MSG_NOSIGNAL);
     return w >= 0 ? w : -errno;

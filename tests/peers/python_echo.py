@@ -5,10 +5,12 @@ asyncio `websockets.serve` API), an independent peer for herd's integration test
 Run it with /usr/bin/python3 (Debian's python3-* packages are not on other interpreters). Every
 data message goes back with its type (str -> text, bytes -> binary); the library answers PINGs.
 Listens on 127.0.0.1:PORT (argv, else $PORT, else an ephemeral port) and prints "ready <port>".
+With $TLS_CERT and $TLS_KEY (PEM files) it serves wss:// instead, through Python's ssl module.
 """
 import asyncio
 import os
 import signal
+import ssl
 import sys
 
 import websockets
@@ -29,8 +31,12 @@ async def main():
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     # No server-side keep-alive PINGs (tests are short; herd's own PINGs are what is measured),
     # no message size cap below what the tests send.
+    tls = None
+    if os.environ.get("TLS_CERT"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(os.environ["TLS_CERT"], os.environ.get("TLS_KEY"))
     async with websockets.serve(echo, "127.0.0.1", port, ping_interval=None,
-                                max_size=64 << 20, max_queue=None) as server:
+                                max_size=64 << 20, max_queue=None, ssl=tls) as server:
         bound = server.sockets[0].getsockname()[1]
         print(f"ready {bound}", flush=True)
         await stop

@@ -1,0 +1,187 @@
+/* tls.c - TLS for herd's connections, with OpenSSL 3, driven by the event loop.
+ *
+ * The socket stays non-blocking: SSL_do_handshake, SSL_read and SSL_write report WANT_READ or
+ * WANT_WRITE, which become -EAGAIN, and the connection waits for its next edge. One SSL_CTX is
+ * shared read-only by every connection; SSL_MODE_RELEASE_BUFFERS gives the record buffers back
+ * while a connection is idle, so an idle TLS connection stays small. */
+#include "net/net.h"
+
+#include "base/err.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+struct net_tls_ctx {
+    SSL_CTX *ctx;
+};
+
+static _Thread_local char last_error[256];
+
+const char *net_tls_last_error(void)
+{
+    return last_error[0] ? last_error : "TLS failure";
+}
+
+/* Record why the last operation failed, from OpenSSL's error queue and the verify result. */
+static void note_error(SSL *ssl, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v != X509_V_OK)
+        snprintf(last_error, sizeof last_error, "%s: certificate verification failed: %s", what,
+                 X509_verify_cert_error_string(v));
+    else if (e)
+        snprintf(last_error, sizeof last_error, "%s: %s", what, ERR_reason_error_string(e));
+    else
+        snprintf(last_error, sizeof last_error, "%s failed", what);
+    ERR_clear_error();
+}
+
+struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        snprintf(err, errlen, "TLS: cannot create a context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+    if (o->insecure) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        int ok = o->cacert ? SSL_CTX_load_verify_locations(ctx, o->cacert, NULL)
+                           : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            snprintf(err, errlen, "--cacert: cannot load %s: %s",
+                     o->cacert ? o->cacert : "the system's CA certificates",
+                     ERR_reason_error_string(ERR_peek_last_error()));
+            ERR_clear_error();
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    if (o->cert) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1) {
+            snprintf(err, errlen, "--cert: cannot load %s: %s", o->cert,
+                     ERR_reason_error_string(ERR_peek_last_error()));
+            ERR_clear_error();
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            snprintf(err, errlen, "--key: cannot load %s or it does not match --cert: %s",
+                     o->key ? o->key : o->cert, ERR_reason_error_string(ERR_peek_last_error()));
+            ERR_clear_error();
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    struct net_tls_ctx *t = calloc(1, sizeof *t);
+    if (!t) {
+        SSL_CTX_free(ctx);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->ctx = ctx;
+    return t;
+}
+
+void net_tls_ctx_free(struct net_tls_ctx *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+int net_tls_start(struct net_stream *s, struct net_tls_ctx *t, const char *name)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    if (!ssl)
+        return HERD_E_NOMEM;
+    SSL_set_fd(ssl, s->fd);
+    SSL_set_connect_state(ssl);
+    if (name && *name) {
+        /* SNI only for names: RFC 6066 3 forbids IP literals in server_name. */
+        unsigned char tmp[16];
+        int is_ip = inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1;
+        if (!is_ip)
+            SSL_set_tlsext_host_name(ssl, name);
+        X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(vp, name);
+        else
+            X509_VERIFY_PARAM_set1_host(vp, name, 0);
+    }
+    s->tls = (struct net_tls *)ssl;
+    return 0;
+}
+
+int net_tls_handshake(struct net_stream *s)
+{
+    SSL *ssl = (SSL *)s->tls;
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1)
+        return 0;
+    int e = SSL_get_error(ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return -EAGAIN;
+    if (e == SSL_ERROR_SYSCALL && errno && ERR_peek_error() == 0) {
+        snprintf(last_error, sizeof last_error, "TLS handshake: %s", strerror(errno));
+        return errno == ECONNRESET ? -ECONNRESET : HERD_E_TLS;
+    }
+    note_error(ssl, "TLS handshake");
+    return HERD_E_TLS;
+}
+
+void net_tls_free(struct net_stream *s)
+{
+    if (s->tls) {
+        SSL_free((SSL *)s->tls);
+        s->tls = NULL;
+    }
+}
+
+ssize_t net_tls_read(struct net_stream *s, void *buf, size_t len)
+{
+    SSL *ssl = (SSL *)s->tls;
+    ERR_clear_error();
+    int n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN: return 0; /* close_notify */
+    case SSL_ERROR_SYSCALL:
+        /* EOF without close_notify: the peer closed TCP. */
+        return errno ? -errno : 0;
+    default: note_error(ssl, "TLS read"); return HERD_E_TLS;
+    }
+}
+
+ssize_t net_tls_write(struct net_stream *s, const void *buf, size_t len)
+{
+    SSL *ssl = (SSL *)s->tls;
+    ERR_clear_error();
+    int n = SSL_write(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: return -EAGAIN;
+    case SSL_ERROR_SYSCALL: return errno ? -errno : -EPIPE;
+    default: note_error(ssl, "TLS write"); return HERD_E_TLS;
+    }
+}

@@ -1,0 +1,97 @@
+"""wss://: herd's TLS client against an independent TLS server (Debian's python3-websockets over
+Python's ssl module), with certificates made at test time by the openssl command."""
+import subprocess
+
+import pytest
+
+from conftest import CHILD_ENV, PEERS, _wait_ready_line
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA, a server certificate for localhost and 127.0.0.1 signed by it, and one for another
+    name."""
+    d = tmp_path_factory.mktemp("certs")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=herd test CA",
+            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    for name, san in (("good", "DNS:localhost,IP:127.0.0.1"), ("other", "DNS:other.example")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem",
+                cwd=d)
+    return d
+
+
+@pytest.fixture
+def tls_echo(procs, tmp_path, certs):
+    def start(name="good"):
+        log = tmp_path / f"tls-{name}.log"
+        env = {"TLS_CERT": str(certs / f"{name}.pem"), "TLS_KEY": str(certs / f"{name}.key")}
+        with open(log, "wb") as errlog:
+            proc = procs.spawn(["/usr/bin/python3", PEERS / "python_echo.py", "0"],
+                               stdout=subprocess.PIPE, stderr=errlog, cwd=PEERS,
+                               env=dict(CHILD_ENV, **env))
+        return _wait_ready_line(proc, 15, "python TLS echo", log)
+
+    return start
+
+
+def test_wss_echo_verified(tls_echo, certs, run_herd):
+    port = tls_echo()
+    code, rep, err = run_herd("-c", 8, "-d", "2s", "-t", 2, "--role", "echo", "--cacert",
+                              certs / "ca.pem", f"wss://localhost:{port}/", timeout=30)
+    assert code == 0, err
+    assert rep["report_version"] == 1 and rep["complete"] is True
+    c, h = rep["counters"], rep["histograms"]
+    assert c["connections.opened"] == 8
+    assert h["tls"]["count"] == 8
+    assert h["rtt"]["count"] > 100
+    assert rep["errors"]["tls"] == 0
+
+
+def test_wss_ping_by_ip(tls_echo, certs, run_herd):
+    port = tls_echo()
+    code, rep, err = run_herd("-c", 4, "-d", "2s", "-t", 1, "--cacert", certs / "ca.pem",
+                              f"wss://127.0.0.1:{port}/", timeout=30)
+    assert code == 0, err
+    assert rep["counters"]["pings.received"] > 100
+    assert rep["histograms"]["tls"]["count"] == 4
+
+
+def test_untrusted_certificate_fails_then_insecure_passes(tls_echo, run_herd):
+    port = tls_echo()
+    url = f"wss://localhost:{port}/"
+    code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--timeout", "3s", url, timeout=30)
+    assert code == 3, err
+    assert rep["errors"]["tls"] == 3
+    assert rep["counters"]["connections.opened"] == 0
+    assert "certificate verify" in err or "certificate verification" in err, err
+    code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--insecure", url, timeout=30)
+    assert code == 0, err
+    assert rep["counters"]["connections.opened"] == 3
+
+
+def test_wrong_name_fails(tls_echo, certs, run_herd):
+    port = tls_echo("other")
+    code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
+                              f"wss://localhost:{port}/", timeout=30)
+    assert code == 3, err
+    assert rep["errors"]["tls"] == 2
+    assert "hostname mismatch" in err, err
+    # --sni names the host the certificate is for: it verifies.
+    code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
+                              "--sni", "other.example", f"wss://localhost:{port}/", timeout=30)
+    assert code == 0, err
+
+
+def test_bad_cacert_file_is_usage_error(run_herd, tmp_path):
+    code, rep, err = run_herd("-c", 1, "-d", "1s", "--cacert", tmp_path / "nope.pem",
+                              "wss://127.0.0.1:9/", timeout=30)
+    assert code in (2, 3)
+    assert "--cacert" in err
