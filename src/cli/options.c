@@ -338,6 +338,7 @@ enum run_opt {
     R_SNI,
     R_TLS_RESUME,
     R_PROCS,
+    R_STAGES,
     R_TODO,
     R_URL, /* the positional argument, also "url" for cli_run_option */
 };
@@ -384,7 +385,7 @@ static const struct opt run_opts[] = {
     {"sni", 0, ARG_REQ, R_SNI, "a server name"},
     {"tls-resume", 0, ARG_NONE, R_TLS_RESUME, NULL},
     {"procs", 0, ARG_REQ, R_PROCS, "a whole number"},
-    {"stages", 0, ARG_TODO, R_TODO, NULL},
+    {"stages", 0, ARG_REQ, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0"},
     {"start-at", 0, ARG_TODO, R_TODO, NULL},
 };
 
@@ -636,6 +637,14 @@ static int run_apply(struct run_options *o, int id, const char *label, const cha
     case R_CSV: rc = get_string(label, val, &o->csv_path, err, errlen); break;
     case R_HTML: rc = get_string(label, val, &o->html_path, err, errlen); break;
     case R_HLOG: rc = get_string(label, val, &o->hlog_path, err, errlen); break;
+    case R_STAGES: {
+        const char *why;
+        int n = stages_parse(val, p->stages, LOAD_MAX_STAGES, &why);
+        if (n < 0)
+            return bad_value(err, errlen, label, why, val);
+        p->nstages = (size_t)n;
+        break;
+    }
     case R_SHARD:
         rc = shard_parse(label, val, &p->shard_index, &p->shard_count, err, errlen);
         break;
@@ -862,6 +871,16 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
         return errf(err, errlen, "--cert: needs --key");
     if (p->key && !p->cert)
         return errf(err, errlen, "--key: needs --cert");
+    if (p->nstages) {
+        /* The stages say how many and for how long: -c is the largest target. */
+        uint64_t most = 0;
+        for (size_t i = 0; i < p->nstages; i++)
+            most = p->stages[i].target > most ? p->stages[i].target : most;
+        if (most == 0)
+            return errf(err, errlen, "--stages: every stage targets 0 connections");
+        p->connections = most;
+        p->duration_ns = stages_duration(p->stages, p->nstages);
+    }
     if (!p->reconnect && (p->backoff || p->max_retries))
         return errf(err, errlen, "%s: only applies with --reconnect",
                     p->backoff ? "--backoff" : "--max-retries");

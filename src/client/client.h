@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "load/load.h"
 #include "proto/url.h"
 
 struct stats;
@@ -70,6 +71,10 @@ struct client_params {
     const char *sni; /* --sni: TLS server name, NULL = the URL's host */
     int tls_resume; /* --tls-resume: resume TLS sessions on reconnect */
     unsigned procs; /* --procs: local processes to spread the run over, 0 = automatic */
+    /* --stages: ramp the open connections k6-style; when set, `connections` is the largest
+     * target and the run lasts the stages' total duration */
+    struct stage stages[LOAD_MAX_STAGES];
+    size_t nstages;
 };
 
 /* Defaults (DESIGN.md): 10 connections, 10 s, ping role, pipeline 1, 10 s timeout. */

@@ -36,6 +36,7 @@ enum conn_state {
 #define CF_STOPPING 0x02 /* we started the close (end of run): the peer's close is no error */
 #define CF_CLOSE_AFTER 0x04 /* close the socket once the write queue drains */
 #define CF_IN_MSG_STAMP 0x08 /* a stamp was already seen in the message being received */
+#define CF_RAMP 0x20 /* closed by a --stages ramp-down: back to a free slot */
 #define CF_GOT_MESSAGE 0x10 /* a data message arrived since the connection opened */
 
 /* One connection: about 200 bytes; all buffers are pool chunks held only while needed. */
@@ -103,7 +104,9 @@ struct worker {
     _Atomic size_t live; /* connections not CS_DONE (read by the reporter) */
     uint64_t pace_t0_ns;
     double pace_rate; /* per second for this worker, 0 = all at once */
-    struct loop_timer pace_timer;
+    struct loop_timer pace_timer; /* connect pacing, or the --stages controller */
+    double stage_budget; /* --stages with --connect-rate: connections we may start */
+    uint64_t stage_last_ns;
     int stopping;
     uint64_t stop_deadline_ns;
     struct loop_timer stop_timer;
@@ -130,6 +133,7 @@ struct client_run {
     const char *tls_name; /* SNI and the name verified */
     _Atomic int tls_error_set; /* the first TLS failure's reason, for the final message */
     char tls_error[256];
+    uint64_t t0_ns; /* the run started (mono): --stages count from here */
     _Atomic uint64_t first_open_ns;
     _Atomic int stop;
     _Atomic int abrupt;
@@ -141,6 +145,8 @@ struct client_run {
 void conn_start(struct worker *w, struct conn *c);
 void conn_stop(struct worker *w, struct conn *c);
 void conn_abort(struct worker *w, struct conn *c);
+/* Close an open (or opening) connection for a --stages ramp-down; its slot becomes free again. */
+void conn_ramp_down(struct worker *w, struct conn *c);
 
 /* message.c */
 int template_parse(struct template *t, const char *text, size_t len, size_t pad_to, char *err,

@@ -91,8 +91,13 @@ static void finish_with(struct conn *c, int reset)
     }
     net_close(c->io.fd, reset);
     c->io.fd = -1;
+    int ramp = c->flags & CF_RAMP;
     c->flags = 0;
     const struct client_params *p = w->p;
+    if (ramp && !w->stopping) { /* a free slot for the next ramp-up */
+        c->state = CS_IDLE;
+        return;
+    }
     if (p->reconnect && !w->stopping && (p->max_retries == 0 || c->retries < p->max_retries)) {
         /* Back off, then try again from the timer: never from inside this event's dispatch,
          * where a stale event of the old socket could be taken for the new one's. */
@@ -842,6 +847,20 @@ void conn_stop(struct worker *w, struct conn *c)
         return;
     default: return;
     }
+}
+
+void conn_ramp_down(struct worker *w, struct conn *c)
+{
+    c->flags |= CF_RAMP | CF_STOPPING;
+    if (c->state == CS_OPEN) {
+        send_close(c, WS_CLOSE_NORMAL);
+        if (c->state != CS_OPEN)
+            return;
+        c->state = CS_CLOSING;
+        loop_timer_arm(w->loop, &c->timer, loop_now(w->loop) + CLOSE_GRACE_NS);
+        return;
+    }
+    finish(c);
 }
 
 /* The grace period is over: whatever is still open is dropped. */

@@ -91,6 +91,68 @@ static void on_pace(struct loop *l, struct loop_timer *t)
     }
 }
 
+/* --stages: every tick, bring this worker's connections to its share of the stage target.
+ * Connections being opened (or backing off to reconnect) count as wanted; free slots are idle
+ * and have no timer. Ramping down closes the most recently started ones with close 1000. */
+#define STAGE_TICK_NS (20 * NS_PER_MS)
+
+static int conn_wanted(const struct conn *c)
+{
+    return c->state == CS_CONNECTING || c->state == CS_TLS || c->state == CS_HANDSHAKE ||
+           c->state == CS_OPEN || (c->state == CS_IDLE && loop_timer_armed(&c->timer));
+}
+
+static void on_stage(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = container_of(t, struct worker, pace_timer);
+    const struct client_params *p = w->p;
+    uint64_t now = loop_now(l);
+    uint64_t total = stages_target(p->stages, p->nstages, 0, now - w->run->t0_ns);
+    uint64_t shard = shard_share(total, p->shard_index, p->shard_count);
+    unsigned nw = w->run->nworkers;
+    uint64_t want = shard / nw + (w->id < shard % nw);
+    if (want > w->nconns)
+        want = w->nconns;
+    size_t have = 0;
+    for (size_t i = 0; i < w->nconns; i++)
+        have += conn_wanted(&w->conns[i]);
+    if (have < want) {
+        uint64_t n = want - have;
+        if (w->pace_rate > 0) {
+            w->stage_budget += (double)(now - w->stage_last_ns) * w->pace_rate / 1e9;
+            if (w->stage_budget > w->pace_rate)
+                w->stage_budget = w->pace_rate; /* at most one second's worth at once */
+            if ((double)n > w->stage_budget)
+                n = (uint64_t)w->stage_budget;
+            w->stage_budget -= (double)n;
+        }
+        for (size_t i = 0; i < w->nconns && n > 0; i++) {
+            struct conn *c = &w->conns[i];
+            if (c->state == CS_IDLE && !loop_timer_armed(&c->timer)) {
+                conn_start(w, c);
+                n--;
+            }
+        }
+    } else if (have > want) {
+        uint64_t n = have - want;
+        for (size_t i = w->nconns; i-- > 0 && n > 0;) {
+            struct conn *c = &w->conns[i];
+            if (conn_wanted(c)) {
+                if (c->state == CS_IDLE) { /* backing off: just stop waiting */
+                    loop_timer_cancel(l, &c->timer);
+                    c->t_drop_ns = 0;
+                    c->retries = 0;
+                } else {
+                    conn_ramp_down(w, c);
+                }
+                n--;
+            }
+        }
+    }
+    w->stage_last_ns = now;
+    loop_timer_arm(l, t, now + STAGE_TICK_NS);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -98,7 +160,11 @@ static void *worker_main(void *arg)
     w->pace_timer.cb = on_pace;
     w->stop_timer.cb = on_stop_timer;
     w->pace_t0_ns = loop_now_update(w->loop);
-    if (w->pace_rate > 0)
+    if (w->p->nstages) {
+        w->pace_timer.cb = on_stage;
+        w->stage_last_ns = w->pace_t0_ns;
+        on_stage(w->loop, &w->pace_timer);
+    } else if (w->pace_rate > 0)
         on_pace(w->loop, &w->pace_timer);
     else
         while (w->started < w->nconns)
@@ -153,6 +219,7 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
     struct client_run *r = xcalloc(1, sizeof *r);
     r->p = p;
     r->grace_ns = CLOSE_GRACE_NS;
+    r->t0_ns = mono_ns();
     int n = net_resolve(p->url.host, p->url.port, r->addrs, MAX_TARGET_ADDRS, err, errlen);
     if (n < 0) {
         free(r);

@@ -129,7 +129,15 @@ int run_execute(struct run_options *o, FILE *out)
 
     for (;;) {
         uint64_t now = mono_ns();
-        uint64_t wait = next_tick > now ? next_tick - now : 0;
+        /* The end of the run: -d after the first open, or the stages' total from the start.
+         * The reporter wakes exactly then, so no traffic runs past what the report says. */
+        uint64_t first_ns = client_run_first_open_ns(run);
+        uint64_t deadline = stopping     ? 0
+                            : p->nstages ? t0 + p->duration_ns
+                            : first_ns   ? first_ns + p->duration_ns
+                                         : 0;
+        uint64_t wake = deadline && deadline < next_tick ? deadline : next_tick;
+        uint64_t wait = wake > now ? wake - now : 0;
         if (stopping && wait > 20 * NS_PER_MS) /* notice the workers finishing promptly */
             wait = 20 * NS_PER_MS;
         struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
@@ -147,7 +155,8 @@ int run_execute(struct run_options *o, FILE *out)
             continue;
         }
         now = mono_ns();
-        if (now < next_tick && !client_run_done(run))
+        int end_now = deadline && now >= deadline;
+        if (now < next_tick && !end_now && !client_run_done(run))
             continue;
         next_tick += TICK_NS;
         if (next_tick < now)
@@ -179,11 +188,12 @@ int run_execute(struct run_options *o, FILE *out)
         if (stopping)
             continue;
         uint64_t first = client_run_first_open_ns(run);
-        if (first && now >= first + p->duration_ns) {
+        if (end_now) {
             stopping = 1;
-            stop_at = first + p->duration_ns;
+            stop_at = deadline;
             client_run_stop(run, 2 * NS_PER_S, 0);
-        } else if (!first && (client_run_live(run) == 0 || now > t0 + p->timeout_ns + TICK_NS)) {
+        } else if (!first && (client_run_live(run) == 0 ||
+                              (!p->nstages && now > t0 + p->timeout_ns + TICK_NS))) {
             /* Nothing ever opened: every attempt failed or none finished in time. */
             stopping = 1;
             no_open = 1;
@@ -210,13 +220,24 @@ int run_execute(struct run_options *o, FILE *out)
     rep.tool_version = HERD_VERSION;
     rep.complete = complete;
     rep.target = p->url_text;
-    rep.duration_s = first && stop_at > first ? (double)(stop_at - first) / 1e9 : 0.0;
+    uint64_t begin = p->nstages ? t0 : first;
+    rep.duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;
     rep.shards = 1;
     rep.total = &total;
     rep.rows = rows;
     rep.nrows = nrows;
     memcpy(rep.config, o->config, o->nconfig * sizeof o->config[0]);
     rep.nconfig = o->nconfig;
+    /* --stages: this process's targets, judged from the time series. */
+    double stage_start = 0;
+    for (size_t k = 0; k < p->nstages && k < REPORT_MAX_STAGES; k++) {
+        struct report_stage *st = &rep.stages[rep.nstages++];
+        st->target = shard_share(p->stages[k].target, p->shard_index, p->shard_count);
+        st->start_s = stage_start;
+        stage_start += (double)p->stages[k].dur_ns / 1e9;
+        st->end_s = stage_start;
+    }
+    report_stages_eval(&rep);
     int failed = report_thresholds_eval(&rep, o->thresholds, o->nthresholds);
 
     int code = no_open || !first ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;

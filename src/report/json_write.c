@@ -257,6 +257,21 @@ static json_t *report_obj(const struct report *r, int *oom)
             *oom = 1;
     }
     put(root, "thresholds", th, oom);
+    if (r->nstages) {
+        json_t *sa = json_array();
+        for (size_t i = 0; sa && i < r->nstages; i++) {
+            const struct report_stage *st = &r->stages[i];
+            json_t *o = json_object();
+            put(o, "target", json_integer((json_int_t)st->target), oom);
+            put(o, "start_s", json_real(st->start_s), oom);
+            put(o, "end_s", json_real(st->end_s), oom);
+            put(o, "reached", json_boolean(st->reached), oom);
+            put(o, "reached_at_s", st->reached ? json_real(st->reached_at_s) : json_null(), oom);
+            if (json_array_append_new(sa, o) != 0)
+                *oom = 1;
+        }
+        put(root, "stages", sa, oom);
+    }
     put(root, "shards", json_integer(r->shards ? r->shards : 1), oom);
     return root;
 }

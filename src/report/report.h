@@ -81,6 +81,17 @@ struct threshold_result {
                     empty histogram must not pass rtt.p99<20ms in CI) */
 };
 
+/* One --stages stage as it went: did the open count reach the target, and when. */
+struct report_stage {
+    uint64_t target; /* connections this process was to hold at the stage's end */
+    double start_s; /* stage start, seconds since the run started */
+    double end_s; /* stage end */
+    int reached; /* a per-second sample saw the open count at (ramping up: at least; down: at
+                    most) the target, during the stage or within 1.5 s after its end */
+    double reached_at_s; /* when it first did, seconds since the run started */
+};
+#define REPORT_MAX_STAGES 64
+
 struct report {
     const char *tool_version;
     int complete; /* 0 when cut short (signal, every connection failed, ...) */
@@ -95,7 +106,13 @@ struct report {
     size_t nrows;
     struct threshold_result thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
+    struct report_stage stages[REPORT_MAX_STAGES];
+    size_t nstages;
 };
+
+/* Judge each stage from the time series' per-second open counts (fills reached and
+ * reached_at_s of r->stages[0..nstages), whose target, start_s and end_s the caller set). */
+void report_stages_eval(struct report *r);
 
 /* Evaluate every threshold against r, filling r->thresholds. Returns how many failed. */
 int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n);

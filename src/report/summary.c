@@ -94,6 +94,46 @@ static void print_thresholds(FILE *out, const struct report *r)
     }
 }
 
+void report_stages_eval(struct report *r)
+{
+    uint64_t prev = 0;
+    for (size_t k = 0; k < r->nstages; k++) {
+        struct report_stage *st = &r->stages[k];
+        int up = st->target >= prev;
+        prev = st->target;
+        st->reached = 0;
+        for (size_t i = 0; i < r->nrows; i++) {
+            const struct ts_row *row = &r->rows[i];
+            /* Samples are about one second apart: a stage that reaches its target at its very
+             * end is seen by the next sample, so allow one sample (and some slack) past it. */
+            if (row->t < st->start_s || row->t > st->end_s + 1.5)
+                continue;
+            uint64_t open = (uint64_t)(row->open < 0 ? 0 : row->open);
+            if (up ? open >= st->target : open <= st->target) {
+                st->reached = 1;
+                st->reached_at_s = row->t;
+                break;
+            }
+        }
+    }
+}
+
+static void print_stages(FILE *out, const struct report *r)
+{
+    if (!r->nstages)
+        return;
+    fprintf(out, "\nstages\n");
+    for (size_t k = 0; k < r->nstages; k++) {
+        const struct report_stage *st = &r->stages[k];
+        if (st->reached)
+            fprintf(out, "  ok    %6.1fs-%6.1fs  %llu connections, reached at %.1fs\n", st->start_s,
+                    st->end_s, (unsigned long long)st->target, st->reached_at_s);
+        else
+            fprintf(out, "  MISS  %6.1fs-%6.1fs  %llu connections, not reached\n", st->start_s,
+                    st->end_s, (unsigned long long)st->target);
+    }
+}
+
 static void print_errors(FILE *out, const struct stats *s)
 {
     uint64_t total = stats_errors_total(s);
@@ -195,6 +235,7 @@ void report_summary_print(FILE *out, const struct report *r)
     }
     fputc('\n', out);
     print_errors(out, s);
+    print_stages(out, r);
     print_thresholds(out, r);
 }
 
