@@ -235,6 +235,17 @@ void report_summary_print(FILE *out, const struct report *r)
     }
     fputc('\n', out);
     print_errors(out, s);
+    const struct hist *rh = s->hist[M_RECONNECT];
+    if (rh->total_count) {
+        char b50[24], b90[24], b100[24];
+        report_fmt_us(b50, sizeof b50, (double)hist_percentile(rh, 50.0));
+        report_fmt_us(b90, sizeof b90, (double)hist_percentile(rh, 90.0));
+        report_fmt_us(b100, sizeof b100, (double)hist_max(rh));
+        fprintf(out,
+                "%-13s%lld connections back after a drop: 50%% within %s, 90%% within %s, "
+                "all within %s\n",
+                "recovery", (long long)rh->total_count, b50, b90, b100);
+    }
     print_stages(out, r);
     print_thresholds(out, r);
 }
