@@ -136,3 +136,23 @@ def test_max_connections_503(herd_serve, run_herd):
     assert code == 0, err
     assert rep["counters"]["connections.opened"] == 25
     assert rep["errors"]["http_status"] == {"503": 15}
+
+
+def test_second_sigint_ends_at_once(herd_serve, herd_run_proc):
+    # Every reply, close replies included, is held 3 s: a graceful stop would wait out its 2 s
+    # grace for them. A second SIGINT must end the run at once and still write the report.
+    srv = herd_serve("--delay", "3s")
+    proc, json_path = herd_run_proc("-c", 10, "-d", "30s", "-t", "1", "--role", "ping",
+                                    srv.url("/echo"))
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=scaled(10))
+    assert time.monotonic() - t0 < scaled(1.0)
+    assert proc.returncode not in (2, 3)
+    rep = json.loads(json_path.read_text())
+    assert rep["complete"] is False
+    assert rep["counters"]["connections.opened"] == 10
+    assert rep["counters"]["pings.sent"] >= 10
