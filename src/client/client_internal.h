@@ -65,6 +65,10 @@ struct conn {
     uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
 };
 
+/* The idle budget: herd's own memory for an idle plain connection must stay far below 512 bytes
+ * (DESIGN.md); the struct is most of it. */
+_Static_assert(sizeof(struct conn) <= 256, "struct conn grew past its budget");
+
 /* A message template, parsed once: literal runs and placeholders. */
 enum seg_kind { SEG_LIT, SEG_STAMP, SEG_SEQ, SEG_CONN };
 struct seg {
