@@ -57,7 +57,10 @@ struct net_stream {
 
 /* Read into buf: returns > 0 bytes, 0 at EOF, -EAGAIN when nothing is there, other -errno. */
 static inline ssize_t net_stream_read(struct net_stream *s, void *buf, size_t len);
-/* Write: returns bytes written (maybe short), -EAGAIN, or -errno. MSG_NOSIGNAL: no SIGPIPE. */
+/* Write: returns bytes written (maybe short), -EAGAIN, or -errno. MSG_NOSIGNAL: no SIGPIPE.
+ * With TLS a write returns after at most one record, and one that returned -EAGAIN must be
+ * retried with the same bytes (they may move) and at least as many of them: OpenSSL may have
+ * encrypted part of them already. */
 static inline ssize_t net_stream_write(struct net_stream *s, const void *buf, size_t len);
 static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec *iov, int n);
 
@@ -80,12 +83,24 @@ struct net_tls_opts {
 struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, size_t errlen);
 void net_tls_ctx_free(struct net_tls_ctx *ctx);
 
+/* A server context for herd serve, shared read-only by every accepted connection of every
+ * thread: the certificate chain in cert_file (PEM, leaf first) and its private key in key_file,
+ * TLS 1.2 at least, ALPN http/1.1 chosen when the client offers it, no renegotiation. NULL with
+ * a one-line message naming --tls-cert or --tls-key in err when a file cannot be loaded or the
+ * key does not match. Free with net_tls_ctx_free. */
+struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err,
+                                       size_t errlen);
+
 /* Attach TLS to a connected socket: client mode, SNI and hostname verification for `name`.
  * Returns 0 or HERD_E_NOMEM. */
 int net_tls_start(struct net_stream *s, struct net_tls_ctx *ctx, const char *name);
 
-/* Drive the handshake: 0 when done, -EAGAIN while it waits for the socket, HERD_E_TLS when it
- * failed (net_tls_last_error says why, for diagnostics). */
+/* Attach TLS to an accepted socket: server mode; drive it with net_tls_handshake, then read and
+ * write through net_stream_*. Returns 0 or HERD_E_NOMEM. */
+int net_tls_accept(struct net_stream *s, struct net_tls_ctx *ctx);
+
+/* Drive the handshake, on either side: 0 when done, -EAGAIN while it waits for the socket,
+ * HERD_E_TLS when it failed (net_tls_last_error says why, for diagnostics). */
 int net_tls_handshake(struct net_stream *s);
 
 /* Free the TLS state of s (safe when none). */

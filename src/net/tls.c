@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +97,90 @@ struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, 
     return t;
 }
 
+/* ALPN on the server: http/1.1 when the client offers it; otherwise no ALPN at all, rather than
+ * a fatal no_application_protocol alert (a client without ALPN, or with other protocols only,
+ * still gets its upgrade answered or refused over HTTP/1.1). */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char *sel = NULL;
+    unsigned char sel_len = 0;
+    if (SSL_select_next_proto(&sel, &sel_len, ours, sizeof ours, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        *outlen = sel_len;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* The reason of the last error on OpenSSL's queue, never NULL. */
+static const char *queue_reason(void)
+{
+    const char *r = ERR_reason_error_string(ERR_peek_last_error());
+    return r ? r : "unknown error";
+}
+
+/* Whether file can be opened for reading; if not, a message "what: cannot open file: reason". */
+static int readable(const char *file, char *err, size_t errlen, const char *what)
+{
+    FILE *f = fopen(file, "r");
+    if (f) {
+        fclose(f);
+        return 1;
+    }
+    snprintf(err, errlen, "%s: cannot open %s: %s", what, file, strerror(errno));
+    return 0;
+}
+
+struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err,
+                                       size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "TLS: cannot create a context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* A file that cannot be opened gets the system's reason ("system lib" says little). */
+    const char *what = "--tls-cert", *file = cert_file;
+    if (!readable(file, err, errlen, what))
+        goto fail;
+    if (SSL_CTX_use_certificate_chain_file(ctx, file) != 1) {
+        snprintf(err, errlen, "%s: cannot load %s: %s", what, file, queue_reason());
+        goto fail;
+    }
+    what = "--tls-key";
+    file = key_file;
+    if (!readable(file, err, errlen, what))
+        goto fail;
+    if (SSL_CTX_use_PrivateKey_file(ctx, file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "%s: cannot load %s or it does not match --tls-cert: %s", what, file,
+                 queue_reason());
+        goto fail;
+    }
+    struct net_tls_ctx *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    t->ctx = ctx;
+    return t;
+fail:
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
 void net_tls_ctx_free(struct net_tls_ctx *t)
 {
     if (!t)
@@ -123,6 +208,21 @@ int net_tls_start(struct net_stream *s, struct net_tls_ctx *t, const char *name)
         else
             X509_VERIFY_PARAM_set1_host(vp, name, 0);
     }
+    s->tls = (struct net_tls *)ssl;
+    return 0;
+}
+
+int net_tls_accept(struct net_stream *s, struct net_tls_ctx *t)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    if (!ssl)
+        return HERD_E_NOMEM;
+    if (SSL_set_fd(ssl, s->fd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return HERD_E_NOMEM;
+    }
+    SSL_set_accept_state(ssl);
     s->tls = (struct net_tls *)ssl;
     return 0;
 }

@@ -36,7 +36,7 @@ void conn__timer_update(struct srv_conn *c)
 {
     struct loop *l = c->w->loop;
     uint64_t at = UINT64_MAX;
-    if (c->state == SRV_ST_HEAD || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
+    if (c->state != SRV_ST_WS || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
         at = c->deadline_ns;
     if (c->out_head) {
         /* Output already due waits for EPOLLOUT, not for the timer. */
@@ -63,6 +63,7 @@ void conn__close(struct srv_conn *c)
         w->batch.conn = NULL;
     }
     loop_io_del(w->loop, &c->io);
+    net_tls_free(&c->s);
     net_close(c->io.fd, 0);
     loop_timer_cancel(w->loop, &c->timer);
     pool_put(&w->pool, c->rtail);
@@ -260,12 +261,32 @@ static void conn_eof(struct srv_conn *c)
     conn__close(c);
 }
 
+/* Drive the TLS handshake; returns 1 when it is done (the request head comes next), 0 while it
+ * waits for the socket or when it failed (c closed). A client that fails it (a plain ws:// one,
+ * an untrusted certificate) is simply closed: nothing can be said to it in HTTP. */
+static int conn_tls_handshake(struct srv_conn *c)
+{
+    int rc = net_tls_handshake(&c->s);
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc != 0) {
+        conn__close(c);
+        return 0;
+    }
+    c->state = SRV_ST_HEAD;
+    return 1;
+}
+
 /* Read until EAGAIN, or until a short read when `drain` is 0: with edge-triggered epoll a short
  * read means the socket was empty at that moment, and anything arriving later raises a new edge,
- * so the extra read() that would only return EAGAIN is skipped. */
+ * so the extra read() that would only return EAGAIN is skipped. Not with TLS: a TLS read returns
+ * one record at most, while more records may wait in the socket (or the rest of this one in
+ * OpenSSL's buffer), and no new edge would come for them. */
 static void conn_read(struct srv_conn *c, int drain)
 {
     struct srv_worker *w = c->w;
+    if (c->s.tls)
+        drain = 1;
     for (;;) {
         if (c->flags & (SRV_CF_CLOSED | SRV_CF_PEER_EOF))
             return;
@@ -273,6 +294,8 @@ static void conn_read(struct srv_conn *c, int drain)
             c->flags |= SRV_CF_PENDING;
             return;
         }
+        if (c->state == SRV_ST_TLS && !conn_tls_handshake(c))
+            return;
         if (c->flags & SRV_CF_LINGER) {
             conn_drain(c);
             return;
@@ -350,7 +373,9 @@ void conn__io_cb(struct loop *l, struct loop_io *io, uint32_t events)
             return;
         conn_unblock(c);
     }
-    if ((events & (LOOP_READ | LOOP_ERR)) && !(c->flags & SRV_CF_READ_BLOCKED))
+    /* TLS reads on write edges too: the handshake waits for either, and a read may have had to
+     * wait for room to send (a TLS 1.3 key update) with input left in the socket. */
+    if ((events & (LOOP_READ | LOOP_ERR) || c->s.tls) && !(c->flags & SRV_CF_READ_BLOCKED))
         conn_read(c, (events & (LOOP_HUP | LOOP_ERR)) != 0);
 }
 
@@ -363,8 +388,7 @@ void conn__timer_cb(struct loop *l, struct loop_timer *t)
         c->flags |= SRV_CF_PENDING;
         return;
     }
-    int has_deadline =
-        c->state == SRV_ST_HEAD || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)) != 0;
+    int has_deadline = c->state != SRV_ST_WS || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)) != 0;
     if (has_deadline && loop_now(l) >= c->deadline_ns) {
         conn__close(c);
         return;

@@ -7,7 +7,15 @@
  * queues the rest); EPOLLOUT or the connection's timer then drains the queue in order.
  *
  * A queued chunk starts with its due time (SRV_OUT_HDR bytes, monotonic ns; 0 = now), then the
- * bytes; chunk->off starts past the due time. Due times never decrease along the queue. */
+ * bytes; chunk->off starts past the due time. Due times never decrease along the queue.
+ *
+ * TLS: a write takes one buffer and returns after one record, so out_write writes buffer by
+ * buffer, at most SRV_TLS_WRITE_MAX bytes per call, until done or -EAGAIN. A write that got
+ * -EAGAIN must be retried from the same byte with at least as many bytes, and it is: the next
+ * attempt always starts at the head of the queue, where the failed one started (whatever was
+ * written before it is consumed, nothing is written while a queue exists), and the head chunk
+ * then holds the rest of that buffer, or at least SRV_TLS_WRITE_MAX bytes of it (the first
+ * chunk out_enqueue takes has room for min(rest, largest class)), and it only grows. */
 #include "server/server_internal.h"
 
 #include "base/compiler.h"
@@ -70,6 +78,31 @@ int out__copy(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
     b->iov[b->n++] = (struct iovec){.iov_base = dst, .iov_len = len};
     b->bytes += len;
     return 0;
+}
+
+/* Write iov[0..n): returns the bytes written (maybe short), or -EAGAIN / -errno / HERD_E_TLS
+ * when nothing was. */
+static ssize_t out_write(struct srv_conn *c, const struct iovec *iov, int n)
+{
+    if (!c->s.tls)
+        return net_stream_writev(&c->s, iov, n);
+    size_t done = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        while (len) {
+            size_t k = len < SRV_TLS_WRITE_MAX ? len : SRV_TLS_WRITE_MAX;
+            ssize_t r = net_stream_write(&c->s, p, k);
+            if (r == -EINTR)
+                continue;
+            if (r <= 0)
+                return done ? (ssize_t)done : (r < 0 ? r : -EAGAIN);
+            done += (size_t)r;
+            p += r;
+            len -= (size_t)r;
+        }
+    }
+    return (ssize_t)done;
 }
 
 /* Copy iov[] past its first `skip` bytes to the end of the queue, due at due_ns. */
@@ -145,7 +178,7 @@ int out__commit(struct srv_conn *c)
     size_t skip = 0;
     int rc = 0;
     if (!c->out_head && b->due_ns <= loop_now(w->loop)) {
-        ssize_t n = net_stream_writev(&c->s, b->iov, b->n);
+        ssize_t n = out_write(c, b->iov, b->n);
         if (n >= 0)
             skip = (size_t)n;
         else if (n != -EAGAIN && n != -EINTR)
@@ -182,7 +215,7 @@ int out__flush(struct srv_conn *c)
         }
         if (!n)
             break;
-        ssize_t r = net_stream_writev(&c->s, iov, n);
+        ssize_t r = out_write(c, iov, n);
         if (r == -EINTR)
             continue;
         if (r == -EAGAIN)

@@ -55,8 +55,19 @@ static void conn_new(struct srv_worker *w, int fd)
     c->s.fd = fd;
     c->timer.cb = conn__timer_cb;
     c->state = SRV_ST_HEAD;
+    if (w->srv->tls) {
+        /* The handshake runs from the first event: the ClientHello is usually there already. */
+        if (net_tls_accept(&c->s, w->srv->tls) != 0) {
+            net_close(fd, 1);
+            c->next = w->free_list;
+            w->free_list = c;
+            return;
+        }
+        c->state = SRV_ST_TLS;
+    }
     /* Registered once for both directions; epoll reports data that arrived before the add. */
     if (loop_io_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE) != 0) {
+        net_tls_free(&c->s);
         net_close(fd, 1);
         c->next = w->free_list;
         w->free_list = c;
@@ -314,6 +325,7 @@ static void server_free(struct server *s)
         worker_free(&s->workers[i]);
     free(s->workers);
     free(s->bind);
+    net_tls_ctx_free(s->tls);
     free(s);
 }
 
@@ -331,11 +343,27 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     s->params = *p;
     s->bind = xstrdup(p->bind ? p->bind : "127.0.0.1");
     s->params.bind = s->bind;
-    s->params.tls_cert = s->params.tls_key = NULL; /* TLS comes later; not kept by pointer */
+    s->params.tls_cert = s->params.tls_key = NULL; /* loaded below; not kept by pointer */
     s->workers = xcalloc(n, sizeof *s->workers);
     atomic_init(&s->stop, 0);
     atomic_init(&s->open, 0);
     s->start_ns = mono_ns();
+
+    if (p->tls_cert || p->tls_key) {
+        if (!p->tls_cert || !p->tls_key) {
+            snprintf(err, errlen, "%s",
+                     p->tls_cert ? "--tls-cert: needs --tls-key" : "--tls-key: needs --tls-cert");
+            server_free(s);
+            return NULL;
+        }
+        /* out.c's retry rule: the largest chunk holds a whole TLS write attempt. */
+        HERD_ASSERT(pool_class_cap[POOL_CLASSES - 1] >= SRV_TLS_WRITE_MAX + SRV_OUT_HDR);
+        s->tls = net_tls_server_ctx(p->tls_cert, p->tls_key, err, errlen);
+        if (!s->tls) {
+            server_free(s);
+            return NULL;
+        }
+    }
 
     /* SO_REUSEPORT would let us join another process's listener on a fixed port and silently
      * share its traffic: probe the port without it first, so "address in use" stays an error. */

@@ -8,7 +8,13 @@
  * Files: server.c (threads, listeners, accept, connection slabs, stall and die-after timers),
  * conn.c (read path, partial input, timers, closing), out.c (output batch and queue, --delay),
  * routes.c (request heads, route dispatch, HTTP error replies), wsconn.c (WebSocket upgrade and
- * frames, the echo). */
+ * frames, the echo).
+ *
+ * TLS (--tls-cert/--tls-key): one server context for all threads; a connection starts in
+ * SRV_ST_TLS and every byte after the handshake goes through net_stream_* with c->s.tls set.
+ * A TLS read returns at most one record, so reads go on to -EAGAIN; a TLS write takes one
+ * buffer, so out.c writes buffer by buffer, and retries a write that got -EAGAIN from the same
+ * byte with at least as many bytes, as OpenSSL requires. */
 #ifndef HERD_SERVER_SERVER_INTERNAL_H
 #define HERD_SERVER_SERVER_INTERNAL_H
 
@@ -37,9 +43,11 @@
 #define SRV_BATCH_SCRATCH 2048
 #define SRV_SLAB_CONNS 64
 #define SRV_OUT_HDR 8 /* an output chunk starts with its due time (uint64_t, monotonic ns) */
+#define SRV_TLS_WRITE_MAX 16384 /* TLS: bytes per write call, one full record (see out.c) */
 
 enum srv_state {
     SRV_ST_HEAD, /* reading the HTTP request head */
+    SRV_ST_TLS, /* TLS handshake in progress (then SRV_ST_HEAD); under the head deadline */
     SRV_ST_WS, /* an open WebSocket */
 };
 
@@ -131,6 +139,7 @@ struct server {
     uint64_t start_ns;
     atomic_int stop;
     atomic_uint_fast64_t open; /* upgraded connections, for --max-connections */
+    struct net_tls_ctx *tls; /* --tls-cert/--tls-key: every connection starts with a handshake */
 };
 
 struct http1_request;
