@@ -60,6 +60,11 @@ int cli_run_option(struct run_options *o, const char *name, const char *value, c
                    size_t errlen);
 int cli_run_finish(struct run_options *o, char *err, size_t errlen);
 
+/* For re-running a `herd run` command line (--procs): whether the argument arg, an option,
+ * takes the next argument as its value ("--json" and "-c" do; "--json=F", "-c10", "-q" and
+ * positional arguments do not). */
+int cli_run_arg_takes_next(const char *arg);
+
 /* Parse the arguments of `herd serve` (argv[0] is "serve"). */
 int cli_serve_parse(int argc, char **argv, struct server_params *p, char *err, size_t errlen);
 

@@ -898,6 +898,27 @@ int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_
     return cli_run_finish(o, err, errlen);
 }
 
+int cli_run_arg_takes_next(const char *arg)
+{
+    if (arg[0] != '-' || arg[1] == '\0' || strcmp(arg, "--") == 0)
+        return 0;
+    if (arg[1] == '-') {
+        const char *name = arg + 2;
+        if (strchr(name, '='))
+            return 0;
+        const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), name, strlen(name));
+        return opt && opt->arg == ARG_REQ;
+    }
+    for (const char *p = arg + 1; *p; p++) {
+        const struct opt *opt = opt_by_short(run_opts, ARRAY_SIZE(run_opts), *p);
+        if (!opt)
+            return 0;
+        if (opt->arg != ARG_NONE)
+            return p[1] == '\0';
+    }
+    return 0;
+}
+
 void cli_run_options_free(struct run_options *o)
 {
     free(o->message_buf);

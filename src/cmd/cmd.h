@@ -13,6 +13,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Run parsed options to the end: live line, summary on `out` (NULL = none), reports. Returns an
  * exit code. Used by `herd run` and `herd demo`. */
@@ -20,5 +21,26 @@ int run_execute(struct run_options *o, FILE *out);
 
 /* Raise RLIMIT_NOFILE to the hard limit; returns the soft limit in force. */
 unsigned long raise_nofile(void);
+
+/* Descriptors a process keeps for itself beyond one per connection. */
+#define FD_RESERVE 64
+
+/* Finish a merge (report_read_merge_done), evaluate thresholds on the merged figures (the
+ * reports' own when file_thresholds, then thr[0..nthr)), print the summary on `out` (NULL =
+ * none) and write the JSON and CSV reports (NULL = none). config, when not NULL, replaces the
+ * reports' "config". *failed is how many thresholds failed. Returns 0, or -1 when a report could
+ * not be written (said on stderr). */
+int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
+                 int file_thresholds, const struct report_kv *config, size_t nconfig,
+                 const char *json_path, const char *csv_path, FILE *out, int *failed);
+
+/* How many processes `herd run` needs for -c given this process's descriptor limit: 1 when one
+ * is enough (or when this is already a child of --procs). */
+unsigned procs_needed(const struct run_options *o);
+
+/* herd run --procs N: run N copies of this command line as shards I/N (argv as cmd_run got it,
+ * argv[0] = "run"), forward SIGINT/SIGTERM to them, merge their reports like `herd merge`, write
+ * the user's reports, print the summary on `out`, evaluate thresholds. Returns the exit code. */
+int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv, FILE *out);
 
 #endif

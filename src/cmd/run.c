@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #define TICK_NS NS_PER_S
-#define FD_RESERVE 64
 
 unsigned long raise_nofile(void)
 {
@@ -294,7 +293,6 @@ int cmd_run(int argc, char **argv)
                         : o.client.read_rate >= 0 ? "--read-rate"
                         : o.html_path             ? "--html"
                         : o.hlog_path             ? "--hlog"
-                        : o.client.procs > 1      ? "--procs"
                         : o.client.tls_resume     ? "--tls-resume"
                                                   : NULL;
     if (later) {
@@ -310,7 +308,12 @@ int cmd_run(int argc, char **argv)
     }
     if (o.client.quiet)
         log_level = LOG_WARN;
-    rc = run_execute(&o, stdout);
+    /* --procs N, or as many processes as the descriptor limit asks for. */
+    unsigned procs = o.client.procs ? o.client.procs : procs_needed(&o);
+    if (procs > 1)
+        rc = procs_execute(&o, procs, argc, argv, stdout);
+    else
+        rc = run_execute(&o, stdout);
     cli_run_options_free(&o);
     return rc;
 }

@@ -141,4 +141,58 @@ int atomic_file_write(const char *path, const void *data, size_t len, char *err,
 /* Format a duration in us for humans: "412us", "3.21ms", "1.50s". */
 void report_fmt_us(char *out, size_t outlen, double us);
 
+/* ---- reading reports back (`herd merge`, `herd run --procs`) ---- */
+
+/* A JSON report (version 1) read back. It owns everything it points to; free it with
+ * report_read_free. Histograms are decoded from their "hdr" text, so they are exact and merge
+ * exactly. What the JSON does not carry is not invented: a time-series row's count[m] is 1 when
+ * the row has percentiles of metric m, else 0 (the per-interval sample counts are not written). */
+struct report_read {
+    char *tool_version; /* "version" (NULL when absent) */
+    int complete;
+    char *target; /* NULL when null or absent */
+    char started_at[40]; /* as written, "" when absent */
+    double duration_s;
+    unsigned shards;
+    struct report_kv config[REPORT_MAX_CONFIG]; /* key and value malloc'ed; numbers and
+                                                   booleans as text with is_number set */
+    size_t nconfig;
+    struct stats total; /* counters, errors (by code too), gauges, histograms */
+    int64_t peak_sum; /* sum of the connections.peak of every report merged in (for merging) */
+    struct ts_row *rows; /* malloc'ed */
+    size_t nrows;
+    struct report_stage stages[REPORT_MAX_STAGES];
+    size_t nstages;
+    char thresholds[REPORT_MAX_THRESHOLDS][128]; /* the "expr" of each threshold */
+    size_t nthresholds;
+};
+
+/* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever
+ * the result). Returns 0, or a negative error with one line in err that names the file and what
+ * is wrong, e.g. "a.json: not a herd report (report_version missing)". Never crashes on
+ * malformed input. report_json_parse does the same from memory; `name` labels the messages. */
+int report_json_read(const char *path, struct report_read *out, char *err, size_t errlen);
+int report_json_parse(const char *text, size_t len, const char *name, struct report_read *out,
+                      char *err, size_t errlen);
+void report_read_free(struct report_read *r);
+
+/* Merge src into dst, exactly where the figures allow: counters, errors and histograms add up
+ * (bucket by bucket), connections.open adds up, duration_s is the longest, complete only if
+ * both are, shards add up, started_at is the earliest, thresholds are the union of the
+ * expressions. Time-series rows are aligned by index: counts and open add up, t is the later;
+ * per-row percentiles cannot be merged from p50/p99 alone, so each becomes the larger of the
+ * two, an upper bound of the true merged percentile. Stages add their targets (dropped when the
+ * reports have different stages). Call report_read_merge_done once after the last merge. */
+void report_read_merge(struct report_read *dst, const struct report_read *src);
+
+/* Finish a merge: connections.peak becomes the highest summed `open` of the aligned time-series
+ * rows, or the highest single peak if that is more (a lower bound of the true peak, which no
+ * report records); without time series, the sum of the peaks (an upper bound). The stages are
+ * judged again on the merged rows. */
+void report_read_merge_done(struct report_read *r);
+
+/* A struct report that points into r (valid while r lives), for the writers, the summary and
+ * thresholds. tool_version is left for the caller to set. */
+void report_read_view(const struct report_read *r, struct report *out);
+
 #endif

@@ -1,0 +1,266 @@
+/* procs.c - `herd run --procs N`: spread one run over N local processes. One process can hold no
+ * more connections than its descriptor limit allows; N processes, each shard I of N, can. The
+ * parent re-executes itself (/proc/self/exe) N times with the same command line minus --procs
+ * and the report options, plus `--shard I/N --json DIR/shard-I.json -q`, forwards SIGINT and
+ * SIGTERM, waits for every child and merges their reports exactly as `herd merge` does. The
+ * user's reports and thresholds belong to the parent. */
+#include "cmd/cmd.h"
+
+#include "base/log.h"
+#include "report/report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROCS_MAX 1024u
+#define CHILD_ENV "HERD_PROCS_CHILD"
+
+unsigned procs_needed(const struct run_options *o)
+{
+    const struct client_params *p = &o->client;
+    unsigned long nofile = raise_nofile();
+    uint64_t shards = p->shard_count ? p->shard_count : 1;
+    uint64_t mine = p->connections / shards + 1;
+    if (mine + FD_RESERVE <= nofile || getenv(CHILD_ENV) || nofile <= FD_RESERVE + 1)
+        return 1;
+    uint64_t avail = nofile - FD_RESERVE;
+    uint64_t n = (mine + avail - 1) / avail;
+    while (n <= PROCS_MAX && p->connections / (shards * n) + 1 > avail)
+        n++;
+    if (n > PROCS_MAX)
+        return 1; /* run_execute says why it cannot */
+    fprintf(stderr, "herd: -c %llu needs %llu processes of %lu descriptors; running --procs %llu\n",
+            (unsigned long long)(p->connections / shards), (unsigned long long)n, nofile,
+            (unsigned long long)n);
+    return (unsigned)n;
+}
+
+/* Options the parent keeps: the children get their own shard, report path and -q. */
+static int dropped(const char *arg)
+{
+    static const char *const names[] = {"procs", "json",  "csv",       "html",
+                                        "hlog",  "shard", "threshold", "quiet"};
+    if (strncmp(arg, "--", 2) != 0)
+        return strcmp(arg, "-q") == 0;
+    const char *name = arg + 2;
+    size_t len = strcspn(name, "=");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strlen(names[i]) == len && strncmp(name, names[i], len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The children's arguments after the inserted ones: argv[1..argc) without the dropped options
+ * (and their values). */
+static size_t child_args(int argc, char **argv, char **out)
+{
+    size_t n = 0;
+    int options_done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options_done || a[0] != '-' || a[1] == '\0') {
+            out[n++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            options_done = 1;
+            out[n++] = argv[i];
+            continue;
+        }
+        int next = cli_run_arg_takes_next(a) && i + 1 < argc;
+        if (dropped(a)) {
+            i += next;
+            continue;
+        }
+        out[n++] = argv[i];
+        if (next)
+            out[n++] = argv[++i];
+    }
+    return n;
+}
+
+struct child {
+    pid_t pid;
+    int status;
+    int done;
+    char shard[48];
+    char path[4200];
+};
+
+int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv, FILE *out)
+{
+    const struct client_params *p = &o->client;
+    unsigned sc = p->shard_count ? p->shard_count : 1;
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/herd-procs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "herd: --procs: cannot create a directory for the shard reports (%s): %s\n",
+                dir, strerror(errno));
+        return EXIT_NORUN;
+    }
+
+    struct child *kids = xcalloc(nprocs, sizeof *kids);
+    /* exe, "run", --shard I/N, --json F, -q, the rest, NULL */
+    char **args = xcalloc((size_t)argc + 8, sizeof *args);
+    args[0] = "/proc/self/exe";
+    args[1] = "run";
+    args[2] = "--shard";
+    args[4] = "--json";
+    args[6] = "-q";
+    child_args(argc, argv, args + 7);
+    setenv(CHILD_ENV, "1", 1);
+
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    if (!p->quiet)
+        fprintf(stderr, "herd: running %u processes, shard reports in %s\n", nprocs, dir);
+
+    pid_t parent = getpid();
+    unsigned started = 0, alive = 0;
+    int start_failed = 0;
+    for (unsigned k = 0; k < nprocs; k++) {
+        struct child *c = &kids[k];
+        /* Within the user's shard i of n (if any): shard i*N+k of n*N. */
+        snprintf(c->shard, sizeof c->shard, "%u/%u", p->shard_index * nprocs + k, sc * nprocs);
+        snprintf(c->path, sizeof c->path, "%s/shard-%u.json", dir, k);
+        args[3] = c->shard;
+        args[5] = c->path;
+        c->pid = fork();
+        if (c->pid == 0) {
+            /* Its own process group: a Ctrl-C reaches the parent alone, which forwards it once
+             * (the terminal's copy plus the forwarded one would be two, which means "now"). */
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(EXIT_NORUN);
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0) {
+                dup2(null, STDOUT_FILENO);
+                close(null);
+            }
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            execv(args[0], args);
+            fprintf(stderr, "herd: --procs: cannot run %s: %s\n", args[0], strerror(errno));
+            _exit(127);
+        }
+        if (c->pid < 0) {
+            fprintf(stderr, "herd: --procs: cannot start process %u: %s\n", k, strerror(errno));
+            start_failed = 1;
+            c->done = 1;
+            break;
+        }
+        started++;
+        alive++;
+    }
+    unsetenv(CHILD_ENV);
+
+    int signaled = 0;
+    while (alive) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM || start_failed) {
+            int fwd = sig == SIGINT || sig == SIGTERM ? sig : SIGTERM;
+            signaled += sig == SIGINT || sig == SIGTERM;
+            start_failed = 0;
+            for (unsigned k = 0; k < started; k++) {
+                if (!kids[k].done)
+                    kill(kids[k].pid, fwd);
+            }
+        }
+        for (unsigned k = 0; k < started; k++) {
+            if (!kids[k].done && waitpid(kids[k].pid, &kids[k].status, WNOHANG) == kids[k].pid) {
+                kids[k].done = 1;
+                alive--;
+            }
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    /* Merge what the children wrote. */
+    struct report_read merged, next;
+    int have = 0, child_failed = started < nprocs, usage = 0;
+    for (unsigned k = 0; k < started; k++) {
+        struct child *c = &kids[k];
+        int st = c->status;
+        if (WIFSIGNALED(st)) {
+            fprintf(stderr, "herd: --procs: process %u (shard %s, pid %d) died of signal %d (%s)\n",
+                    k, c->shard, (int)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
+            child_failed = 1;
+        } else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
+                   WEXITSTATUS(st) != EXIT_THRESHOLD && WEXITSTATUS(st) != EXIT_NORUN) {
+            fprintf(stderr, "herd: --procs: process %u (shard %s) exited with %d\n", k, c->shard,
+                    WEXITSTATUS(st));
+            usage += WEXITSTATUS(st) == EXIT_USAGE;
+            child_failed = 1;
+        }
+        struct report_read *r = have ? &next : &merged;
+        char err[512];
+        int rc = report_json_read(c->path, r, err, sizeof err);
+        if (rc != 0) {
+            if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_USAGE)
+                fprintf(stderr, "herd: --procs: process %u (shard %s) left no report: %s\n", k,
+                        c->shard, err);
+            child_failed = 1;
+            report_read_free(r);
+        } else if (!have) {
+            have = 1;
+        } else {
+            report_read_merge(&merged, &next);
+            report_read_free(&next);
+        }
+        unlink(c->path);
+    }
+    rmdir(dir);
+    free(args);
+    free(kids);
+    if (!have)
+        return usage ? EXIT_USAGE : EXIT_NORUN;
+
+    if (child_failed || signaled)
+        merged.complete = 0;
+    struct report_kv *cfg = xcalloc(REPORT_MAX_CONFIG, sizeof *cfg);
+    size_t ncfg = 0;
+    int has_procs = 0;
+    char nbuf[16];
+    snprintf(nbuf, sizeof nbuf, "%u", nprocs);
+    for (size_t i = 0; i < o->nconfig && ncfg < REPORT_MAX_CONFIG; i++) {
+        cfg[ncfg] = o->config[i];
+        if (strcmp(cfg[ncfg].key, "procs") == 0) {
+            cfg[ncfg].value = nbuf;
+            has_procs = 1;
+        }
+        ncfg++;
+    }
+    if (!has_procs && ncfg < REPORT_MAX_CONFIG)
+        cfg[ncfg++] = (struct report_kv){"procs", nbuf, 1};
+
+    int failed = 0;
+    int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, 0, cfg, ncfg, o->json_path,
+                             o->csv_path, out, &failed);
+    int opened = merged.total.ctr[CTR_CONNECTIONS_OPENED] != 0;
+    int code = !opened        ? EXIT_NORUN
+               : failed       ? EXIT_THRESHOLD
+               : child_failed ? EXIT_NORUN
+               : wrote != 0   ? EXIT_NORUN
+                              : EXIT_OK;
+    if (!opened)
+        fprintf(stderr, "herd: no connection opened to %s in any of the %u processes\n",
+                p->url_text, nprocs);
+    free(cfg);
+    report_read_free(&merged);
+    return code;
+}

@@ -1,0 +1,489 @@
+/* json_read.c - read a JSON report (DESIGN.md version 1) back, for `herd merge` and
+ * `herd run --procs`. The layout is json_write.c's. Histograms come back exactly from their
+ * "hdr" text. Reports are user files: every malformed input ends in one line naming the file and
+ * the field, never in a crash. Unknown fields are ignored (later writers may add some). */
+#include "report/report.h"
+
+#include "base/err.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reports larger than this are not herd's (a day of one-second rows is ~10 MB). */
+#define READ_MAX_BYTES (512u << 20)
+
+struct rd {
+    const char *name;
+    char *err;
+    size_t errlen;
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int
+fail(struct rd *c, const char *fmt, ...)
+{
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "%s: ", c->name);
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return HERD_E_PROTO;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+/* An optional non-negative integer field of obj; `where` names obj in messages. */
+static int get_u64(struct rd *c, json_t *obj, const char *where, const char *key, uint64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return fail(c, "%s%s%s: expected a whole number >= 0", where, *where ? "." : "", key);
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_i64(struct rd *c, json_t *obj, const char *where, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return fail(c, "%s%s%s: expected a whole number", where, *where ? "." : "", key);
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_num(struct rd *c, json_t *obj, const char *where, const char *key, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    double d = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!isfinite(d) || d < 0)
+        return fail(c, "%s%s%s: expected a number >= 0", where, *where ? "." : "", key);
+    *out = d;
+    return 0;
+}
+
+/* A decimal code 0..limit-1, strictly digits. */
+static int parse_code(const char *s, int limit)
+{
+    if (!*s || strlen(s) > 6)
+        return -1;
+    int v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v < limit ? v : -1;
+}
+
+static int read_codes(struct rd *c, json_t *v, const char *cls, uint64_t *by_code, int limit,
+                      uint64_t *class_total)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) { /* a bare class total */
+        *class_total += (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return fail(c, "errors.%s: expected an object of code: count", cls);
+    const char *key;
+    json_t *n;
+    json_object_foreach(v, key, n)
+    {
+        int code = parse_code(key, limit);
+        if (code < 0)
+            return fail(c, "errors.%s: \"%.32s\" is not a code below %d", cls, key, limit);
+        if (!json_is_integer(n) || json_integer_value(n) < 0)
+            return fail(c, "errors.%s.%s: expected a whole number >= 0", cls, key);
+        by_code[code] += (uint64_t)json_integer_value(n);
+        *class_total += (uint64_t)json_integer_value(n);
+    }
+    return 0;
+}
+
+static int read_counters(struct rd *c, json_t *root, struct stats *s)
+{
+    json_t *o = json_object_get(root, "counters");
+    if (!o)
+        return fail(c, "counters missing");
+    if (!json_is_object(o))
+        return fail(c, "counters: expected an object");
+    for (int i = 0; i < CTR_COUNT; i++) {
+        if (get_u64(c, o, "counters", counter_name[i], &s->ctr[i]) != 0)
+            return HERD_E_PROTO;
+    }
+    if (get_i64(c, o, "counters", "connections.open", &s->open) != 0 ||
+        get_i64(c, o, "counters", "connections.peak", &s->peak) != 0)
+        return HERD_E_PROTO;
+    return 0;
+}
+
+static int read_errors(struct rd *c, json_t *root, struct stats *s)
+{
+    json_t *o = json_object_get(root, "errors");
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "errors: expected an object");
+    for (int k = 0; k < ERR_COUNT; k++) {
+        json_t *v = json_object_get(o, err_class_name[k]);
+        if (!v)
+            continue;
+        int rc = 0;
+        if (k == ERR_HTTP_STATUS)
+            rc = read_codes(c, v, err_class_name[k], s->http_status, STATS_HTTP_CODES, &s->err[k]);
+        else if (k == ERR_CLOSED_BY_SERVER)
+            rc = read_codes(c, v, err_class_name[k], s->close_code, STATS_CLOSE_CODES, &s->err[k]);
+        else
+            rc = get_u64(c, o, "errors", err_class_name[k], &s->err[k]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int read_histograms(struct rd *c, json_t *root, struct stats *s)
+{
+    json_t *o = json_object_get(root, "histograms");
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "histograms: expected an object");
+    for (int m = 0; m < M_COUNT; m++) {
+        json_t *h = json_object_get(o, metric_name[m]);
+        if (!h)
+            continue;
+        if (!json_is_object(h))
+            return fail(c, "histograms.%s: expected an object", metric_name[m]);
+        json_t *hdr = json_object_get(h, "hdr");
+        if (!json_is_string(hdr))
+            return fail(c, "histograms.%s.hdr: %s", metric_name[m],
+                        hdr ? "expected a string" : "missing (the histogram cannot be merged)");
+        struct hist *d = NULL;
+        if (hist_v2_decode(json_string_value(hdr), json_string_length(hdr), &d) != 0 || !d)
+            return fail(c, "histograms.%s.hdr: not a valid HdrHistogram V2 encoding",
+                        metric_name[m]);
+        int rc = hist_add(s->hist[m], d);
+        int64_t total = d->total_count;
+        hist_free(d);
+        if (rc != 0)
+            return fail(c,
+                        "histograms.%s.hdr: range or precision is not herd's (1 us to 1 h, 3 "
+                        "significant digits)",
+                        metric_name[m]);
+        json_t *cnt = json_object_get(h, "count");
+        if (cnt && (!json_is_integer(cnt) || json_integer_value(cnt) != total))
+            return fail(c, "histograms.%s: count does not match the %lld samples of hdr",
+                        metric_name[m], (long long)total);
+    }
+    return 0;
+}
+
+static int read_row(struct rd *c, json_t *o, size_t i, struct ts_row *row)
+{
+    char where[48];
+    snprintf(where, sizeof where, "timeseries[%zu]", i);
+    if (!json_is_object(o))
+        return fail(c, "%s: expected an object", where);
+    static const struct {
+        const char *key;
+        size_t off;
+    } fields[] = {
+        {"attempted", offsetof(struct ts_row, attempted)},
+        {"opened", offsetof(struct ts_row, opened)},
+        {"failed", offsetof(struct ts_row, failed)},
+        {"closed", offsetof(struct ts_row, closed)},
+        {"reconnects", offsetof(struct ts_row, reconnects)},
+        {"sent", offsetof(struct ts_row, sent)},
+        {"received", offsetof(struct ts_row, received)},
+        {"errors", offsetof(struct ts_row, errors)},
+    };
+    if (get_num(c, o, where, "t", &row->t) != 0 || get_i64(c, o, where, "open", &row->open) != 0)
+        return HERD_E_PROTO;
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        if (get_u64(c, o, where, fields[k].key, (uint64_t *)((char *)row + fields[k].off)) != 0)
+            return HERD_E_PROTO;
+    }
+    for (int m = 0; m < M_COUNT; m++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s_p50_us", metric_name[m]);
+        int has = json_object_get(o, key) != NULL;
+        if (get_i64(c, o, where, key, &row->p50_us[m]) != 0)
+            return HERD_E_PROTO;
+        snprintf(key, sizeof key, "%s_p99_us", metric_name[m]);
+        has |= json_object_get(o, key) != NULL;
+        if (get_i64(c, o, where, key, &row->p99_us[m]) != 0)
+            return HERD_E_PROTO;
+        row->count[m] = has ? 1 : 0;
+    }
+    return 0;
+}
+
+static int read_rows(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *a = json_object_get(root, "timeseries");
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return fail(c, "timeseries: expected an array");
+    size_t n = json_array_size(a);
+    if (!n)
+        return 0;
+    r->rows = calloc(n, sizeof *r->rows);
+    if (!r->rows)
+        return fail(c, "out of memory for %zu time-series rows", n);
+    for (size_t i = 0; i < n; i++) {
+        if (read_row(c, json_array_get(a, i), i, &r->rows[i]) != 0)
+            return HERD_E_PROTO;
+        r->nrows = i + 1;
+    }
+    return 0;
+}
+
+static int read_stages(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *a = json_object_get(root, "stages");
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return fail(c, "stages: expected an array");
+    if (json_array_size(a) > REPORT_MAX_STAGES)
+        return fail(c, "stages: more than %d", REPORT_MAX_STAGES);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char where[32];
+        snprintf(where, sizeof where, "stages[%zu]", i);
+        if (!json_is_object(o))
+            return fail(c, "%s: expected an object", where);
+        struct report_stage *st = &r->stages[i];
+        memset(st, 0, sizeof *st);
+        if (get_u64(c, o, where, "target", &st->target) != 0 ||
+            get_num(c, o, where, "start_s", &st->start_s) != 0 ||
+            get_num(c, o, where, "end_s", &st->end_s) != 0)
+            return HERD_E_PROTO;
+        json_t *reached = json_object_get(o, "reached");
+        st->reached = json_is_true(reached);
+        if (st->reached && get_num(c, o, where, "reached_at_s", &st->reached_at_s) != 0)
+            return HERD_E_PROTO;
+        r->nstages = i + 1;
+    }
+    return 0;
+}
+
+static int read_thresholds(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *a = json_object_get(root, "thresholds");
+    if (!a)
+        return 0;
+    if (!json_is_array(a))
+        return fail(c, "thresholds: expected an array");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *e = json_object_get(json_array_get(a, i), "expr");
+        if (!json_is_string(e))
+            return fail(c, "thresholds[%zu].expr: expected a string", i);
+        if (json_string_length(e) >= sizeof r->thresholds[0])
+            return fail(c, "thresholds[%zu].expr: longer than %zu characters", i,
+                        sizeof r->thresholds[0] - 1);
+        if (r->nthresholds == REPORT_MAX_THRESHOLDS)
+            return fail(c, "thresholds: more than %d", REPORT_MAX_THRESHOLDS);
+        snprintf(r->thresholds[r->nthresholds++], sizeof r->thresholds[0], "%s",
+                 json_string_value(e));
+    }
+    return 0;
+}
+
+static int read_config(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *o = json_object_get(root, "config");
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "config: expected an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        char buf[64];
+        const char *text;
+        int is_number = 1;
+        if (json_is_string(v)) {
+            text = json_string_value(v);
+            is_number = 0;
+        } else if (json_is_integer(v)) {
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            text = buf;
+        } else if (json_is_real(v)) {
+            snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+            text = buf;
+        } else if (json_is_boolean(v)) {
+            text = json_is_true(v) ? "true" : "false";
+        } else {
+            continue; /* objects, arrays, null: nothing herd writes */
+        }
+        if (r->nconfig == REPORT_MAX_CONFIG)
+            return fail(c, "config: more than %d entries", REPORT_MAX_CONFIG);
+        struct report_kv *kv = &r->config[r->nconfig];
+        kv->key = dup_str(key);
+        kv->value = dup_str(text);
+        kv->is_number = is_number;
+        r->nconfig++;
+        if (!kv->key || !kv->value)
+            return fail(c, "out of memory");
+    }
+    return 0;
+}
+
+static int read_root(struct rd *c, json_t *root, struct report_read *r)
+{
+    if (!json_is_object(root))
+        return fail(c, "not a herd report (not a JSON object)");
+    json_t *tool = json_object_get(root, "tool");
+    if (tool && (!json_is_string(tool) || strcmp(json_string_value(tool), "herd") != 0))
+        return fail(c, "not a herd report (\"tool\" is not \"herd\")");
+    json_t *ver = json_object_get(root, "report_version");
+    if (!ver)
+        return fail(c, "not a herd report (report_version missing)");
+    if (!json_is_integer(ver))
+        return fail(c, "report_version: expected a whole number");
+    if (json_integer_value(ver) != 1)
+        return fail(c, "report_version %lld is not supported (this herd reads version 1)",
+                    (long long)json_integer_value(ver));
+
+    json_t *v = json_object_get(root, "version");
+    if (v && !json_is_string(v))
+        return fail(c, "version: expected a string");
+    if (v && !(r->tool_version = dup_str(json_string_value(v))))
+        return fail(c, "out of memory");
+    v = json_object_get(root, "complete");
+    if (v && !json_is_boolean(v))
+        return fail(c, "complete: expected true or false");
+    r->complete = json_is_true(v);
+    v = json_object_get(root, "target");
+    if (v && !json_is_string(v) && !json_is_null(v))
+        return fail(c, "target: expected a string");
+    if (json_is_string(v) && !(r->target = dup_str(json_string_value(v))))
+        return fail(c, "out of memory");
+    v = json_object_get(root, "started_at");
+    if (v && !json_is_string(v) && !json_is_null(v))
+        return fail(c, "started_at: expected a string");
+    if (json_is_string(v))
+        snprintf(r->started_at, sizeof r->started_at, "%s", json_string_value(v));
+    if (get_num(c, root, "", "duration_s", &r->duration_s) != 0)
+        return HERD_E_PROTO;
+    v = json_object_get(root, "shards");
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000))
+        return fail(c, "shards: expected a whole number from 1 to 1000000");
+    r->shards = v ? (unsigned)json_integer_value(v) : 1;
+
+    int rc = read_config(c, root, r);
+    if (!rc)
+        rc = read_counters(c, root, &r->total);
+    if (!rc)
+        rc = read_errors(c, root, &r->total);
+    if (!rc)
+        rc = read_histograms(c, root, &r->total);
+    if (!rc)
+        rc = read_rows(c, root, r);
+    if (!rc)
+        rc = read_stages(c, root, r);
+    if (!rc)
+        rc = read_thresholds(c, root, r);
+    r->peak_sum = r->total.peak;
+    return rc;
+}
+
+int report_json_parse(const char *text, size_t len, const char *name, struct report_read *out,
+                      char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    stats_init(&out->total);
+    out->shards = 1;
+    struct rd c = {name ? name : "report", err, errlen};
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return fail(&c, "not JSON (line %d, column %d: %s)", jerr.line, jerr.column, jerr.text);
+    int rc = read_root(&c, root, out);
+    json_decref(root);
+    return rc;
+}
+
+int report_json_read(const char *path, struct report_read *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        memset(out, 0, sizeof *out);
+        stats_init(&out->total);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            char *nb = ncap <= READ_MAX_BYTES ? realloc(buf, ncap) : NULL;
+            if (!nb) {
+                rc = HERD_E_TOO_BIG;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    int read_err = ferror(f);
+    fclose(f);
+    if (rc || read_err) {
+        free(buf);
+        memset(out, 0, sizeof *out);
+        stats_init(&out->total);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s", path,
+                     rc ? "too large for a herd report" : "read error");
+        return rc ? rc : HERD_E_INVAL;
+    }
+    rc = report_json_parse(buf ? buf : "", len, path, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void report_read_free(struct report_read *r)
+{
+    free(r->tool_version);
+    free(r->target);
+    for (size_t i = 0; i < r->nconfig; i++) {
+        free((void *)r->config[i].key);
+        free((void *)r->config[i].value);
+    }
+    stats_free(&r->total);
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
