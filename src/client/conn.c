@@ -178,15 +178,21 @@ static int conn_write(struct conn *c, const uint8_t *p, size_t len)
     struct worker *w = W(c);
     if (!(c->flags & CF_WANT_WRITE)) {
         struct net_stream s = stream(c);
-        ssize_t n = net_stream_write(&s, p, len);
-        if (n < 0 && n != -EAGAIN) {
-            fail_errno(c, (int)n);
-            return (int)n;
-        }
-        if (n > 0) {
+        /* Plain: one write takes everything unless the socket buffer is full. TLS: a write
+         * takes at most one record (16 KiB), so write on until done or pushed back. */
+        while (len > 0) {
+            ssize_t n = net_stream_write(&s, p, len);
+            if (n == -EAGAIN)
+                break;
+            if (n < 0) {
+                fail_errno(c, (int)n);
+                return (int)n;
+            }
             w->st->ctr[CTR_BYTES_SENT] += (uint64_t)n;
             p += n;
             len -= (size_t)n;
+            if (!c->tls)
+                break; /* a short plain write means the buffer is full: queue the rest */
         }
         if (len == 0)
             return 0;

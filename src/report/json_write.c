@@ -245,8 +245,8 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "histograms", histograms_obj(r->total, oom), oom);
     /* After drops: how long until 50, 90 and 100 % of the dropped connections were open again,
      * each from its own drop (the reconnect histogram's p50, p90 and max). */
-    const struct hist *rh = r->total->hist[M_RECONNECT];
-    if (rh->total_count) {
+    const struct hist *rh = r->total ? r->total->hist[M_RECONNECT] : NULL;
+    if (rh && rh->total_count) {
         json_t *rec = json_object();
         put(rec, "connections", json_integer(rh->total_count), oom);
         put(rec, "back_50_us", json_integer(hist_percentile(rh, 50.0)), oom);

@@ -45,11 +45,8 @@ def test_wss_ping(tls_serve, certs, run_herd):  # noqa: F811
 
 @pytest.mark.parametrize("size", [
     "1k",
-    pytest.param("100k", marks=pytest.mark.xfail(
-        strict=True,
-        reason="herd run's TLS writes (src/client/conn.c) wait for EPOLLOUT after the first "
-               "16 KiB record of a message, so messages above one record stall; herd serve "
-               "echoes them (test_python_client_echo)")),
+    "100k",
+    "1M",
 ])
 def test_wss_echo(tls_serve, certs, run_herd, size):  # noqa: F811
     srv = tls_serve("--threads", 2)

@@ -485,7 +485,11 @@ static void test_run_errors(void)
             "--role", "echo", "http://h/sse/x");
     RUN_ERR("--compress: expected true or false, got \"maybe\"", "--compress=maybe", "ws://h/");
     RUN_ERR("--json: expected a value, got an empty string", "--json", "", "ws://h/");
-    RUN_ERR("--stages: not implemented yet", "--stages", "30s:10", "ws://h/");
+    RUN_ERR("--stages: expected DURATION:COUNT items like 30s:1000,1m:1000,10s:0, got \"30s\"",
+            "--stages", "30s", "ws://h/");
+    RUN_ERR("--stages: expected a whole number of connections after ':', got \"30s:x\"", "--stages",
+            "30s:x", "ws://h/");
+    RUN_ERR("--stages: every stage targets 0 connections", "--stages", "1s:0", "ws://h/");
     RUN_ERR("--start-at: not implemented yet", "--start-at=12:00", "ws://h/");
     RUN_ERR("--procs: expected a whole number from 1 to 1024, got \"0\"", "--procs", "0",
             "ws://h/");
@@ -557,9 +561,12 @@ static void test_run_option_api(void)
     CHECK_EQ_STR(err, "connections: missing value (expected a whole number)");
     CHECK(cli_run_option(&o, "connect_rate", "fast", err, sizeof err) < 0);
     CHECK_EQ_STR(err, "connect_rate: expected a number with optional /s, got \"fast\"");
-    CHECK(cli_run_option(&o, "stages", "30s:10", err, sizeof err) < 0);
-    CHECK_EQ_STR(err, "stages: not implemented yet");
+    CHECK_EQ_I64(cli_run_option(&o, "stages", "30s:10,1m:40,10s:0", err, sizeof err), CLI_OK);
     CHECK_EQ_I64(cli_run_finish(&o, err, sizeof err), CLI_OK);
+    /* The stages set -c (the largest target) and -d (their total). */
+    CHECK_EQ_U64(o.client.nstages, 3);
+    CHECK_EQ_U64(o.client.connections, 40);
+    CHECK_EQ_U64(o.client.duration_ns, 100000000000ull);
     CHECK(o.client.connect_rate == 1000);
     CHECK_EQ_I64(o.client.role, ROLE_SUBSCRIBE);
     CHECK_EQ_I64(o.client.reconnect, 1);
