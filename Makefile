@@ -114,7 +114,7 @@ check-deps:
 
 check-headers:
 	@set -e; for h in $$(find src -name '*.h' | sort); do \
-	  echo "#include \"$${h#src/}\"" | $(CC) $(CFLAGS_COMMON) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
+	  echo "#include \"$${h#src/}\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS_COMMON)) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
 	done; echo "headers: every header compiles alone"
 
 FORMAT_FILES = $(shell find src tests/unit fuzz bench -name '*.[ch]' 2>/dev/null)
