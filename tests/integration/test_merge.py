@@ -1,0 +1,139 @@
+"""herd merge and herd run --procs: shards of one run merge exactly (counters add up, histograms
+merge bucket by bucket), --procs spreads a run over local processes and merges the same way, and
+bad input to merge is a usage error (exit 2) that names the file."""
+import base64
+import json
+import struct
+import subprocess
+import zlib
+
+from conftest import CHILD_ENV, scaled
+
+
+def hdr_total(text):
+    """The total count of an HdrHistogram V2 compressed, base64 encoding (decoded here, not by
+    herd)."""
+    raw = base64.b64decode(text)
+    cookie, length = struct.unpack(">II", raw[:8])
+    assert cookie == 0x1c849314
+    payload = zlib.decompress(raw[8:8 + length])
+    cookie, plen = struct.unpack(">II", payload[:8])
+    assert (cookie & 0xffffff0f) == 0x1c849303  # V2 encoding
+    body = payload[40:40 + plen]
+    total, i = 0, 0
+    while i < len(body):
+        v, shift = 0, 0
+        while True:
+            b = body[i]
+            i += 1
+            v |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80 or shift >= 63:
+                break
+        v = (v >> 1) ^ -(v & 1)  # zigzag
+        if v > 0:
+            total += v
+    return total
+
+
+def merge(herd_bin, *args):
+    proc = subprocess.run([herd_bin, "merge", *[str(a) for a in args]], capture_output=True,
+                          env=CHILD_ENV, timeout=scaled(30))
+    return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(
+        errors="replace")
+
+
+def test_merge_two_shards(herd_bin, herd_serve, run_herd, tmp_path):
+    srv = herd_serve()
+    shards = []
+    for i in range(2):
+        res = run_herd("--shard", f"{i}/2", "-c", 30, "-d", "2s", "-t", 2,
+                       srv.url("/echo"), json_path=tmp_path / f"s{i}.json", timeout=30)
+        code, rep, err = res
+        assert code == 0, err
+        assert rep["shards"] == 1
+        shards.append(rep)
+    assert [s["counters"]["connections.opened"] for s in shards] == [15, 15]
+
+    out = tmp_path / "merged.json"
+    code, stdout, err = merge(herd_bin, "--json", out, "--threshold", "rtt.count>0",
+                              tmp_path / "s0.json", tmp_path / "s1.json")
+    assert code == 0, err
+    m = json.loads(out.read_text())
+    assert m["report_version"] == 1
+    assert m["shards"] == 2
+    assert m["complete"] is True
+    c = m["counters"]
+    assert c["connections.opened"] == 30
+    for name in c:
+        if name not in ("connections.open", "connections.peak"):
+            assert c[name] == sum(s["counters"][name] for s in shards), name
+    assert c["connections.open"] == sum(s["counters"]["connections.open"] for s in shards)
+    assert 15 <= c["connections.peak"] <= 30
+    for metric, h in m["histograms"].items():
+        assert h["count"] == sum(s["histograms"].get(metric, {}).get("count", 0)
+                                 for s in shards), metric
+        assert hdr_total(h["hdr"]) == h["count"], metric
+    assert m["histograms"]["rtt"]["count"] > 0
+    assert m["duration_s"] == max(s["duration_s"] for s in shards)
+    assert m["started_at"] == min(s["started_at"] for s in shards)
+    assert "shard" not in m["config"]
+    assert [t["ok"] for t in m["thresholds"]] == [True]
+    assert len(m["timeseries"]) == max(len(s["timeseries"]) for s in shards)
+
+    # A failing threshold on the merged figures is exit 1.
+    code, _, err = merge(herd_bin, "--threshold", "connections.opened<30",
+                         tmp_path / "s0.json", tmp_path / "s1.json")
+    assert code == 1, err
+
+
+def test_run_procs(herd_serve, run_herd):
+    srv = herd_serve()
+    code, rep, err = run_herd("--procs", 2, "-c", 40, "-d", "2s", "-t", 1,
+                              "--threshold", "rtt.p99<10s", srv.url("/echo"), timeout=40)
+    assert code == 0, err
+    assert rep["report_version"] == 1
+    assert rep["shards"] == 2
+    assert rep["complete"] is True
+    c = rep["counters"]
+    assert c["connections.attempted"] == 40
+    assert c["connections.opened"] == 40
+    assert c["connections.failed"] == 0
+    assert c["connections.peak"] == 40
+    assert rep["config"]["procs"] == 2
+    assert rep["histograms"]["rtt"]["count"] > 0
+    assert hdr_total(rep["histograms"]["rtt"]["hdr"]) == rep["histograms"]["rtt"]["count"]
+    assert [t["ok"] for t in rep["thresholds"]] == [True]
+
+
+def test_run_procs_no_server(run_herd):
+    from conftest import free_port
+    code, rep, err = run_herd("--procs", 2, "-c", 4, "--timeout", "1s",
+                              f"ws://127.0.0.1:{free_port()}/", timeout=30)
+    assert code == 3, err
+    assert rep["counters"]["connections.opened"] == 0
+    assert rep["shards"] == 2
+
+
+def test_merge_bad_input(herd_bin, tmp_path):
+    good = {"report_version": 1, "counters": {"connections.opened": 1}}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "junk.json").write_text("this is not json")
+    (tmp_path / "other.json").write_text(json.dumps({"tool": "herd", "counters": {}}))
+    (tmp_path / "hdr.json").write_text(json.dumps(
+        dict(good, histograms={"rtt": {"count": 1, "hdr": "bm90IGhkcg=="}})))
+    for name, why in [("junk.json", "not JSON"),
+                      ("other.json", "report_version missing"),
+                      ("hdr.json", "histograms.rtt.hdr"),
+                      ("missing.json", "No such file")]:
+        path = tmp_path / name
+        code, _, err = merge(herd_bin, tmp_path / "good.json", path)
+        assert code == 2, (name, err)
+        assert str(path) in err and why in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    code, _, err = merge(herd_bin)
+    assert code == 2
+    code, _, err = merge(herd_bin, "--nope", tmp_path / "good.json")
+    assert code == 2 and "--nope" in err
+    code, out, err = merge(herd_bin, tmp_path / "good.json")
+    assert code == 0, err

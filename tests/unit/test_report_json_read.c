@@ -1,0 +1,229 @@
+/* test_report_json_read.c - reading JSON reports back: a report written with report_json_write
+ * reads back with identical counters, errors and histograms; malformed files give one line that
+ * names the file; merging two reports adds up exactly. */
+#include "base/err.h"
+#include "report/report.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void fill(struct stats *s, int scale)
+{
+    stats_init(s);
+    for (int v = 1; v <= 1000; v++)
+        hist_record_n(s->hist[M_RTT], v * scale, 1);
+    hist_record_n(s->hist[M_CONNECT], 120, 100);
+    hist_record(s->hist[M_CONNECT], 3600000001LL); /* clamped */
+    for (int c = 0; c < CTR_COUNT; c++)
+        s->ctr[c] = 1000 + (uint64_t)c * (uint64_t)scale;
+    stats_error(s, ERR_REFUSED);
+    stats_http_status(s, 503);
+    stats_http_status(s, 429);
+    stats_close_code(s, 1001);
+    s->open = 40;
+    s->peak = 50;
+}
+
+static void write_report(const char *path, struct stats *s, double t0, int64_t open)
+{
+    struct report r = {0};
+    struct ts_row rows[2] = {0};
+    for (int i = 0; i < 2; i++) {
+        rows[i].t = t0 + i;
+        rows[i].open = open;
+        rows[i].opened = 5;
+        rows[i].sent = 100;
+        rows[i].count[M_RTT] = 10;
+        rows[i].p50_us[M_RTT] = 100 * (i + 1);
+        rows[i].p99_us[M_RTT] = 900 * (i + 1);
+    }
+    r.tool_version = "test";
+    r.complete = 1;
+    r.target = "ws://127.0.0.1:1/echo";
+    snprintf(r.started_at, sizeof r.started_at, "2024-01-01T00:00:0%d.000Z", (int)t0);
+    r.duration_s = 2.5 + t0;
+    r.shards = 1;
+    r.config[0] = (struct report_kv){"connections", "10", 1};
+    r.config[1] = (struct report_kv){"role", "ping", 0};
+    r.config[2] = (struct report_kv){"binary", "false", 1};
+    r.nconfig = 3;
+    r.total = s;
+    r.rows = rows;
+    r.nrows = 2;
+    struct threshold t;
+    char why[128];
+    CHECK_EQ_I64(threshold_parse("rtt.p99<20ms", &t, why, sizeof why), 0);
+    report_thresholds_eval(&r, &t, 1);
+    char err[256];
+    CHECK_EQ_I64(report_json_write(&r, path, err, sizeof err), 0);
+}
+
+static int same_hist(const struct hist *a, const struct hist *b)
+{
+    return a->total_count == b->total_count && a->counts_len == b->counts_len &&
+           hist_min(a) == hist_min(b) && hist_max(a) == hist_max(b) &&
+           memcmp(a->counts, b->counts, (size_t)a->counts_len * sizeof a->counts[0]) == 0;
+}
+
+static void test_round_trip(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/a.json", dir);
+    struct stats s;
+    fill(&s, 1);
+    write_report(path, &s, 1, 40);
+
+    struct report_read r;
+    char err[256] = "";
+    CHECK_EQ_I64(report_json_read(path, &r, err, sizeof err), 0);
+    for (int c = 0; c < CTR_COUNT; c++)
+        CHECK_EQ_U64(r.total.ctr[c], s.ctr[c]);
+    for (int e = 0; e < ERR_COUNT; e++)
+        CHECK_EQ_U64(r.total.err[e], s.err[e]);
+    CHECK_EQ_U64(r.total.http_status[503], 1);
+    CHECK_EQ_U64(r.total.http_status[429], 1);
+    CHECK_EQ_U64(r.total.close_code[1001], 1);
+    CHECK_EQ_I64(r.total.open, 40);
+    CHECK_EQ_I64(r.total.peak, 50);
+    for (int m = 0; m < M_COUNT; m++)
+        CHECK(same_hist(r.total.hist[m], s.hist[m]));
+    CHECK_EQ_I64(r.total.hist[M_CONNECT]->total_count, 101);
+    CHECK_EQ_I64(r.complete, 1);
+    CHECK_EQ_STR(r.target, "ws://127.0.0.1:1/echo");
+    CHECK_EQ_STR(r.started_at, "2024-01-01T00:00:01.000Z");
+    CHECK(r.duration_s == 3.5);
+    CHECK_EQ_I64(r.shards, 1);
+    CHECK_EQ_I64(r.nrows, 2);
+    CHECK_EQ_I64(r.rows[1].open, 40);
+    CHECK_EQ_I64(r.rows[1].p99_us[M_RTT], 1800);
+    CHECK_EQ_I64(r.rows[1].count[M_RTT], 1);
+    CHECK_EQ_I64(r.rows[1].count[M_CONNECT], 0);
+    CHECK_EQ_I64(r.nconfig, 3);
+    CHECK_EQ_STR(r.config[1].key, "role");
+    CHECK_EQ_STR(r.config[1].value, "ping");
+    CHECK_EQ_STR(r.config[2].value, "false");
+    CHECK_EQ_I64(r.nthresholds, 1);
+    CHECK_EQ_STR(r.thresholds[0], "rtt.p99<20ms");
+
+    /* Written again, it reads back the same. */
+    char path2[128];
+    snprintf(path2, sizeof path2, "%s/a2.json", dir);
+    struct report view;
+    report_read_view(&r, &view);
+    CHECK_EQ_I64(report_json_write(&view, path2, err, sizeof err), 0);
+    struct report_read r2;
+    CHECK_EQ_I64(report_json_read(path2, &r2, err, sizeof err), 0);
+    for (int m = 0; m < M_COUNT; m++)
+        CHECK(same_hist(r2.total.hist[m], s.hist[m]));
+    CHECK_EQ_U64(r2.total.err[ERR_HTTP_STATUS], 2);
+    report_read_free(&r2);
+    report_read_free(&r);
+    stats_free(&s);
+}
+
+static void test_merge(void)
+{
+    char pa[128], pb[128];
+    snprintf(pa, sizeof pa, "%s/m0.json", dir);
+    snprintf(pb, sizeof pb, "%s/m1.json", dir);
+    struct stats s0, s1, sum;
+    fill(&s0, 1);
+    fill(&s1, 3);
+    write_report(pa, &s0, 1, 30);
+    write_report(pb, &s1, 0, 25);
+    stats_init(&sum);
+    stats_merge(&sum, &s0);
+    stats_merge(&sum, &s1);
+
+    struct report_read a, b;
+    char err[256];
+    CHECK_EQ_I64(report_json_read(pa, &a, err, sizeof err), 0);
+    CHECK_EQ_I64(report_json_read(pb, &b, err, sizeof err), 0);
+    report_read_merge(&a, &b);
+    report_read_merge_done(&a);
+    for (int c = 0; c < CTR_COUNT; c++)
+        CHECK_EQ_U64(a.total.ctr[c], sum.ctr[c]);
+    for (int m = 0; m < M_COUNT; m++)
+        CHECK(same_hist(a.total.hist[m], sum.hist[m]));
+    CHECK_EQ_U64(a.total.close_code[1001], 2);
+    CHECK_EQ_I64(a.total.open, 80);
+    CHECK_EQ_I64(a.total.peak, 55); /* aligned rows: 30 + 25 (more than one peak, 50) */
+    CHECK_EQ_I64(a.shards, 2);
+    CHECK(a.duration_s == 3.5);
+    CHECK_EQ_STR(a.started_at, "2024-01-01T00:00:00.000Z");
+    CHECK_EQ_I64(a.rows[0].sent, 200);
+    CHECK_EQ_I64(a.rows[0].p99_us[M_RTT], 900);
+    CHECK_EQ_I64(a.nthresholds, 1);
+    report_read_free(&a);
+    report_read_free(&b);
+    stats_free(&s0);
+    stats_free(&s1);
+    stats_free(&sum);
+}
+
+static void bad(const char *text, const char *want)
+{
+    struct report_read r;
+    char err[256] = "";
+    int rc = report_json_parse(text, strlen(text), "x.json", &r, err, sizeof err);
+    CHECK(rc < 0);
+    CHECK(strncmp(err, "x.json: ", 8) == 0 && strstr(err, want) != NULL);
+    if (!strstr(err, want))
+        printf("#   got \"%s\", expected it to contain \"%s\"\n", err, want);
+    report_read_free(&r);
+}
+
+static void test_malformed(void)
+{
+    bad("", "not JSON");
+    bad("{\"report_version\":1", "not JSON");
+    bad("[1,2]", "not a herd report (not a JSON object)");
+    bad("{}", "not a herd report (report_version missing)");
+    bad("{\"tool\":\"k6\",\"report_version\":1}", "not a herd report");
+    bad("{\"report_version\":\"1\"}", "report_version");
+    bad("{\"report_version\":2,\"counters\":{}}", "report_version 2 is not supported");
+    bad("{\"report_version\":1}", "counters missing");
+    bad("{\"report_version\":1,\"counters\":[]}", "counters: expected an object");
+    bad("{\"report_version\":1,\"counters\":{\"messages.sent\":-1}}", "counters.messages.sent");
+    bad("{\"report_version\":1,\"counters\":{\"messages.sent\":1.5}}", "counters.messages.sent");
+    bad("{\"report_version\":1,\"counters\":{},\"errors\":{\"http_status\":{\"999\":1}}}",
+        "errors.http_status");
+    bad("{\"report_version\":1,\"counters\":{},\"histograms\":{\"rtt\":{\"count\":1}}}",
+        "histograms.rtt.hdr: missing");
+    bad("{\"report_version\":1,\"counters\":{},\"histograms\":{\"rtt\":{\"hdr\":\"!!\"}}}",
+        "histograms.rtt.hdr: not a valid HdrHistogram V2 encoding");
+    bad("{\"report_version\":1,\"counters\":{},\"timeseries\":[{\"t\":\"x\"}]}", "timeseries[0].t");
+    bad("{\"report_version\":1,\"counters\":{},\"timeseries\":{}}", "timeseries: expected");
+    bad("{\"report_version\":1,\"counters\":{},\"shards\":0}", "shards");
+    bad("{\"report_version\":1,\"counters\":{},\"duration_s\":-3}", "duration_s");
+    bad("{\"report_version\":1,\"report_version\":1,\"counters\":{}}", "not JSON");
+
+    struct report_read r;
+    char err[256] = "";
+    CHECK(report_json_read("/nonexistent/dir/r.json", &r, err, sizeof err) < 0);
+    CHECK(strncmp(err, "/nonexistent/dir/r.json: ", 25) == 0);
+    report_read_free(&r);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/herd-test-json-read-XXXXXX");
+    if (!mkdtemp(dir)) {
+        printf("Bail out! mkdtemp\n");
+        return 1;
+    }
+    test_round_trip();
+    test_merge();
+    test_malformed();
+    const char *names[] = {"a.json", "a2.json", "m0.json", "m1.json"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    return tap_done();
+}
