@@ -44,7 +44,8 @@ static const char usage_run[] =
     "                            the intended send time)\n"
     "      --pipeline K          closed model: messages in flight per connection (default 1)\n"
     "      --shard I/N           take shard I of N of every count and rate (0 <= I < N)\n"
-    "      --procs N             spread the run over N local processes\n"
+    "      --procs N             spread the run over N local processes, merged exactly\n"
+    "                            (automatic when the descriptor limit is below -c)\n"
     "\n"
     "messages:\n"
     "  -s, --size BYTES          payload size (256, 4k, 1MiB)\n"
@@ -138,16 +139,22 @@ static const char usage_demo[] =
     "  -h, --help                this text\n";
 
 static const char usage_merge[] =
-    "usage: herd merge A.json B.json ... [--json OUT.json]\n"
+    "usage: herd merge [OPTIONS] A.json B.json ...\n"
     "\n"
     "Merge the JSON reports of the shards of one run (herd run --shard I/N, or --procs) into\n"
-    "one. Counters add up and histograms merge bucket by bucket, so percentiles are exact.\n"
-    "Thresholds are evaluated again on the merged figures.\n"
+    "one and print its summary. Counters and errors add up and histograms merge bucket by\n"
+    "bucket, so percentiles are exact; per-second percentiles of the time series become the\n"
+    "largest of the shards' (an upper bound). The reports' thresholds are evaluated again on\n"
+    "the merged figures, with any given here.\n"
     "\n"
     "options:\n"
     "      --json F              write the merged report (default: print the summary only)\n"
+    "      --csv F               write the merged time series as CSV\n"
     "      --threshold EXPR      check EXPR on the merged figures (exit 1 if it fails)\n"
-    "  -h, --help                this text\n";
+    "  -h, --help                this text\n"
+    "\n"
+    "exit codes: 0 merged and thresholds held, 1 a threshold failed, 2 bad usage or a file\n"
+    "            that is not a herd report\n";
 
 static const char usage_report[] =
     "usage: herd report RUN.json [--html F] [--csv F]\n"
