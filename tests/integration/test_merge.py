@@ -137,3 +137,23 @@ def test_merge_bad_input(herd_bin, tmp_path):
     assert code == 2 and "--nope" in err
     code, out, err = merge(herd_bin, tmp_path / "good.json")
     assert code == 0, err
+
+
+def test_run_procs_automatic(herd_bin, herd_serve, tmp_path):
+    """A descriptor limit below what -c needs: herd picks --procs itself and says so."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    srv = herd_serve()
+    out = tmp_path / "auto.json"
+    proc = subprocess.run([herd_bin, "run", "-q", "--json", str(out), "-c", "80", "-d", "1s",
+                           "-t", "1", srv.url("/echo")], capture_output=True, env=CHILD_ENV,
+                          preexec_fn=low_limit, timeout=scaled(40))
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "needs 3 processes" in err and "running --procs 3" in err, err
+    rep = json.loads(out.read_text())
+    assert rep["shards"] == 3
+    assert rep["counters"]["connections.opened"] == 80
