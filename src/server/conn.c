@@ -56,6 +56,8 @@ void conn__close(struct srv_conn *c)
         return;
     struct srv_worker *w = c->w;
     c->flags |= SRV_CF_CLOSED;
+    if (c->app == SRV_APP_PUBSUB)
+        pubsub__leave(c);
     if (w->batch.conn == c) {
         w->batch.n = 0;
         w->batch.bytes = 0;

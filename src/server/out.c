@@ -233,6 +233,35 @@ int out__flush(struct srv_conn *c)
     return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
 }
 
+int out__send(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+{
+    struct srv_worker *w = c->w;
+    size_t skip = 0;
+    int rc = 0;
+    if (!c->out_head && !w->stalled && due_ns <= loop_now(w->loop)) {
+        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+        ssize_t n = out_write(c, &iov, 1);
+        if (n >= 0)
+            skip = (size_t)n;
+        else if (n != -EAGAIN && n != -EINTR)
+            rc = (int)n;
+    }
+    if (rc == 0 && skip < len) {
+        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+        rc = out_enqueue(c, &iov, 1, skip, due_ns);
+        if (w->stalled)
+            c->flags |= SRV_CF_PENDING; /* flushed at resume */
+    }
+    if (rc < 0) {
+        conn__close(c);
+        return rc;
+    }
+    if (c->out_head)
+        conn__timer_update(c);
+    conn__after_write(c);
+    return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
+}
+
 void out__discard(struct srv_conn *c)
 {
     while (c->out_head) {

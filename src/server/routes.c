@@ -1,7 +1,7 @@
 /* routes.c - request heads and route dispatch for `herd serve`.
  *
  *   GET /echo               WebSocket echo (wsconn.c)
- *   GET /pubsub/<topic>     WebSocket broadcast        (not yet: 404)
+ *   GET /pubsub/<topic>     WebSocket broadcast (pubsub.c)
  *   GET /sse/<topic>        event stream               (not yet: 404)
  *   POST /publish/<topic>   publish the body           (not yet: 404)
  *
@@ -105,6 +105,13 @@ size_t routes__consume_head(struct srv_conn *c, uint8_t *p, size_t len)
             return len;
         return (size_t)r;
     case SRV_ROUTE_PUBSUB:
+        if (wsconn__upgrade(c, &req, SRV_APP_PUBSUB) < 0)
+            return len;
+        if (pubsub__join(c, m.topic, m.topic_len) < 0) {
+            conn__close(c);
+            return len;
+        }
+        return (size_t)r;
     case SRV_ROUTE_SSE:
     case SRV_ROUTE_PUBLISH:
     case SRV_ROUTE_NONE: break;

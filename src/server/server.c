@@ -172,6 +172,7 @@ static void accept_retry_cb(struct loop *l, struct loop_timer *t)
 static void worker_resume(struct srv_worker *w)
 {
     w->stalled = 0;
+    pubsub__drain(w); /* what other threads published during the stall */
     if (w->accept_pending) {
         w->accept_pending = 0;
         worker_accept(w);
@@ -236,6 +237,7 @@ static void worker_shutdown(struct srv_worker *w)
     loop_timer_cancel(w->loop, &w->accept_retry);
     loop_timer_cancel(w->loop, &w->stall_timer);
     loop_timer_cancel(w->loop, &w->die_timer);
+    pubsub__worker_stop(w);
 }
 
 static void *worker_main(void *arg)
@@ -247,6 +249,7 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
 
     loop_now_update(w->loop);
+    pubsub__worker_start(w);
     if (s->params.stall_ns && s->params.stall_every_ns) {
         w->stall_start_ns = s->start_ns + s->params.stall_every_ns;
         loop_timer_arm(w->loop, &w->stall_timer, w->stall_start_ns);
@@ -277,6 +280,7 @@ static void worker_free(struct srv_worker *w)
         w->slabs = s->next;
         free(s);
     }
+    pubsub__worker_free(w);
     HERD_ASSERT(w->pool.outstanding == 0);
     pool_destroy(&w->pool);
     free(w->rbuf);
@@ -294,6 +298,7 @@ static int worker_init(struct server *s, unsigned idx, uint16_t port, char *err,
     w->accept_retry.cb = accept_retry_cb;
     w->stall_timer.cb = stall_cb;
     w->die_timer.cb = die_cb;
+    pubsub__worker_init(w);
     pool_init(&w->pool);
     rng_init(&w->rng);
     w->loop = loop_new();

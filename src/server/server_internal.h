@@ -8,7 +8,12 @@
  * Files: server.c (threads, listeners, accept, connection slabs, stall and die-after timers),
  * conn.c (read path, partial input, timers, closing), out.c (output batch and queue, --delay),
  * routes.c (request heads, route dispatch, HTTP error replies), wsconn.c (WebSocket upgrade and
- * frames, the echo).
+ * frames, the echo), pubsub.c (topics, broadcast, --tick, --slow-policy).
+ *
+ * Pub/sub is the exception to "nothing shared": each worker has its own topic table (topic ->
+ * its subscribers on this thread) and a mailbox (mutex + array of refcounted messages) through
+ * which the other workers hand it what was published on them, with a loop_wake. The lock is
+ * taken once per published message per thread, never on the echo path.
  *
  * TLS (--tls-cert/--tls-key): one server context for all threads; a connection starts in
  * SRV_ST_TLS and every byte after the handshake goes through net_stream_* with c->s.tls set.
@@ -55,6 +60,7 @@ enum srv_state {
 enum srv_app {
     SRV_APP_NONE,
     SRV_APP_ECHO,
+    SRV_APP_PUBSUB,
 };
 
 /* Connection flags. */
@@ -80,6 +86,9 @@ struct srv_conn {
     uint64_t out_bytes; /* bytes queued in out_head.. */
     uint64_t deadline_ns; /* head timeout, or closing/linger deadline */
     struct ws_msg msg;
+    struct srv_topic *topic; /* pubsub: the topic joined (this worker's table) */
+    struct srv_conn *tnext, *tprev; /* pubsub: the topic's subscriber list */
+    struct chunk *frag; /* pubsub: a fragmented message being assembled (WS_MAX_HEAD room first) */
     uint16_t flags;
     uint8_t state; /* enum srv_state */
     uint8_t app; /* enum srv_app */
@@ -102,6 +111,32 @@ struct srv_batch {
 struct srv_slab {
     struct srv_slab *next;
     struct srv_conn conns[SRV_SLAB_CONNS];
+};
+
+#define SRV_TOPIC_BUCKETS 256
+
+/* A topic on one worker: its subscribers there. Freed when the last one leaves. */
+struct srv_topic {
+    struct srv_topic *next; /* bucket chain */
+    struct srv_conn *subs;
+    uint64_t nsubs;
+    size_t len;
+    char name[];
+};
+
+/* A message published on one worker, handed to the others (refcounted: one reference per
+ * mailbox it sits in): the topic name, then the encoded server frame. */
+struct srv_pub {
+    atomic_uint refs;
+    uint32_t topic_len;
+    size_t frame_len;
+    uint8_t data[];
+};
+
+struct srv_mailbox {
+    pthread_mutex_t lock;
+    struct srv_pub **items;
+    size_t n, cap;
 };
 
 struct srv_worker {
@@ -127,6 +162,11 @@ struct srv_worker {
     struct pool pool;
     struct rng rng;
     uint8_t *rbuf;
+    struct srv_topic *topics[SRV_TOPIC_BUCKETS];
+    struct srv_mailbox mbox;
+    struct loop_timer tick_timer; /* --tick, worker 0 only */
+    uint64_t tick_start_ns;
+    uint64_t tick_seq; /* stamped messages published so far */
     struct srv_batch batch;
 };
 
@@ -187,6 +227,11 @@ int out__commit(struct srv_conn *c);
 /* Write what is due from the queue. Returns 0, or < 0 when c was closed. */
 int out__flush(struct srv_conn *c);
 
+/* Send len bytes at p to c outside the batch (a broadcast to a connection other than the one
+ * whose input is being processed): written straight when nothing is queued and due_ns has come,
+ * the rest queued in pool chunks. Returns 0, or < 0 when c was closed. */
+int out__send(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
+
 /* Return every queued chunk to the pool (closing). */
 void out__discard(struct srv_conn *c);
 
@@ -229,5 +274,29 @@ int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum sr
 /* Consume frames from p[0..len) (writable: payloads are unmasked in place). Returns the bytes of
  * whole frames used; an incomplete frame at the end is left to the caller. */
 size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len);
+
+/* Send a close frame with `code` and close once it is out. */
+void wsconn__send_close(struct srv_conn *c, unsigned code, uint64_t due);
+
+/* ---- pubsub.c ---- */
+
+/* Subscribe c (an upgraded WebSocket) to the topic. Returns 0, or < 0 (out of memory). */
+int pubsub__join(struct srv_conn *c, const char *topic, size_t len);
+
+/* Leave the topic and drop a half-assembled message (closing). */
+void pubsub__leave(struct srv_conn *c);
+
+/* A data frame from subscriber c (payload unmasked at pl; the frame's header is before it and at
+ * least 4 bytes longer than a server header). Returns 0, or < 0 when c was closed. */
+int pubsub__frame(struct srv_conn *c, const struct ws_frame *f, uint8_t *pl, int complete);
+
+/* Worker setup and teardown: mailbox, wake callback, --tick timer (worker 0). */
+void pubsub__worker_init(struct srv_worker *w);
+void pubsub__worker_start(struct srv_worker *w);
+void pubsub__worker_stop(struct srv_worker *w);
+void pubsub__worker_free(struct srv_worker *w);
+
+/* Deliver what the mailbox holds (also after a stall). */
+void pubsub__drain(struct srv_worker *w);
 
 #endif

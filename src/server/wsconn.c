@@ -132,7 +132,7 @@ int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum sr
 }
 
 /* Send a close frame with `code` and close once it is out (7.1.1-7.1.2). */
-static void send_close(struct srv_conn *c, unsigned code, uint64_t due)
+void wsconn__send_close(struct srv_conn *c, unsigned code, uint64_t due)
 {
     uint8_t fr[4];
     size_t n = ws_frame_head_encode(fr, 1, 0, WS_OP_CLOSE, 2, NULL);
@@ -166,7 +166,7 @@ size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len)
         if (r == HERD_E_AGAIN)
             break;
         if (r < 0) {
-            send_close(c, r == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG : WS_CLOSE_PROTOCOL, due);
+            wsconn__send_close(c, r == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG : WS_CLOSE_PROTOCOL, due);
             return len;
         }
         uint8_t *pl = p + off + f.head_len;
@@ -175,21 +175,27 @@ size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len)
             ws_mask(pl, pl, plen, f.mask, 0);
         int m = ws_msg_feed(&c->msg, &f, pl, 1);
         if (m < 0) {
-            send_close(c, m == HERD_E_UTF8 ? WS_CLOSE_INVALID_DATA : WS_CLOSE_PROTOCOL, due);
+            wsconn__send_close(c, m == HERD_E_UTF8 ? WS_CLOSE_INVALID_DATA : WS_CLOSE_PROTOCOL,
+                               due);
             return len;
         }
         int rc = 0;
         switch (f.opcode) {
         case WS_OP_CONT:
         case WS_OP_TEXT:
-        case WS_OP_BINARY: rc = reply_in_place(c, &f, f.opcode, pl, due); break;
+        case WS_OP_BINARY:
+            if (c->app == SRV_APP_PUBSUB)
+                rc = pubsub__frame(c, &f, pl, m == 1);
+            else
+                rc = reply_in_place(c, &f, f.opcode, pl, due);
+            break;
         case WS_OP_PING: rc = reply_in_place(c, &f, WS_OP_PONG, pl, due); break;
         case WS_OP_PONG: break;
         case WS_OP_CLOSE: {
             unsigned code = WS_CLOSE_NORMAL;
             if (plen >= 2)
                 code = (unsigned)pl[0] << 8 | pl[1];
-            send_close(c, code, due);
+            wsconn__send_close(c, code, due);
             return len;
         }
         default: break;
