@@ -208,8 +208,15 @@ static void stall_cb(struct loop *l, struct loop_timer *t)
 static void die_cb(struct loop *l, struct loop_timer *t)
 {
     (void)l;
-    (void)t;
-    /* --die-after: a server dying, abruptly: no close frames, no FINs sent by us first. */
+    struct server *s = container_of(t, struct srv_worker, die_timer)->srv;
+    /* --die-after: a server dying, abruptly: no close frames, no FINs sent by us first. The
+     * listeners go first, though: at exit the kernel may release them after the connections,
+     * and a client reconnecting the moment its connection dropped could then complete a TCP
+     * handshake with a dying listener, only to be reset when it went. A listener shut down
+     * stops at once, so every attempt from the first drop on is refused. */
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (s->workers[i].listen_io.fd >= 0)
+            shutdown(s->workers[i].listen_io.fd, SHUT_RDWR);
     _exit(0);
 }
 
