@@ -42,6 +42,11 @@ int net_connect_result(int fd);
  * or -errno. */
 int net_listen(const char *addr, uint16_t port, int reuseport, int backlog);
 
+/* Whether a listener could take addr:port without SO_REUSEPORT: binds a socket (SO_REUSEADDR,
+ * so TIME_WAIT leftovers do not count) without listening, and closes it. Returns 0, or -errno
+ * (-EADDRINUSE while a socket of any process listens there). Nothing can connect meanwhile. */
+int net_port_free(const char *addr, uint16_t port);
+
 /* The local port of a bound socket, 0 on error. */
 uint16_t net_local_port(int fd);
 

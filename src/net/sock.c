@@ -187,7 +187,9 @@ int net_connect_result(int fd)
     return -e;
 }
 
-int net_listen(const char *addr, uint16_t port, int reuseport, int backlog)
+/* A TCP socket bound to addr:port (SO_REUSEADDR, SO_REUSEPORT when reuseport), not listening:
+ * the fd or -errno. */
+static int bound_socket(const char *addr, uint16_t port, int reuseport)
 {
     struct net_addr a;
     if (parse_one(addr, &a) != 0)
@@ -203,12 +205,34 @@ int net_listen(const char *addr, uint16_t port, int reuseport, int backlog)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuseport)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&a.ss, a.len) != 0 || listen(fd, backlog) != 0) {
+    if (bind(fd, (struct sockaddr *)&a.ss, a.len) != 0) {
         int e = errno;
         close(fd);
         return -e;
     }
     return fd;
+}
+
+int net_listen(const char *addr, uint16_t port, int reuseport, int backlog)
+{
+    int fd = bound_socket(addr, port, reuseport);
+    if (fd >= 0 && listen(fd, backlog) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int net_port_free(const char *addr, uint16_t port)
+{
+    /* A bind never completes a TCP handshake: unlike a listen-and-close probe, it cannot accept
+     * a client's connection into a backlog and then reset it. */
+    int fd = bound_socket(addr, port, 0);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
 }
 
 uint16_t net_local_port(int fd)

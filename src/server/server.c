@@ -378,16 +378,17 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     }
 
     /* SO_REUSEPORT would let us join another process's listener on a fixed port and silently
-     * share its traffic: probe the port without it first, so "address in use" stays an error. */
+     * share its traffic: probe the port without it first, so "address in use" stays an error.
+     * The probe only binds: a probe that listened could take a client's connection (one that
+     * retries while this server restarts) into its backlog and reset it on close. */
     uint16_t port = p->port;
     if (port != 0) {
-        int probe = net_listen(s->bind, port, 0, 1);
-        if (probe < 0) {
-            snprintf(err, errlen, "cannot listen on %s:%u: %s", s->bind, port, strerror(-probe));
+        int rc = net_port_free(s->bind, port);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot listen on %s:%u: %s", s->bind, port, strerror(-rc));
             server_free(s);
             return NULL;
         }
-        close(probe);
     }
     /* Port 0: the first listener picks a free port, the others join it. */
     for (unsigned i = 0; i < n; i++) {
