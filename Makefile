@@ -89,14 +89,22 @@ test: deps all
 	$(MAKE) --no-print-directory BUILD=$(BUILD) unit replay integration
 
 # ---- fuzzing (clang + libFuzzer) ----
+# The library is compiled once (coverage instrumentation without libFuzzer's main) into
+# build/fuzz/libherd.a, and each target links against it.
 FUZZ_CC := clang
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all $(PKG_CFLAGS)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) $(PKG_CFLAGS)
 FUZZ_LIB_SRC := $(filter-out src/main.c src/cmd/%,$(LIB_SRC))
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
 fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC)
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build/fuzz/libherd.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/fuzz/fuzz_%: fuzz/fuzz_%.c build/fuzz/libherd.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libherd.a $(LIBS)
 
 FUZZ_SECONDS ?= 10
 fuzz-run: fuzz
@@ -129,4 +137,4 @@ bench: $(B)/herd
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
