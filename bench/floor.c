@@ -6,7 +6,12 @@
  * real client does beyond this is overhead to be judged against it.
  *
  * usage: floor HOST PORT PATH CONNECTIONS SECONDS
- * prints: round_trips=N seconds=S */
+ * prints: round_trips=N seconds=S
+ *
+ * For windowed measurements it also prints, at each whole second K after the process started,
+ * "tick=K at=T open=U round_trips=N": T the actual seconds since start (a tick is printed at the
+ * first loop iteration past K), U the connections upgraded so far, N the round trips so far.
+ * That costs one comparison per loop iteration and one printf per second. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +46,7 @@ int main(int argc, char **argv)
     const char *host = argv[1], *path = argv[3];
     int port = atoi(argv[2]), n = atoi(argv[4]);
     double secs = atof(argv[5]);
+    double start = now_s();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, host, &sa.sin_addr);
     char req[512];
@@ -73,9 +79,16 @@ int main(int argc, char **argv)
     }
     static char buf[1 << 16];
     unsigned long long trips = 0;
-    double t0 = now_s(), end = t0 + secs;
+    int upgraded = 0, tick = 1;
+    double t0 = now_s(), end = t0 + secs, next_tick = start + 1, now;
     struct epoll_event evs[512];
-    while (now_s() < end) {
+    while ((now = now_s()) < end) {
+        while (now >= next_tick) {
+            printf("tick=%d at=%.4f open=%d round_trips=%llu\n", tick, now - start, upgraded,
+                   trips);
+            tick++;
+            next_tick += 1;
+        }
         int k = epoll_wait(ep, evs, 512, 100);
         for (int i = 0; i < k; i++) {
             struct fconn *c = evs[i].data.ptr;
@@ -84,6 +97,7 @@ int main(int argc, char **argv)
                 continue;
             if (!c->upgraded) {
                 c->upgraded = 1; /* the 101 reply, assumed whole */
+                upgraded++;
             } else {
                 trips++;
             }
