@@ -348,7 +348,9 @@ void client_run_collect(struct client_run *r, struct stats *into)
             }
             if (atomic_load_explicit(&w->swap_done, memory_order_acquire) == gen)
                 break;
-            struct timespec ts = {0, 20000};
+            /* A worker answers after its current batch of events (up to milliseconds): poll
+             * gently, or the reporter preempts the very worker it waits for. */
+            struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
         }
         struct stats *inactive = &w->blocks[w->active ^ 1];
