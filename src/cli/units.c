@@ -7,6 +7,7 @@
 
 #include "base/err.h"
 #include "cli/cli_internal.h"
+#include "load/load.h"
 
 #include <string.h>
 #include <strings.h>
@@ -100,39 +101,11 @@ static const struct unit *unit_match(const struct unit *units, size_t n, const c
 
 int cli_parse_duration(const char *s, uint64_t *ns, const char **why)
 {
-    static const char expected[] = "expected a duration like 30s, 500ms or 2m";
-    static const struct unit units[] = {
-        {"ns", 1.0L}, {"us", 1e3L}, {"ms", 1e6L},   {"min", 60e9L},
-        {"m", 60e9L}, {"s", 1e9L},  {"h", 3600e9L},
-    };
-    if (!s || !*s)
-        return fail(why, expected);
-    /* Compound forms ("1m30s") add up; each part needs its unit. A bare number means seconds,
-     * but only on its own, because "1m30" reads as a mistake. */
-    long double total = 0;
-    const char *p = s;
-    int parts = 0;
-    while (*p) {
-        long double v;
-        if (cli__number(p, &p, &v) != 0)
-            return fail(why, expected);
-        const char *after;
-        const struct unit *u = unit_match(units, sizeof units / sizeof units[0], p, 0, &after);
-        if (!u) {
-            if (parts == 0 && *p == '\0') {
-                total = v * 1e9L;
-                break;
-            }
-            return fail(why, expected);
-        }
-        total += v * u->factor;
-        p = after;
-        parts++;
-    }
-    if (total >= U64_LIMIT)
-        return fail(why, "duration too long");
-    *ns = round_u64(total);
-    return 0;
+    const char *reason = NULL;
+    int rc = load_parse_duration(s, s ? strlen(s) : 0, ns, &reason);
+    if (rc != 0 && why)
+        *why = reason;
+    return rc;
 }
 
 int cli_parse_size(const char *s, uint64_t *bytes, const char **why)

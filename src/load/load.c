@@ -6,44 +6,83 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Decimal digits with an optional fraction ("1.5"): no sign, exponent or bare "1." / ".5". */
+static int parse_number(const char *p, const char *end, const char **after, long double *v)
+{
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    long double whole = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        whole = whole * 10 + (*p++ - '0');
+    long double frac = 0;
+    if (p < end && *p == '.') {
+        p++;
+        if (p == end || *p < '0' || *p > '9')
+            return -1;
+        /* The first 18 digits as one integer divided once: it rounds better than a sum of
+         * digit/10^k terms, and further digits are below any precision we use. */
+        uint64_t f = 0;
+        long double scale = 1;
+        for (int n = 0; p < end && *p >= '0' && *p <= '9'; p++)
+            if (n++ < 18) {
+                f = f * 10 + (uint64_t)(*p - '0');
+                scale *= 10;
+            }
+        frac = (long double)f / scale;
+    }
+    *v = whole + frac;
+    *after = p;
+    return 0;
+}
+
 int load_parse_duration(const char *s, size_t len, uint64_t *ns, const char **why)
 {
-    char buf[64];
-    if (len == 0 || len >= sizeof buf) {
-        *why = "expected a duration like 30s, 2m, 500ms";
+    static const char expected[] = "expected a duration like 30s, 500ms or 2m";
+    /* "ms" and "min" before "m", so that a prefix never shadows the longer unit. */
+    static const struct {
+        const char *suffix;
+        long double factor;
+    } units[] = {{"ns", 1.0L}, {"us", 1e3L}, {"ms", 1e6L},  {"min", 60e9L},
+                 {"m", 60e9L}, {"s", 1e9L},  {"h", 3600e9L}};
+    if (!s || len == 0) {
+        *why = expected;
         return HERD_E_INVAL;
     }
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    if (!((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '.')) {
-        *why = "expected a duration like 30s, 2m, 500ms";
+    /* Compound forms ("1m30s") add up, each part with its unit. A bare number means seconds,
+     * but only on its own: "1m30" reads as a mistake. */
+    const char *p = s, *end = s + len;
+    long double total = 0;
+    for (int parts = 0; p < end; parts++) {
+        long double v;
+        if (parse_number(p, end, &p, &v) != 0) {
+            *why = expected;
+            return HERD_E_INVAL;
+        }
+        size_t u = 0;
+        while (u < sizeof units / sizeof units[0] &&
+               ((size_t)(end - p) < strlen(units[u].suffix) ||
+                memcmp(p, units[u].suffix, strlen(units[u].suffix)) != 0))
+            u++;
+        if (u == sizeof units / sizeof units[0]) {
+            if (parts == 0 && p == end) {
+                total = v * 1e9L;
+                break;
+            }
+            *why = expected;
+            return HERD_E_INVAL;
+        }
+        total += v * units[u].factor;
+        p += strlen(units[u].suffix);
+    }
+    if (total >= 18446744073709551615.0L) {
+        *why = "duration too long";
         return HERD_E_INVAL;
     }
-    char *end;
-    double v = strtod(buf, &end);
-    double mult;
-    if (*end == 0 || strcmp(end, "s") == 0)
-        mult = 1e9;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1e6;
-    else if (strcmp(end, "us") == 0)
-        mult = 1e3;
-    else if (strcmp(end, "ns") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-        mult = 60e9;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600e9;
-    else {
-        *why = "unknown duration unit (use ns, us, ms, s, m or h)";
-        return HERD_E_INVAL;
-    }
-    double t = v * mult;
-    if (!(t >= 0) || t > 1e18) {
-        *why = "duration out of range";
-        return HERD_E_INVAL;
-    }
-    *ns = (uint64_t)t;
+    /* Round to the nearest ns; not (uint64_t)(total + 0.5), which itself rounds near 2^64. */
+    uint64_t i = (uint64_t)total;
+    if (total - (long double)i >= 0.5L && i < UINT64_MAX)
+        i++;
+    *ns = i;
     return 0;
 }
 

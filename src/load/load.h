@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parse a duration: "30s", "2m", "500ms", "250us", "1h", "1.5s"; a bare number is seconds.
- * Returns 0, or HERD_E_INVAL with *why. */
+/* Parse a duration: "30s", "2m", "2min", "500ms", "250us", "10ns", "1h", "1.5s", compound
+ * "1m30s"; a bare number alone is seconds. The one duration syntax of herd: options, backoff
+ * specs, stages and scenario files all come here. Returns 0, or HERD_E_INVAL with *why. */
 int load_parse_duration(const char *s, size_t len, uint64_t *ns, const char **why);
 
 enum backoff_kind { BACKOFF_NONE, BACKOFF_FIXED, BACKOFF_EXP };

@@ -57,6 +57,12 @@ int main(void)
     CHECK_EQ_U64(stages_target(st, 3, 0, 60000000000ull), 1000);
     CHECK_EQ_U64(stages_target(st, 3, 0, 95000000000ull), 500);
     CHECK_EQ_U64(stages_target(st, 3, 0, 200000000000ull), 0);
+    /* One duration syntax everywhere: compound forms work in stages and backoff too. */
+    CHECK_EQ_I64(stages_parse("1m30s:10,500ms:0", st, 8, &why), 2);
+    CHECK_EQ_U64(st[0].dur_ns, 90000000000ull);
+    CHECK_EQ_I64(backoff_parse("exp:1m30s..2m,jitter=none", &b, &why), 0);
+    CHECK_EQ_U64(backoff_delay(&b, 0, 0.5), 90000000000ull);
+    CHECK_EQ_U64(dur("1m30"), UINT64_MAX);
     CHECK_EQ_I64(stages_parse("30s", st, 8, &why), HERD_E_INVAL);
     CHECK_EQ_I64(stages_parse("30s:x", st, 8, &why), HERD_E_INVAL);
     CHECK_EQ_I64(stages_parse("", st, 8, &why), HERD_E_INVAL);
