@@ -147,10 +147,10 @@ struct client_run {
 
 /* conn.c */
 void conn_start(struct worker *w, struct conn *c);
-void conn_stop(struct worker *w, struct conn *c);
-void conn_abort(struct worker *w, struct conn *c);
+void conn_stop(struct conn *c);
+void conn_abort(struct conn *c);
 /* Close an open (or opening) connection for a --stages ramp-down; its slot becomes free again. */
-void conn_ramp_down(struct worker *w, struct conn *c);
+void conn_ramp_down(struct conn *c);
 
 /* message.c */
 int template_parse(struct template *t, const char *text, size_t len, size_t pad_to, char *err,

@@ -280,6 +280,19 @@ static void send_close(struct conn *c, unsigned code)
     send_frame(c, WS_OP_CLOSE, p, code == WS_CLOSE_NO_STATUS ? 0 : 2);
 }
 
+/* Start the close handshake with 1000 (end of run, ramp-down): the peer's answering close is no
+ * error, and the grace timer drops the connection if that answer never comes. */
+static void close_gracefully(struct conn *c)
+{
+    struct worker *w = W(c);
+    c->flags |= CF_STOPPING;
+    send_close(c, WS_CLOSE_NORMAL);
+    if (c->state != CS_OPEN) /* the write failed: the connection is already finished */
+        return;
+    c->state = CS_CLOSING;
+    loop_timer_arm(w->loop, &c->timer, loop_now(w->loop) + CLOSE_GRACE_NS);
+}
+
 /* A PING whose payload is its intended send time (mono ns), so the PONG times itself and the
  * connection keeps no table of outstanding PINGs. */
 static int send_ping(struct conn *c, uint64_t intended_ns)
@@ -421,12 +434,7 @@ static void on_open(struct conn *c, uint64_t now)
     atomic_compare_exchange_strong(&w->run->first_open_ns, &zero, now);
     loop_timer_cancel(w->loop, &c->timer);
     if (w->stopping) { /* the run ended while we were handshaking */
-        c->flags |= CF_STOPPING;
-        send_close(c, WS_CLOSE_NORMAL);
-        if (c->state == CS_OPEN) {
-            c->state = CS_CLOSING;
-            loop_timer_arm(w->loop, &c->timer, now + CLOSE_GRACE_NS);
-        }
+        close_gracefully(c);
         return;
     }
     /* Spread open-model sends over one interval so connections do not fire in lockstep. */
@@ -833,17 +841,10 @@ void conn_start(struct worker *w, struct conn *c)
     loop_timer_arm(w->loop, &c->timer, now + w->p->timeout_ns);
 }
 
-void conn_stop(struct worker *w, struct conn *c)
+void conn_stop(struct conn *c)
 {
     switch (c->state) {
-    case CS_OPEN:
-        c->flags |= CF_STOPPING;
-        send_close(c, WS_CLOSE_NORMAL);
-        if (c->state != CS_OPEN)
-            return;
-        c->state = CS_CLOSING;
-        loop_timer_arm(w->loop, &c->timer, loop_now(w->loop) + CLOSE_GRACE_NS);
-        return;
+    case CS_OPEN: close_gracefully(c); return;
     case CS_CONNECTING:
     case CS_TLS:
     case CS_HANDSHAKE:
@@ -855,24 +856,15 @@ void conn_stop(struct worker *w, struct conn *c)
     }
 }
 
-void conn_ramp_down(struct worker *w, struct conn *c)
+void conn_ramp_down(struct conn *c)
 {
-    c->flags |= CF_RAMP | CF_STOPPING;
-    if (c->state == CS_OPEN) {
-        send_close(c, WS_CLOSE_NORMAL);
-        if (c->state != CS_OPEN)
-            return;
-        c->state = CS_CLOSING;
-        loop_timer_arm(w->loop, &c->timer, loop_now(w->loop) + CLOSE_GRACE_NS);
-        return;
-    }
-    finish(c);
+    c->flags |= CF_RAMP; /* when it is finished, its slot is free again (finish_with) */
+    conn_stop(c);
 }
 
 /* The grace period is over: whatever is still open is dropped. */
-void conn_abort(struct worker *w, struct conn *c)
+void conn_abort(struct conn *c)
 {
-    (void)w;
     if (c->state != CS_DONE) {
         c->flags |= CF_STOPPING;
         finish(c);

@@ -85,19 +85,6 @@ size_t template_max_len(const struct template *t)
     return n > t->pad_to ? n : t->pad_to;
 }
 
-static size_t put_u64(uint8_t *out, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (uint8_t)tmp[n - 1 - i];
-    return n;
-}
-
 size_t template_render(const struct template *t, uint8_t *out, size_t cap, const struct stamp *s,
                        uint64_t conn_index)
 {
@@ -110,8 +97,8 @@ size_t template_render(const struct template *t, uint8_t *out, size_t cap, const
             n += g->len;
             break;
         case SEG_STAMP: n += stamp_format((char *)out + n, s); break;
-        case SEG_SEQ: n += put_u64(out + n, s->seq); break;
-        case SEG_CONN: n += put_u64(out + n, conn_index); break;
+        case SEG_SEQ: n += stamp_put_u64((char *)out + n, s->seq); break;
+        case SEG_CONN: n += stamp_put_u64((char *)out + n, conn_index); break;
         }
     }
     /* Generated messages are padded to --size; the filler is printable so text stays UTF-8. */

@@ -37,7 +37,7 @@ static void on_stop_timer(struct loop *l, struct loop_timer *t)
     struct worker *w = container_of(t, struct worker, stop_timer);
     (void)l;
     for (size_t i = 0; i < w->nconns; i++)
-        conn_abort(w, &w->conns[i]);
+        conn_abort(&w->conns[i]);
 }
 
 static void begin_stop(struct worker *w)
@@ -52,9 +52,9 @@ static void begin_stop(struct worker *w)
             c->state = CS_DONE;
             w->live--;
         } else if (abrupt) {
-            conn_abort(w, c);
+            conn_abort(c);
         } else {
-            conn_stop(w, c);
+            conn_stop(c);
         }
     }
     loop_timer_arm(w->loop, &w->stop_timer, loop_now(w->loop) + w->run->grace_ns);
@@ -143,7 +143,7 @@ static void on_stage(struct loop *l, struct loop_timer *t)
                     c->t_drop_ns = 0;
                     c->retries = 0;
                 } else {
-                    conn_ramp_down(w, c);
+                    conn_ramp_down(c);
                 }
                 n--;
             }

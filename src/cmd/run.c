@@ -122,7 +122,7 @@ int run_execute(struct run_options *o, FILE *out)
     size_t rows_cap = 64, nrows = 0;
     struct ts_row *rows = xcalloc(rows_cap, sizeof *rows);
     int live = !p->quiet && isatty(STDERR_FILENO);
-    int signals = 0, complete = 1, stopping = 0, no_open = 0;
+    int signals = 0, complete = 1, stopping = 0;
     uint64_t stop_at = 0, next_tick = t0 + TICK_NS, last_tick = t0;
     int64_t peak = 0, open_at_end = 0;
 
@@ -195,7 +195,6 @@ int run_execute(struct run_options *o, FILE *out)
                               (!p->nstages && now > t0 + p->timeout_ns + TICK_NS))) {
             /* Nothing ever opened: every attempt failed or none finished in time. */
             stopping = 1;
-            no_open = 1;
             complete = 0;
             stop_at = now;
             client_run_stop(run, 0, 1);
@@ -239,10 +238,10 @@ int run_execute(struct run_options *o, FILE *out)
     report_stages_eval(&rep);
     int failed = report_thresholds_eval(&rep, o->thresholds, o->nthresholds);
 
-    int code = no_open || !first ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
+    int code = !first ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
     if (out)
         report_summary_print(out, &rep);
-    if (no_open || !first)
+    if (!first)
         fprintf(stderr, "herd: no connection opened to %s (%s)\n", p->url_text,
                 total.err[ERR_REFUSED]       ? "connection refused"
                 : total.err[ERR_TIMEOUT]     ? "timed out"

@@ -9,7 +9,7 @@ static const char prefix[] = "herd1:";
 
 /* Decimal digits of v written at out; returns their count. Not snprintf: this runs for every
  * message a publisher sends, and a format string parse per call is wasted work. */
-static size_t u64_format(char *out, uint64_t v)
+size_t stamp_put_u64(char *out, uint64_t v)
 {
     char tmp[FIELD_MAX_DIGITS];
     size_t n = 0;
@@ -26,11 +26,11 @@ size_t stamp_format(char *out, const struct stamp *s)
 {
     size_t n = PREFIX_LEN;
     memcpy(out, prefix, PREFIX_LEN);
-    n += u64_format(out + n, s->publisher);
+    n += stamp_put_u64(out + n, s->publisher);
     out[n++] = ':';
-    n += u64_format(out + n, s->seq);
+    n += stamp_put_u64(out + n, s->seq);
     out[n++] = ':';
-    n += u64_format(out + n, s->real_ns);
+    n += stamp_put_u64(out + n, s->real_ns);
     return n;
 }
 

@@ -19,6 +19,10 @@ struct stamp {
 /* Format s into out (at least STAMP_MAX bytes). Returns the length, without a NUL. */
 size_t stamp_format(char *out, const struct stamp *s);
 
+/* Write v in decimal at out (at most 20 bytes, no NUL); returns the digit count. Message
+ * templates use it for {{seq}} and {{conn}}. */
+size_t stamp_put_u64(char *out, uint64_t v);
+
 /* Find the first well-formed stamp in buf[0..len). Returns the offset of its 'h', or -1 when
  * none is there. A candidate that does not parse (missing field, non-digit, a field > 20 digits
  * or overflowing 64 bits) is skipped and the search goes on after it. The timestamp field ends at
