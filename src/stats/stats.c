@@ -35,6 +35,10 @@ const char *const counter_name[CTR_COUNT] = {
     [CTR_BYTES_RECEIVED] = "bytes.received",
     [CTR_PINGS_SENT] = "pings.sent",
     [CTR_PINGS_RECEIVED] = "pings.received",
+    [CTR_TLS_RESUMED] = "tls.resumed",
+    [CTR_FANOUT_MESSAGES] = "fanout.messages",
+    [CTR_FANOUT_EXPECTED] = "fanout.expected",
+    [CTR_FANOUT_DELIVERED] = "fanout.delivered",
 };
 
 const char *const err_class_name[ERR_COUNT] = {
@@ -49,6 +53,9 @@ const char *const err_class_name[ERR_COUNT] = {
     [ERR_EOF] = "eof",
     [ERR_CLOSED_BY_SERVER] = "closed_by_server",
     [ERR_IDLE_TIMEOUT] = "idle_timeout",
+    [ERR_PORTS] = "ports",
+    [ERR_DESCRIPTORS] = "descriptors",
+    [ERR_MEMORY] = "memory",
     [ERR_OTHER] = "other",
 };
 

@@ -108,6 +108,10 @@ enum counter {
     CTR_BYTES_RECEIVED,
     CTR_PINGS_SENT,
     CTR_PINGS_RECEIVED, /* PONGs answering our PINGs */
+    CTR_TLS_RESUMED, /* TLS handshakes that resumed a session (--tls-resume) */
+    CTR_FANOUT_MESSAGES, /* published messages whose fan-out was settled */
+    CTR_FANOUT_EXPECTED, /* sum over those of the subscribers expected to get each */
+    CTR_FANOUT_DELIVERED, /* sum over those of the subscribers that did get each */
     CTR_COUNT
 };
 extern const char *const counter_name[CTR_COUNT]; /* "connections.attempted", ... */
@@ -124,7 +128,10 @@ enum err_class {
     ERR_EOF,
     ERR_CLOSED_BY_SERVER, /* by close code: stats.close_code[] */
     ERR_IDLE_TIMEOUT,
-    ERR_OTHER, /* any other socket error (e.g. EADDRNOTAVAIL) */
+    ERR_PORTS, /* no local port left for the address pair (EADDRNOTAVAIL): use --bind */
+    ERR_DESCRIPTORS, /* the process or system ran out of file descriptors (EMFILE, ENFILE) */
+    ERR_MEMORY, /* the kernel refused memory for a socket (ENOMEM, ENOBUFS) */
+    ERR_OTHER, /* any other socket error */
     ERR_COUNT
 };
 extern const char *const err_class_name[ERR_COUNT]; /* "refused", "timeout", ... */

@@ -23,11 +23,15 @@ static void test_names(void)
                                            "bytes.sent",
                                            "bytes.received",
                                            "pings.sent",
-                                           "pings.received"};
-    static const char *const errors[] = {
-        "refused",     "timeout",          "dns",          "tls",
-        "http_status", "handshake",        "protocol",     "reset",
-        "eof",         "closed_by_server", "idle_timeout", "other"};
+                                           "pings.received",
+                                           "tls.resumed",
+                                           "fanout.messages",
+                                           "fanout.expected",
+                                           "fanout.delivered"};
+    static const char *const errors[] = {"refused",     "timeout",          "dns",          "tls",
+                                         "http_status", "handshake",        "protocol",     "reset",
+                                         "eof",         "closed_by_server", "idle_timeout", "ports",
+                                         "descriptors", "memory",           "other"};
     CHECK_EQ_I64(sizeof metrics / sizeof metrics[0], M_COUNT);
     CHECK_EQ_I64(sizeof counters / sizeof counters[0], CTR_COUNT);
     CHECK_EQ_I64(sizeof errors / sizeof errors[0], ERR_COUNT);
