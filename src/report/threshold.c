@@ -249,7 +249,9 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
         lhs[llen - 2] = '\0';
     const char *dot = strchr(lhs, '.');
     size_t head = dot ? (size_t)(dot - lhs) : strlen(lhs);
-    for (int m = 0; m < M_COUNT && !is_rate; m++) {
+    int idx;
+    int is_counter = source_lookup(lhs, &idx) == SRC_CTR; /* tls.resumed is no tls statistic */
+    for (int m = 0; m < M_COUNT && !is_rate && !is_counter; m++) {
         if (strlen(metric_name[m]) != head || strncmp(lhs, metric_name[m], head) != 0)
             continue;
         if (!dot || !dot[1])
