@@ -53,6 +53,9 @@ struct client_params {
     int quiet; /* -q */
     /* shard I of N: this process takes its share of every count and rate */
     unsigned shard_index, shard_count;
+    /* First global connection number of this run ({{conn}}, stamp publisher ids): a scenario
+     * gives each group its own range so that ids stay unique in one run. */
+    uint32_t index_base;
 
     /* Accepted and validated by cli now; the engine uses them as each feature lands. */
     /* --bind: source addresses as written ("127.0.0.2-127.0.0.40"), NULL = the kernel's choice */

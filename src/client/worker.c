@@ -310,7 +310,7 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
             struct conn *c = &w->conns[k];
             c->w = w;
             c->io.fd = -1;
-            c->index = (uint32_t)(p->shard_index + (k * nw + i) * p->shard_count);
+            c->index = p->index_base + (uint32_t)(p->shard_index + (k * nw + i) * p->shard_count);
             c->state = CS_IDLE;
         }
         w->live = w->nconns;
