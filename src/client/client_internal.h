@@ -119,6 +119,7 @@ struct worker {
     uint8_t *wbuf;
     uint8_t *mbuf; /* message render scratch */
     size_t mbuf_cap;
+    struct net_tls_session *tls_session; /* --tls-resume: the newest session to offer */
     char *req; /* the upgrade request, with a key placeholder */
     size_t req_len, req_key_off;
 };

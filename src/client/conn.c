@@ -483,6 +483,8 @@ static void tls_step(struct conn *c)
     }
     uint64_t now = mono_ns();
     hist_record(w->st->hist[M_TLS], (int64_t)((now - c->t_phase_ns) / NS_PER_US));
+    if (net_tls_resumed(&s))
+        w->st->ctr[CTR_TLS_RESUMED]++;
     send_upgrade(c, now);
 }
 
@@ -496,7 +498,8 @@ static void on_connected(struct conn *c)
         return;
     }
     struct net_stream s = stream(c);
-    if (net_tls_start(&s, w->run->tls_ctx, w->run->tls_name) != 0) {
+    if (net_tls_start(&s, w->run->tls_ctx, w->run->tls_name,
+                      w->p->tls_resume ? &w->tls_session : NULL) != 0) {
         fail(c, ERR_OTHER);
         return;
     }

@@ -252,6 +252,8 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
             return NULL;
         }
         r->tls_name = p->sni ? p->sni : p->url.host;
+        if (p->tls_resume)
+            net_tls_client_enable_resume(r->tls_ctx);
     }
     if (p->reconnect) {
         const char *why = NULL;
@@ -414,6 +416,7 @@ void client_run_free(struct client_run *r)
                 net_close(w->conns[k].io.fd, 0);
         stats_free(&w->blocks[0]);
         stats_free(&w->blocks[1]);
+        net_tls_session_clear(&w->tls_session);
         pool_destroy(&w->pool);
         loop_free(w->loop);
         free(w->conns);

@@ -292,7 +292,6 @@ int cmd_run(int argc, char **argv)
                         : o.client.read_rate >= 0 ? "--read-rate"
                         : o.html_path             ? "--html"
                         : o.hlog_path             ? "--hlog"
-                        : o.client.tls_resume     ? "--tls-resume"
                                                   : NULL;
     if (later) {
         fprintf(stderr, "herd: %s: not supported yet\n", later);

@@ -96,9 +96,26 @@ void net_tls_ctx_free(struct net_tls_ctx *ctx);
 struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err,
                                        size_t errlen);
 
-/* Attach TLS to a connected socket: client mode, SNI and hostname verification for `name`.
- * Returns 0 or HERD_E_NOMEM. */
-int net_tls_start(struct net_stream *s, struct net_tls_ctx *ctx, const char *name);
+/* Session resumption (--tls-resume): a slot holds the newest session a server handed out (a TLS
+ * 1.3 ticket or a TLS 1.2 session), and connections started with the slot offer it. One slot per
+ * worker thread: it is only touched by the thread whose connections use it, so no lock. */
+struct net_tls_session;
+
+/* Make ctx keep client sessions in the slots of the connections started with one. Call once,
+ * before any connection starts. */
+void net_tls_client_enable_resume(struct net_tls_ctx *ctx);
+
+/* Free what a slot holds (safe when empty) and empty it. */
+void net_tls_session_clear(struct net_tls_session **slot);
+
+/* Attach TLS to a connected socket: client mode, SNI and hostname verification for `name`. With
+ * a slot (NULL = none), offer the session it holds and put new sessions into it; the slot must
+ * outlive the connection. Returns 0 or HERD_E_NOMEM. */
+int net_tls_start(struct net_stream *s, struct net_tls_ctx *ctx, const char *name,
+                  struct net_tls_session **slot);
+
+/* After the handshake: whether the session was resumed. */
+int net_tls_resumed(const struct net_stream *s);
 
 /* Attach TLS to an accepted socket: server mode; drive it with net_tls_handshake, then read and
  * write through net_stream_*. Returns 0 or HERD_E_NOMEM. */

@@ -189,13 +189,52 @@ void net_tls_ctx_free(struct net_tls_ctx *t)
     free(t);
 }
 
-int net_tls_start(struct net_stream *s, struct net_tls_ctx *t, const char *name)
+/* A new session from the server (after the handshake in TLS 1.3, where tickets come as
+ * post-handshake messages read by SSL_read): it replaces what the connection's slot held. The
+ * reference OpenSSL hands over is kept (return 1). */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    SSL_SESSION **slot = SSL_get_app_data(ssl);
+    if (!slot)
+        return 0;
+    if (*slot)
+        SSL_SESSION_free(*slot);
+    *slot = sess;
+    return 1;
+}
+
+void net_tls_client_enable_resume(struct net_tls_ctx *t)
+{
+    /* Sessions live in the callers' slots, not in OpenSSL's internal (locked) cache. */
+    SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(t->ctx, on_new_session);
+}
+
+void net_tls_session_clear(struct net_tls_session **slot)
+{
+    if (*slot)
+        SSL_SESSION_free((SSL_SESSION *)*slot);
+    *slot = NULL;
+}
+
+int net_tls_resumed(const struct net_stream *s)
+{
+    return s->tls && SSL_session_reused((SSL *)s->tls);
+}
+
+int net_tls_start(struct net_stream *s, struct net_tls_ctx *t, const char *name,
+                  struct net_tls_session **slot)
 {
     SSL *ssl = SSL_new(t->ctx);
     if (!ssl)
         return HERD_E_NOMEM;
     SSL_set_fd(ssl, s->fd);
     SSL_set_connect_state(ssl);
+    if (slot) {
+        SSL_set_app_data(ssl, slot);
+        if (*slot)
+            SSL_set_session(ssl, (SSL_SESSION *)*slot);
+    }
     if (name && *name) {
         /* SNI only for names: RFC 6066 3 forbids IP literals in server_name. */
         unsigned char tmp[16];

@@ -153,3 +153,21 @@ def test_python_client_echo(tls_serve, certs, version):  # noqa: F811
                           timeout=scaled(100))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["ok", version.replace("_", ".")], proc.stdout
+
+
+def test_wss_resume(tls_serve, certs, run_herd):  # noqa: F811
+    """--tls-resume: once the server has handed out a session, later connections offer it and
+    resume; without the option none does."""
+    srv = tls_serve()
+    args = ["-c", 40, "--connect-rate", 100, "-d", "1s", "-t", 1, "--role", "idle",
+            "--cacert", certs / "ca.pem", srv.url("/echo", "wss")]
+    code, rep, err = run_herd("--tls-resume", *args, timeout=30)
+    assert code == 0, err
+    c, h = rep["counters"], rep["histograms"]
+    assert c["connections.opened"] == 40
+    assert h["tls"]["count"] == 40
+    # The first connections start before any ticket arrived; the rest resume.
+    assert 30 <= c["tls.resumed"] < 40
+    code, rep, err = run_herd(*args, timeout=30)
+    assert code == 0, err
+    assert rep["counters"]["tls.resumed"] == 0
