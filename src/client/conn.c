@@ -52,6 +52,13 @@ static enum err_class classify_errno(int err)
     case ECONNRESET:
     case EPIPE:
     case ECONNABORTED: return ERR_RESET;
+    /* Local limits that stop a run short of -c: the report names them. */
+    case EADDRNOTAVAIL:
+    case EADDRINUSE: return ERR_PORTS;
+    case EMFILE:
+    case ENFILE: return ERR_DESCRIPTORS;
+    case ENOMEM:
+    case ENOBUFS: return ERR_MEMORY;
     default: return ERR_OTHER;
     }
 }
