@@ -430,6 +430,154 @@ def peer(procs, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# nginx + nchan: an independent pub/sub broker (never the system nginx service)
+
+NGINX = os.environ.get("HERD_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+
+# Every channel keeps its last NCHAN_BUFFER messages for NCHAN_MESSAGE_TIMEOUT, and a new
+# subscriber without a message id starts at the oldest of them (nchan_subscriber_first_message
+# oldest, set explicitly: its default changed between nchan versions). So a subscriber that
+# reconnects, or whose channel was deleted and re-created by the next publish, gets what was
+# published while it was away, as long as that fits in the buffer. The SSE location also resumes
+# from Last-Event-ID. Tests subscribe before anything is published, so "oldest" replays nothing
+# on a first connect.
+NCHAN_BUFFER = 200
+NCHAN_MESSAGE_TIMEOUT = "5m"
+
+NCHAN_CONF = """\
+load_module {module};
+{user}
+worker_processes 1;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; }}
+http {{
+    access_log access.log;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    nchan_max_reserved_memory 64M;
+    nchan_message_buffer_length {buffer};
+    nchan_message_timeout {timeout};
+    server {{
+        listen 127.0.0.1:{port};
+        # WebSocket clients both publish and subscribe (a publisher also gets its own messages).
+        location ~ ^/pubsub/([\\w.-]+)$ {{
+            nchan_pubsub websocket;
+            nchan_channel_id $1;
+            nchan_subscriber_first_message oldest;
+        }}
+        # EventSource (SSE) subscribers; ids are nchan's message ids, Last-Event-ID resumes.
+        location ~ ^/sub/([\\w.-]+)$ {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $1;
+            nchan_subscriber_first_message oldest;
+        }}
+        # Publisher only: POST publishes the body, DELETE deletes the channel (its subscribers
+        # are closed: WebSocket 1001 "410 Gone", SSE ":410: 410 Gone" and EOF), GET is its
+        # info. WebSocket publishers here are not subscribers (DELETE leaves them open); nchan
+        # answers each of their messages with the channel's info as a text message.
+        location ~ ^/pub/([\\w.-]+)$ {{
+            nchan_publisher http websocket;
+            nchan_channel_id $1;
+        }}
+    }}
+}}
+"""
+
+
+class NchanServer(Server):
+    """nginx + nchan on 127.0.0.1:.port. Endpoints: ws://H/pubsub/<topic> (WebSocket publish
+    and subscribe), http://H/sub/<topic> (SSE subscribe), http://H/pub/<topic> and
+    ws://H/pub/<topic> (publish only; HTTP POST, DELETE). .publish(topic, body), .delete(topic) (closes the channel's subscribers),
+    .info(topic) (nchan's channel info text), .restart() (stop by PID, start again on the same
+    port: every connection drops and the in-memory channels are gone)."""
+
+    def __init__(self, prefix, procs):
+        self.prefix, self.procs = prefix, procs
+        super().__init__("nchan", None, free_port(), prefix / "error.log")
+
+    def start(self):
+        cmd = [NGINX, "-p", f"{self.prefix}/", "-c", "nginx.conf",
+               "-g", "daemon off; pid nginx.pid; error_log error.log notice;"]
+        with open(self.prefix / "stderr.log", "ab") as out:
+            self.proc = self.procs.spawn(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=self.prefix)
+        wait_for_port(self.port, self.proc, 15, "nginx (nchan)", self.prefix / "stderr.log")
+        return self
+
+    def stop(self):
+        """SIGTERM to nginx's process group (master and worker), by PID."""
+        status = _end_process(self.proc)
+        deadline = time.monotonic() + scaled(5)
+        while port_accepts(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return status
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def _http(self, method, path, body=None):
+        import urllib.request
+        req = urllib.request.Request(self.url(path, "http"), data=body, method=method)
+        with urllib.request.urlopen(req, timeout=scaled(5)) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+
+    def publish(self, topic, body):
+        if isinstance(body, str):
+            body = body.encode()
+        return self._http("POST", f"/pub/{topic}", body)
+
+    def delete(self, topic):
+        import urllib.error
+        try:
+            return self._http("DELETE", f"/pub/{topic}")
+        except urllib.error.HTTPError as e:  # 404: no such channel (nothing to close)
+            return e.code, ""
+
+    def info(self, topic):
+        return self._http("GET", f"/pub/{topic}")
+
+
+def _need_nchan():
+    if not os.access(NGINX, os.X_OK):
+        _missing("nginx is not installed (scripts/setup-deps.sh installs it)")
+    if not os.path.exists(NCHAN_MODULE):
+        _missing(f"{NCHAN_MODULE} is missing (Debian's libnginx-mod-nchan; "
+                 "scripts/setup-deps.sh installs it)")
+
+
+@pytest.fixture
+def nchan(procs, tmp_path):
+    """nginx with nchan as an independent broker, in its own prefix directory (config, pid,
+    logs and temp files under tmp_path/nchan), in the foreground (`daemon off`, a master and
+    one worker, the worker as the test's own user), listening on a free loopback port. Returns
+    an NchanServer (.port, .url(path, scheme), .publish, .delete, .restart) once the port
+    accepts; it is stopped by PID at teardown. Skips the test when nginx or the module is not
+    installed (fails it with HERD_REQUIRE_PEERS=1)."""
+    _need_nchan()
+    prefix = tmp_path / "nchan"
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    srv = NchanServer(prefix, procs)
+    user = ""
+    if os.geteuid() == 0:  # else nginx ignores `user` (with a warning): workers run as us
+        import grp
+        import pwd
+        user = (f"user {pwd.getpwuid(os.geteuid()).pw_name} "
+                f"{grp.getgrgid(os.getegid()).gr_name};")
+    (prefix / "nginx.conf").write_text(NCHAN_CONF.format(
+        module=NCHAN_MODULE, user=user, port=srv.port, buffer=NCHAN_BUFFER,
+        timeout=NCHAN_MESSAGE_TIMEOUT))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # scripted raw TCP servers for misbehaving-peer tests
 
 
