@@ -8,6 +8,8 @@
 #include "load/load.h"
 #include "loop/loop.h"
 #include "net/net.h"
+#include "proto/http1.h"
+#include "proto/sse.h"
 #include "proto/stamp.h"
 #include "proto/ws.h"
 #include "stats/stats.h"
@@ -38,6 +40,67 @@ enum conn_state {
 #define CF_IN_MSG_STAMP 0x08 /* a stamp was already seen in the message being received */
 #define CF_RAMP 0x20 /* closed by a --stages ramp-down: back to a free slot */
 #define CF_GOT_MESSAGE 0x10 /* a data message arrived since the connection opened */
+#define CF_NO_RETRY 0x40 /* the server said not to come back (SSE 204): no reconnect */
+#define CF_READ_WAIT 0x80 /* --read-rate: reading paused until the allowance grows */
+
+/* An SSE connection's stream state, held from its first connect to its end for good (the last
+ * event id outlives reconnects). Only SSE connections have one. */
+#define SSE_ID_MAX 128
+struct sse_state {
+    struct sse_parser p;
+    struct http1_chunked ch;
+    uint64_t body_left; /* Content-Length framing: bytes left; UINT64_MAX = until close */
+    uint64_t retry_ms; /* the server's reconnection time, 0 = none given */
+    struct stamp stamp; /* the stamp of the event being built */
+    struct chunk *line; /* a data line split over reads, joined to find a stamp in it */
+    uint8_t chunked; /* Transfer-Encoding: chunked */
+    uint8_t has_stamp; /* `stamp` is set for the event being built */
+    uint8_t id_bad; /* the id field being read is too long to keep */
+    uint8_t id_len, buf_len, last_len;
+    char id[SSE_ID_MAX]; /* the id field being read */
+    char buf[SSE_ID_MAX]; /* the last event ID buffer (WHATWG) */
+    char last[SSE_ID_MAX]; /* the last event ID string: sent as Last-Event-ID */
+};
+
+/* track.c: sequence tracking per connection (loss, duplicates, reordering per publisher) */
+struct pub_seen {
+    uint64_t pub; /* publisher id, 0 = free slot */
+    uint64_t top; /* highest seq seen */
+    uint64_t bits; /* bit k: seq top-1-k arrived */
+};
+struct track {
+    uint32_t cap, n; /* slots (a power of two), used */
+    struct pub_seen e[];
+};
+enum track_kind {
+    TRACK_FIRST, /* the first message heard from this publisher: the baseline */
+    TRACK_NEW, /* above the highest seen (lost ones before it were added to *lost) */
+    TRACK_DUP, /* seen before */
+    TRACK_LATE, /* below the highest seen and not seen before: reordered */
+};
+/* Account seq of publisher pub; *t is created or grown as needed (setup, not per message once
+ * the publishers are known). Messages found lost are added to *lost. */
+enum track_kind track_seen(struct track **t, uint64_t pub, uint64_t seq, uint64_t *lost);
+/* At the end: the messages still missing in the windows, which count as lost. */
+uint64_t track_flush(struct track *t);
+void track_free(struct track **t);
+
+/* track.c: fan-out tallies, per (publisher, seq): deliveries and the last one's time */
+struct fan_entry {
+    uint64_t pub, seq;
+    uint64_t stamp_ns; /* the stamp's time (realtime) */
+    uint64_t last_ns; /* the latest delivery (realtime) */
+    uint64_t count; /* deliveries, 0 = free slot */
+};
+struct fan_table {
+    struct fan_entry *e;
+    size_t cap, n;
+};
+void fan_add(struct fan_table *t, uint64_t pub, uint64_t seq, uint64_t stamp_ns, uint64_t last_ns,
+             uint64_t count);
+struct fan_entry *fan_find(const struct fan_table *t, uint64_t pub, uint64_t seq);
+void fan_clear(struct fan_table *t);
+void fan_free(struct fan_table *t);
 
 /* One connection: about 200 bytes; all buffers are pool chunks held only while needed. */
 struct conn {
@@ -63,6 +126,9 @@ struct conn {
     uint64_t t_drop_ns; /* when an open connection dropped (mono), 0 when not */
     uint32_t retries; /* reconnect attempts since the last open */
     uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
+    struct sse_state *sse; /* http:// and https:// (SSE), NULL for WebSocket */
+    struct track *track; /* subscribers: per-publisher sequence state, from the first stamp */
+    uint64_t rr_at_ns; /* --read-rate: the allowance is what accrued since this time */
 };
 
 /* The idle budget: herd's own memory for an idle plain connection must stay far below 512 bytes
@@ -120,6 +186,7 @@ struct worker {
     uint8_t *mbuf; /* message render scratch */
     size_t mbuf_cap;
     struct net_tls_session *tls_session; /* --tls-resume: the newest session to offer */
+    struct fan_table fan[2]; /* fan-out tallies, swapped with the stats blocks */
     char *req; /* the upgrade request, with a key placeholder */
     size_t req_len, req_key_off;
 };
@@ -139,6 +206,9 @@ struct client_run {
     _Atomic int tls_error_set; /* the first TLS failure's reason, for the final message */
     char tls_error[256];
     uint64_t t0_ns; /* the run started (mono): --stages count from here */
+    /* The reporter's fan-out state: tallies of all workers summed, awaiting settlement, and per
+     * publisher the highest seq settled (entry seq 0, last_ns = that seq). */
+    struct fan_table fan_all, fan_settled;
     _Atomic uint64_t first_open_ns;
     _Atomic int stop;
     _Atomic int abrupt;

@@ -1,5 +1,6 @@
-/* conn.c - one WebSocket client connection: connect -> upgrade -> open -> close, and the roles'
- * traffic on it.
+/* conn.c - one client connection: connect -> (TLS) -> upgrade or SSE request -> open -> close,
+ * and the roles' traffic on it. WebSocket (ws://, wss://) and Server-Sent Events (http://,
+ * https://) share everything up to the response head; then frames or an event stream.
  *
  * Memory: a connection holds no buffer of its own. Reads land in the worker's read buffer and
  * are decoded in place; only an incomplete head or frame is copied to a pool chunk, and only
@@ -14,10 +15,13 @@
 #include "base/clock.h"
 #include "base/compiler.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "proto/http1.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_BURST 64 /* open model: most overdue messages sent at once */
 #define HANDSHAKE_HEADERS 32
@@ -26,6 +30,11 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void on_timer(struct loop *l, struct loop_timer *t);
 static void finish(struct conn *c);
 static void send_next(struct conn *c, uint64_t now);
+static void do_read(struct conn *c);
+static int sse_head(struct conn *c, const struct http1_response *r, uint64_t now);
+static void on_stamp(struct conn *c, const struct stamp *s, uint64_t now);
+static void protocol_error(struct conn *c, int err);
+static void send_sse_request(struct conn *c, uint64_t now);
 
 static inline struct worker *W(const struct conn *c)
 {
@@ -40,6 +49,43 @@ static inline struct net_stream stream(const struct conn *c)
 static inline uint64_t rate_interval_ns(const struct worker *w)
 {
     return (uint64_t)(1e9 / w->p->rate);
+}
+
+/* ---- --read-rate: a slow reader ---- */
+
+/* The allowance accrues at read_rate bytes/s from rr_at_ns, up to a burst of 100 ms worth (at
+ * least one byte), so a paused reader does not catch up all at once. */
+static inline double read_burst(double rate)
+{
+    return rate / 10 < 1 ? 1 : rate / 10;
+}
+
+/* Bytes this connection may read now; SIZE_MAX when unlimited (or not open yet: the response
+ * head is always read). */
+static size_t read_allowance(struct conn *c, uint64_t now)
+{
+    double rate = W(c)->p->read_rate;
+    if (rate < 0 || (c->state != CS_OPEN && c->state != CS_CLOSING))
+        return SIZE_MAX;
+    if (rate == 0)
+        return 0;
+    uint64_t burst_ns = (uint64_t)(read_burst(rate) * 1e9 / rate);
+    if (c->rr_at_ns + burst_ns < now)
+        c->rr_at_ns = now - burst_ns;
+    return now > c->rr_at_ns ? (size_t)((double)(now - c->rr_at_ns) * rate / 1e9) : 0;
+}
+
+static void read_spent(struct conn *c, size_t n)
+{
+    c->rr_at_ns += (uint64_t)((double)n * 1e9 / W(c)->p->read_rate);
+}
+
+/* When a paused reader may read again: once a useful amount (up to 1 KiB) has accrued. */
+static uint64_t read_resume_at(const struct conn *c)
+{
+    double rate = W(c)->p->read_rate;
+    double want = read_burst(rate) < 1024 ? read_burst(rate) : 1024;
+    return c->rr_at_ns + (uint64_t)(want * 1e9 / rate);
 }
 
 /* ---- failure and close ---- */
@@ -68,6 +114,10 @@ static void release_buffers(struct conn *c)
     struct pool *pool = &W(c)->pool;
     pool_put(pool, c->rx);
     c->rx = NULL;
+    if (c->sse) {
+        pool_put(pool, c->sse->line);
+        c->sse->line = NULL;
+    }
     while (c->tx_head) {
         struct chunk *next = c->tx_head->next;
         pool_put(pool, c->tx_head);
@@ -99,25 +149,35 @@ static void finish_with(struct conn *c, int reset)
     net_close(c->io.fd, reset);
     c->io.fd = -1;
     int ramp = c->flags & CF_RAMP;
+    int no_retry = c->flags & CF_NO_RETRY;
     c->flags = 0;
     const struct client_params *p = w->p;
     if (ramp && !w->stopping) { /* a free slot for the next ramp-up */
         c->state = CS_IDLE;
         return;
     }
-    if (p->reconnect && !w->stopping && (p->max_retries == 0 || c->retries < p->max_retries)) {
+    if (p->reconnect && !w->stopping && !no_retry &&
+        (p->max_retries == 0 || c->retries < p->max_retries)) {
         /* Back off, then try again from the timer: never from inside this event's dispatch,
          * where a stale event of the old socket could be taken for the new one's. */
         uint64_t now = loop_now(w->loop);
         if (was_open)
             c->t_drop_ns = now;
         uint64_t delay = backoff_delay(&w->run->backoff, c->retries, rng_unit(&w->rng));
+        /* SSE: the server's `retry` is the reconnection time (WHATWG), in place of --backoff
+         * for the first attempt after a drop; failed attempts after it back off as usual. */
+        if (c->sse && c->sse->retry_ms && c->retries == 0)
+            delay = c->sse->retry_ms * NS_PER_MS;
         c->retries++;
         c->state = CS_IDLE;
         loop_timer_arm(w->loop, &c->timer, now + delay);
         return;
     }
     c->state = CS_DONE;
+    if (c->sse) {
+        free(c->sse);
+        c->sse = NULL;
+    }
     worker_conn_done(w, c);
 }
 
@@ -293,6 +353,10 @@ static void close_gracefully(struct conn *c)
 {
     struct worker *w = W(c);
     c->flags |= CF_STOPPING;
+    if (c->sse) { /* an event stream has no close handshake: closing the socket is the end */
+        finish(c);
+        return;
+    }
     send_close(c, WS_CLOSE_NORMAL);
     if (c->state != CS_OPEN) /* the write failed: the connection is already finished */
         return;
@@ -372,8 +436,10 @@ static void arm_open_timer(struct conn *c)
     uint64_t at = UINT64_MAX;
     if (p->rate > 0 && (p->role == ROLE_PING || p->role == ROLE_ECHO || p->role == ROLE_PUBLISH))
         at = c->next_send_ns;
-    if (p->ping_interval_ns && c->next_ping_ns < at)
+    if (p->ping_interval_ns && !c->sse && c->next_ping_ns < at)
         at = c->next_ping_ns;
+    if ((c->flags & CF_READ_WAIT) && read_resume_at(c) < at)
+        at = read_resume_at(c);
     if (p->idle_timeout_ns && c->t_rx_ns + p->idle_timeout_ns < at)
         at = c->t_rx_ns + p->idle_timeout_ns;
     if (at != UINT64_MAX)
@@ -394,11 +460,18 @@ static void on_timer(struct loop *l, struct loop_timer *t)
     case CS_CLOSING: finish(c); return; /* the peer never answered our close */
     case CS_OPEN:
         if (p->idle_timeout_ns && now >= c->t_rx_ns + p->idle_timeout_ns) {
-            send_close(c, WS_CLOSE_GOING_AWAY);
+            if (!c->sse)
+                send_close(c, WS_CLOSE_GOING_AWAY);
             fail(c, ERR_IDLE_TIMEOUT);
             return;
         }
-        if (p->ping_interval_ns && now >= c->next_ping_ns) {
+        if ((c->flags & CF_READ_WAIT) && now >= read_resume_at(c)) {
+            c->flags &= (uint8_t)~CF_READ_WAIT;
+            do_read(c);
+            if (c->state != CS_OPEN)
+                return;
+        }
+        if (p->ping_interval_ns && !c->sse && now >= c->next_ping_ns) {
             c->next_ping_ns += p->ping_interval_ns;
             if (c->next_ping_ns < now)
                 c->next_ping_ns = now + p->ping_interval_ns;
@@ -449,6 +522,7 @@ static void on_open(struct conn *c, uint64_t now)
         c->next_send_ns = now + rng_below(&w->rng, rate_interval_ns(w));
     if (w->p->ping_interval_ns)
         c->next_ping_ns = now + w->p->ping_interval_ns;
+    c->rr_at_ns = now;
     send_next(c, now);
     if (c->state == CS_OPEN)
         arm_open_timer(c);
@@ -459,6 +533,10 @@ static void on_open(struct conn *c, uint64_t now)
 static void send_upgrade(struct conn *c, uint64_t now)
 {
     struct worker *w = W(c);
+    if (w->p->url.sse) {
+        send_sse_request(c, now);
+        return;
+    }
     char key[WS_KEY_LEN + 1];
     rng_bytes(&w->rng, c->key, sizeof c->key);
     ws_key_make(key, c->key);
@@ -530,6 +608,8 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
         fail(c, ERR_HANDSHAKE);
         return -1;
     }
+    if (c->sse)
+        return sse_head(c, &r, now) == 0 ? n : -1;
     char key[WS_KEY_LEN + 1];
     ws_key_make(key, c->key);
     struct ws_handshake_expect e = {.key = key, .subprotocol = w->p->subprotocol};
@@ -550,10 +630,244 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     return n;
 }
 
+/* ---- Server-Sent Events ---- */
+
+/* The request of one attempt: the run's, plus Last-Event-ID when an id was seen before. */
+static void send_sse_request(struct conn *c, uint64_t now)
+{
+    struct worker *w = W(c);
+    if (!c->sse)
+        c->sse = xcalloc(1, sizeof *c->sse);
+    struct sse_state *s = c->sse;
+    sse_init(&s->p);
+    s->ch = (struct http1_chunked){0};
+    s->chunked = 0;
+    s->body_left = UINT64_MAX;
+    s->has_stamp = 0;
+    s->id_bad = 0;
+    s->id_len = s->buf_len = 0; /* a new stream starts with an empty last event ID buffer */
+    size_t n = w->req_key_off;
+    memcpy(w->wbuf, w->req, n);
+    if (s->last_len) {
+        memcpy(w->wbuf + n, "Last-Event-ID: ", 15);
+        n += 15;
+        memcpy(w->wbuf + n, s->last, s->last_len);
+        n += s->last_len;
+        memcpy(w->wbuf + n, "\r\n", 2);
+        n += 2;
+    }
+    memcpy(w->wbuf + n, "\r\n", 2);
+    n += 2;
+    c->state = CS_HANDSHAKE;
+    c->t_phase_ns = now;
+    conn_write(c, w->wbuf, n);
+}
+
+/* Whether a header value is the media type `type` (case-insensitive), parameters allowed. */
+static int media_type_is(const struct http1_header *h, const char *type)
+{
+    size_t n = strlen(type);
+    if (!h || h->value_len < n || strncasecmp(h->value, type, n) != 0)
+        return 0;
+    return h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || h->value[n] == '\t';
+}
+
+/* The response head of an SSE request: 200 with text/event-stream opens the stream; 204 means
+ * "do not reconnect" (WHATWG); any other status is counted by code. Returns 0 when open, -1
+ * when the connection ended. */
+static int sse_head(struct conn *c, const struct http1_response *r, uint64_t now)
+{
+    struct worker *w = W(c);
+    struct sse_state *s = c->sse;
+    if (r->status != 200) {
+        if (r->status == 204)
+            c->flags |= CF_NO_RETRY;
+        stats_http_status(w->st, r->status);
+        if (!(c->flags & CF_STOPPING))
+            w->st->ctr[CTR_CONNECTIONS_FAILED]++;
+        finish(c);
+        return -1;
+    }
+    if (!media_type_is(http1_header_find(r->headers, r->num_headers, "content-type"),
+                       "text/event-stream")) {
+        fail(c, ERR_HANDSHAKE);
+        return -1;
+    }
+    const struct http1_header *te =
+        http1_header_find(r->headers, r->num_headers, "transfer-encoding");
+    const struct http1_header *cl = http1_header_find(r->headers, r->num_headers, "content-length");
+    if (te && http1_token_list_has(te->value, te->value_len, "chunked")) {
+        s->chunked = 1;
+    } else if (cl) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < cl->value_len; i++) {
+            char d = cl->value[i];
+            if (d < '0' || d > '9' || v > (UINT64_MAX - 9) / 10) {
+                fail(c, ERR_HANDSHAKE);
+                return -1;
+            }
+            v = v * 10 + (uint64_t)(d - '0');
+        }
+        s->body_left = v;
+    }
+    on_open(c, now);
+    return c->state == CS_OPEN ? 0 : -1;
+}
+
+/* Look for the event's stamp in a piece of a data line. A line split over reads is joined in a
+ * pool chunk first, so that a stamp cut in two is neither missed nor misread; a line that fits
+ * in one read is searched where it lies. Returns 0, or -1 when the connection failed. */
+static int sse_data(struct conn *c, const struct sse_item *it)
+{
+    struct worker *w = W(c);
+    struct sse_state *s = c->sse;
+    if (s->has_stamp)
+        return 0; /* an event's first stamp is its stamp */
+    const uint8_t *p = it->p;
+    size_t len = it->len;
+    if (s->line || !(it->flags & SSE_F_END)) {
+        struct chunk *k = s->line;
+        size_t have = k ? k->len : 0;
+        if (have + len > w->p->max_message) { /* a line this long holds no stamp we time */
+            pool_put(&w->pool, k);
+            s->line = NULL;
+            return 0;
+        }
+        if (!k || k->cap < have + len) {
+            struct chunk *g = pool_get(&w->pool, (have + len) * 2 < 256 ? 256 : (have + len) * 2);
+            if (!g) {
+                fail(c, ERR_OTHER);
+                return -1;
+            }
+            if (k)
+                memcpy(g->data, k->data, have);
+            g->len = (uint32_t)have;
+            pool_put(&w->pool, k);
+            s->line = k = g;
+        }
+        if (len)
+            memcpy(k->data + k->len, p, len);
+        k->len += (uint32_t)len;
+        if (!(it->flags & SSE_F_END))
+            return 0;
+        p = k->data;
+        len = k->len;
+    }
+    if (stamp_find(p, len, &s->stamp) >= 0)
+        s->has_stamp = 1;
+    if (s->line) {
+        pool_put(&w->pool, s->line);
+        s->line = NULL;
+    }
+    return 0;
+}
+
+static void sse_id(struct sse_state *s, const struct sse_item *it)
+{
+    if (it->flags & SSE_F_START) {
+        s->id_len = 0;
+        s->id_bad = 0;
+    }
+    if (it->len > (size_t)(SSE_ID_MAX - 1 - s->id_len))
+        s->id_bad = 1;
+    else if (it->len) {
+        memcpy(s->id + s->id_len, it->p, it->len);
+        s->id_len = (uint8_t)(s->id_len + it->len);
+    }
+    if ((it->flags & SSE_F_END) && !(it->flags & SSE_F_NUL) && !s->id_bad) {
+        memcpy(s->buf, s->id, s->id_len);
+        s->buf_len = s->id_len;
+    }
+}
+
+/* A dispatched event: a message received, timed by its stamp. */
+static void sse_event(struct conn *c, uint64_t now)
+{
+    struct worker *w = W(c);
+    struct sse_state *s = c->sse;
+    w->st->ctr[CTR_MESSAGES_RECEIVED]++;
+    if (!(c->flags & CF_GOT_MESSAGE)) {
+        c->flags |= CF_GOT_MESSAGE;
+        hist_record(w->st->hist[M_FIRST_MESSAGE], (int64_t)((now - c->t_open_ns) / NS_PER_US));
+    }
+    if (s->has_stamp) {
+        s->has_stamp = 0;
+        on_stamp(c, &s->stamp, now);
+    }
+}
+
+/* Events in de-framed body bytes. Returns 0, or -1 when the connection ended. */
+static int sse_events(struct conn *c, const uint8_t *buf, size_t len, uint64_t now)
+{
+    struct sse_state *s = c->sse;
+    size_t off = 0;
+    while (off < len) {
+        struct sse_item it;
+        size_t used = 0;
+        int kind = sse_next(&s->p, buf + off, len - off, &used, &it);
+        off += used;
+        switch (kind) {
+        case SSE_DATA:
+            if (sse_data(c, &it) != 0)
+                return -1;
+            break;
+        case SSE_ID: sse_id(s, &it); break;
+        case SSE_RETRY: s->retry_ms = it.retry; break;
+        case SSE_DISPATCH:
+        case SSE_DISCARD:
+            /* Either way the last event ID string takes the buffer's value (WHATWG). */
+            memcpy(s->last, s->buf, s->buf_len);
+            s->last_len = s->buf_len;
+            if (kind == SSE_DISPATCH)
+                sse_event(c, now);
+            s->has_stamp = 0;
+            break;
+        default: break;
+        }
+        if (c->state == CS_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* Body bytes of an open event stream: undo the transfer framing, then parse. The end of the
+ * body is the server ending the stream. Returns 0, or -1 when the connection ended. */
+static int sse_body(struct conn *c, uint8_t *buf, size_t len, uint64_t now)
+{
+    struct sse_state *s = c->sse;
+    int ended = 0;
+    if (s->chunked) {
+        size_t used = 0;
+        int rc = http1_chunked_decode(&s->ch, buf, &len, &used);
+        if (rc < 0) {
+            protocol_error(c, rc);
+            return -1;
+        }
+        ended = rc == 1;
+    } else if (s->body_left != UINT64_MAX) {
+        if (len >= s->body_left) {
+            len = (size_t)s->body_left;
+            ended = 1;
+        }
+        s->body_left -= len;
+    }
+    if (sse_events(c, buf, len, now) != 0)
+        return -1;
+    if (ended) {
+        fail(c, ERR_EOF);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- frames in ---- */
 
 static void protocol_error(struct conn *c, int err)
 {
+    if (c->sse) {
+        fail(c, ERR_PROTOCOL);
+        return;
+    }
     unsigned code = err == HERD_E_UTF8      ? WS_CLOSE_INVALID_DATA
                     : err == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG
                                             : WS_CLOSE_PROTOCOL;
@@ -610,6 +924,23 @@ static void on_stamp(struct conn *c, const struct stamp *s, uint64_t now)
     uint64_t real = real_ns();
     if (s->real_ns <= real)
         hist_record(st->hist[M_LATENCY], (int64_t)((real - s->real_ns) / NS_PER_US));
+    if (w->p->role != ROLE_SUBSCRIBE)
+        return;
+    /* Loss, duplicates and reordering per publisher; a first delivery also goes to this
+     * thread's fan-out tally (expected = delivered + lost, counted where each is known). */
+    uint64_t lost = 0;
+    enum track_kind k = track_seen(&c->track, s->publisher, s->seq, &lost);
+    st->ctr[CTR_MESSAGES_LOST] += lost;
+    st->ctr[CTR_FANOUT_EXPECTED] += lost;
+    if (k == TRACK_DUP) {
+        st->ctr[CTR_MESSAGES_DUPLICATED]++;
+        return;
+    }
+    if (k == TRACK_LATE)
+        st->ctr[CTR_MESSAGES_REORDERED]++;
+    st->ctr[CTR_FANOUT_EXPECTED]++;
+    st->ctr[CTR_FANOUT_DELIVERED]++;
+    fan_add(&w->fan[w->active], s->publisher, s->seq, s->real_ns, real, 1);
 }
 
 static void on_close_frame(struct conn *c, const uint8_t *p, size_t len)
@@ -693,6 +1024,11 @@ static long consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, size
             return n;
         off = (size_t)n;
     }
+    if (c->sse) { /* an event stream is parsed incrementally: nothing is kept back */
+        if (off < len && c->state == CS_OPEN && sse_body(c, buf + off, len - off, now) != 0)
+            return -1;
+        return (long)len;
+    }
     while (off < len && (c->state == CS_OPEN || c->state == CS_CLOSING)) {
         struct ws_frame f;
         int n =
@@ -739,7 +1075,16 @@ static void do_read(struct conn *c)
         uint8_t *buf = big ? big->data : w->rbuf;
         size_t pre = c->rx ? c->rx->len : 0;
         size_t cap = big ? big->cap : WORKER_RBUF;
-        ssize_t n = net_stream_read(&s, buf + pre, cap - pre);
+        size_t want = cap - pre;
+        size_t allow = read_allowance(c, loop_now_update(w->loop));
+        if (allow == 0) { /* --read-rate: wait until the allowance grows (never, at 0) */
+            c->flags |= CF_READ_WAIT;
+            arm_open_timer(c);
+            return;
+        }
+        if (want > allow)
+            want = allow;
+        ssize_t n = net_stream_read(&s, buf + pre, want);
         if (n == -EAGAIN)
             return;
         if (n <= 0) {
@@ -749,6 +1094,8 @@ static void do_read(struct conn *c)
         uint64_t now = mono_ns();
         w->st->ctr[CTR_BYTES_RECEIVED] += (uint64_t)n;
         c->t_rx_ns = now;
+        if (allow != SIZE_MAX)
+            read_spent(c, (size_t)n);
         if (!big && pre) {
             memcpy(buf, c->rx->data, pre);
             pool_put(&w->pool, c->rx);
@@ -783,7 +1130,7 @@ static void do_read(struct conn *c)
         /* A short read drained the socket: skip the read that would only say EAGAIN. The next
          * bytes raise a new edge. Not with TLS: a read returns at most one record, and more
          * may wait in OpenSSL's buffer or in the socket. */
-        if ((size_t)n < cap - pre && !c->tls)
+        if ((size_t)n < want && !c->tls)
             return;
     }
 }
@@ -812,6 +1159,12 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events)
             flush(c, mono_ns());
             if (c->state == CS_DONE)
                 return;
+        }
+        if ((events & (LOOP_ERR | LOOP_HUP)) && (c->flags & CF_READ_WAIT)) {
+            /* A paused reader does not read its way to the EOF or reset: ask the socket. */
+            int e = net_connect_result(io->fd);
+            fail_errno(c, e ? e : HERD_E_CLOSED);
+            return;
         }
         if (events & (LOOP_READ | LOOP_ERR))
             do_read(c);

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #define PACE_TICK_NS NS_PER_MS
+/* A published message's fan-out is settled this long after its stamp, or at the end of the run:
+ * then its last delivery time is final. Later deliveries still count as delivered. */
+#define FANOUT_SETTLE_NS (5 * NS_PER_S)
 
 void worker_conn_done(struct worker *w, struct conn *c)
 {
@@ -29,6 +32,7 @@ static void swap_blocks(struct worker *w)
     w->blocks[w->active].peak = w->peak_interval;
     w->active ^= 1;
     w->st = &w->blocks[w->active];
+    /* The fan-out tallies go with the stats block: the reporter drains the other one. */
     w->peak_interval = w->open;
 }
 
@@ -177,14 +181,36 @@ static void *worker_main(void *arg)
             die("event loop failed: %s", herd_strerror(rc));
     }
     loop_timer_cancel(w->loop, &w->stop_timer);
+    /* Messages still missing behind newer ones when the run ends are lost. */
+    for (size_t i = 0; i < w->nconns; i++)
+        w->st->ctr[CTR_MESSAGES_LOST] += track_flush(w->conns[i].track);
     atomic_store_explicit(&w->exited, 1, memory_order_release);
     return NULL;
 }
 
-/* The upgrade request, built once: only the key changes per connection. */
+/* The request, built once. WebSocket: only the key changes per connection (at req_key_off).
+ * SSE: a Last-Event-ID header may go in before the final CRLF (at req_key_off). */
 static void build_request(struct worker *w, const struct client_params *p)
 {
     char buf[8192];
+    if (p->url.sse) {
+        int n = snprintf(buf, sizeof buf,
+                         "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\n",
+                         p->url.target, p->url.authority);
+        if (p->origin)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "Origin: %s\r\n", p->origin);
+        for (size_t i = 0; i < p->nheaders; i++)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\r\n", p->headers[i]);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
+        if ((size_t)n >= sizeof buf)
+            die("request too long");
+        w->req = xmalloc((size_t)n);
+        memcpy(w->req, buf, (size_t)n);
+        w->req_len = (size_t)n;
+        w->req_key_off = (size_t)n - 2;
+        return;
+    }
     int n = snprintf(buf, sizeof buf,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: ",
@@ -325,6 +351,52 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
     return r;
 }
 
+/* Reporter: add a worker's drained tallies to the run's. A delivery of a message settled
+ * already (later than FANOUT_SETTLE_NS) is not a new message: it only counted as delivered. */
+static void fan_merge(struct client_run *r, struct fan_table *t)
+{
+    for (size_t i = 0; i < t->cap && t->n; i++) {
+        const struct fan_entry *e = &t->e[i];
+        if (!e->count)
+            continue;
+        const struct fan_entry *done = fan_find(&r->fan_settled, e->pub, 0);
+        if (done && e->seq <= done->last_ns && !fan_find(&r->fan_all, e->pub, e->seq))
+            continue;
+        fan_add(&r->fan_all, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
+    }
+    fan_clear(t);
+}
+
+/* Reporter: messages whose stamp is older than FANOUT_SETTLE_NS (all of them at the end) get
+ * their fan-out time recorded: stamp -> the last delivery in any thread. */
+static void fan_settle(struct client_run *r, struct stats *into, int all)
+{
+    if (!r->fan_all.n)
+        return;
+    uint64_t before = real_ns() - FANOUT_SETTLE_NS;
+    struct fan_table keep = {0};
+    for (size_t i = 0; i < r->fan_all.cap; i++) {
+        const struct fan_entry *e = &r->fan_all.e[i];
+        if (!e->count)
+            continue;
+        if (!all && e->stamp_ns >= before) {
+            fan_add(&keep, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
+            continue;
+        }
+        into->ctr[CTR_FANOUT_MESSAGES]++;
+        hist_record(into->hist[M_FANOUT], e->last_ns > e->stamp_ns
+                                              ? (int64_t)((e->last_ns - e->stamp_ns) / NS_PER_US)
+                                              : 0);
+        struct fan_entry *done = fan_find(&r->fan_settled, e->pub, 0);
+        if (!done)
+            fan_add(&r->fan_settled, e->pub, 0, 0, e->seq, 1);
+        else if (e->seq > done->last_ns)
+            done->last_ns = e->seq;
+    }
+    fan_free(&r->fan_all);
+    r->fan_all = keep;
+}
+
 void client_run_collect(struct client_run *r, struct stats *into)
 {
     uint64_t gen = ++r->swap_gen;
@@ -344,6 +416,7 @@ void client_run_collect(struct client_run *r, struct stats *into)
                 w->blocks[w->active].peak = w->peak_interval;
                 stats_merge(into, &w->blocks[w->active]);
                 stats_reset(&w->blocks[w->active]);
+                fan_merge(r, &w->fan[w->active]);
                 w->blocks[w->active].open = w->blocks[w->active].peak = 0;
                 w->peak_interval = 0;
                 break;
@@ -359,7 +432,9 @@ void client_run_collect(struct client_run *r, struct stats *into)
         stats_merge(into, inactive);
         stats_reset(inactive);
         inactive->open = inactive->peak = 0;
+        fan_merge(r, &w->fan[w->active ^ 1]);
     }
+    fan_settle(r, into, client_run_done(r));
 }
 
 uint64_t client_run_first_open_ns(const struct client_run *r)
@@ -417,6 +492,15 @@ void client_run_free(struct client_run *r)
         stats_free(&w->blocks[0]);
         stats_free(&w->blocks[1]);
         net_tls_session_clear(&w->tls_session);
+        for (size_t k = 0; k < w->nconns; k++) {
+            track_free(&w->conns[k].track);
+            if (w->conns[k].sse) {
+                pool_put(&w->pool, w->conns[k].sse->line);
+                free(w->conns[k].sse);
+            }
+        }
+        fan_free(&w->fan[0]);
+        fan_free(&w->fan[1]);
         pool_destroy(&w->pool);
         loop_free(w->loop);
         free(w->conns);
@@ -426,6 +510,8 @@ void client_run_free(struct client_run *r)
         free(w->req);
     }
     free(r->workers);
+    fan_free(&r->fan_all);
+    fan_free(&r->fan_settled);
     net_tls_ctx_free(r->tls_ctx);
     template_free(&r->tmpl);
     free(r->src);
