@@ -288,19 +288,12 @@ int cmd_run(int argc, char **argv)
     }
     /* Options the command line knows but the engine does not do yet: say so rather than run
      * something other than what was asked. */
-    const char *later = o.client.compress         ? "--compress"
-                        : o.client.read_rate >= 0 ? "--read-rate"
-                        : o.html_path             ? "--html"
-                        : o.hlog_path             ? "--hlog"
-                                                  : NULL;
+    const char *later = o.client.compress ? "--compress"
+                        : o.html_path     ? "--html"
+                        : o.hlog_path     ? "--hlog"
+                                          : NULL;
     if (later) {
         fprintf(stderr, "herd: %s: not supported yet\n", later);
-        cli_run_options_free(&o);
-        return EXIT_USAGE;
-    }
-    if (o.client.url.sse) {
-        fprintf(stderr, "herd: URL: %s:// is not supported yet (ws:// and wss:// only)\n",
-                o.client.url.scheme);
         cli_run_options_free(&o);
         return EXIT_USAGE;
     }
