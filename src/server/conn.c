@@ -32,11 +32,19 @@ uint64_t conn__reply_due(const struct srv_conn *c)
     return (due + LOOP_TICK_NS - 1) / LOOP_TICK_NS * LOOP_TICK_NS;
 }
 
+/* Whether deadline_ns applies: a request head or body in progress (or awaited on a keep-alive
+ * connection), a TLS handshake, a close. Open WebSockets and event streams have none. */
+static int conn_has_deadline(const struct srv_conn *c)
+{
+    return (c->state != SRV_ST_WS && c->state != SRV_ST_SSE) ||
+           (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)) != 0;
+}
+
 void conn__timer_update(struct srv_conn *c)
 {
     struct loop *l = c->w->loop;
     uint64_t at = UINT64_MAX;
-    if (c->state != SRV_ST_WS || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
+    if (conn_has_deadline(c))
         at = c->deadline_ns;
     if (c->out_head) {
         /* Output already due waits for EPOLLOUT, not for the timer. */
@@ -56,8 +64,7 @@ void conn__close(struct srv_conn *c)
         return;
     struct srv_worker *w = c->w;
     c->flags |= SRV_CF_CLOSED;
-    if (c->app == SRV_APP_PUBSUB)
-        pubsub__leave(c);
+    pubsub__leave(c); /* a topic subscribed to; a fragment or POST body being assembled */
     if (w->batch.conn == c) {
         w->batch.n = 0;
         w->batch.bytes = 0;
@@ -118,22 +125,34 @@ void conn__after_write(struct srv_conn *c)
         conn_linger(c);
 }
 
-/* Dispatch bytes by state; returns the bytes used. */
+/* Dispatch bytes by state, from state to state (a head, its body, the next head of a keep-alive
+ * connection, or frames after an upgrade); returns the bytes used. Replies batched on the way
+ * are written at the end. */
 static size_t conn_consume(struct srv_conn *c, uint8_t *p, size_t len)
 {
-    if (c->flags & SRV_CF_CLOSING)
-        return len;
     size_t used = 0;
-    if (c->state == SRV_ST_HEAD) {
-        used = routes__consume_head(c, p, len);
-        if (c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
-            return len;
-        if (c->state == SRV_ST_HEAD)
-            return used;
+    while (used < len && !(c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))) {
+        size_t n = 0;
+        switch (c->state) {
+        case SRV_ST_HEAD: n = routes__consume_head(c, p + used, len - used); break;
+        case SRV_ST_BODY: n = routes__consume_body(c, p + used, len - used); break;
+        case SRV_ST_WS:
+            /* Whole frames: what it leaves is incomplete (no decoding it twice). */
+            used += wsconn__consume(c, p + used, len - used);
+            goto done;
+        case SRV_ST_SSE: used = len; goto done; /* a stream's input is discarded */
+        default: HERD_ASSERT(0);
+        }
+        if (n == 0)
+            break; /* incomplete: the rest waits in the tail */
+        used += n;
     }
-    if (used < len)
-        used += wsconn__consume(c, p + used, len - used);
-    if (c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
+done:
+    if (c->flags & SRV_CF_CLOSED)
+        return len;
+    if (c->w->batch.conn == c && out__commit(c) < 0)
+        return len;
+    if (c->flags & SRV_CF_CLOSING)
         return len;
     return used;
 }
@@ -143,8 +162,8 @@ static size_t conn_consume(struct srv_conn *c, uint8_t *p, size_t len)
  * may take up to the head limit (the parser then says whether it is complete or too big). */
 static size_t tail_want(const struct srv_conn *c, const uint8_t *p, size_t have)
 {
-    if (c->state == SRV_ST_HEAD)
-        return HTTP1_MAX_HEAD + 1;
+    if (c->state != SRV_ST_WS)
+        return HTTP1_MAX_HEAD + 1; /* only a head is kept incomplete: bodies are copied */
     struct ws_frame f;
     memset(&f, 0, sizeof f);
     int r = ws_frame_decode(p, have, WS_F_EXPECT_MASKED, c->w->max_frame, &f);
@@ -390,8 +409,7 @@ void conn__timer_cb(struct loop *l, struct loop_timer *t)
         c->flags |= SRV_CF_PENDING;
         return;
     }
-    int has_deadline = c->state != SRV_ST_WS || (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)) != 0;
-    if (has_deadline && loop_now(l) >= c->deadline_ns) {
+    if (conn_has_deadline(c) && loop_now(l) >= c->deadline_ns) {
         conn__close(c);
         return;
     }

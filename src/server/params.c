@@ -9,4 +9,6 @@ void server_params_defaults(struct server_params *p)
     p->port = 8080;
     p->slow_policy = SLOW_BUFFER;
     p->queue_limit = 1u << 20;
+    p->history = 1024;
+    p->procs = 1;
 }

@@ -50,6 +50,7 @@ static void conn_new(struct srv_worker *w, int fd)
         return;
     }
     c->w = w;
+    c->serial = ++w->serial;
     c->io.fd = fd;
     c->io.cb = conn__io_cb;
     c->s.fd = fd;
@@ -226,11 +227,16 @@ static void worker_shutdown(struct srv_worker *w)
 {
     while (w->live) {
         struct srv_conn *c = w->live;
-        /* Best effort 1001 (going away) where no frame is half written. */
+        /* Best effort 1001 (going away), or the end of a chunked event stream, where nothing
+         * is half written. */
         if (c->state == SRV_ST_WS && !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
             static const uint8_t going_away[4] = {0x88, 2, WS_CLOSE_GOING_AWAY >> 8,
                                                   WS_CLOSE_GOING_AWAY & 0xff};
             ssize_t n = net_stream_write(&c->s, going_away, sizeof going_away);
+            (void)n;
+        } else if (c->state == SRV_ST_SSE && (c->flags & SRV_CF_CHUNKED) &&
+                   !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
+            ssize_t n = net_stream_write(&c->s, "0\r\n\r\n", 5);
             (void)n;
         }
         conn__close(c);
@@ -335,6 +341,7 @@ static void server_free(struct server *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
         worker_free(&s->workers[i]);
+    pubsub__server_free(s);
     free(s->workers);
     free(s->bind);
     net_tls_ctx_free(s->tls);
@@ -359,6 +366,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     s->workers = xcalloc(n, sizeof *s->workers);
     atomic_init(&s->stop, 0);
     atomic_init(&s->open, 0);
+    pubsub__server_init(s);
     s->start_ns = mono_ns();
 
     if (p->tls_cert || p->tls_key) {
@@ -382,7 +390,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
      * The probe only binds: a probe that listened could take a client's connection (one that
      * retries while this server restarts) into its backlog and reset it on close. */
     uint16_t port = p->port;
-    if (port != 0) {
+    if (port != 0 && !p->_share_port) {
         int rc = net_port_free(s->bind, port);
         if (rc < 0) {
             snprintf(err, errlen, "cannot listen on %s:%u: %s", s->bind, port, strerror(-rc));

@@ -1,6 +1,7 @@
 /* server.h - `herd serve`, the built-in target: /echo, /pubsub/<topic>, /sse/<topic>,
  * POST /publish/<topic>, with knobs for rehearsing faults. Built on loop, net and proto; one
- * event loop per thread, SO_REUSEPORT listeners, no shared state on the echo path. */
+ * event loop per thread, SO_REUSEPORT listeners, no shared state on the echo path. Topics belong
+ * to one process: with `herd serve --procs N` each process has its own. */
 #ifndef HERD_SERVER_SERVER_H
 #define HERD_SERVER_SERVER_H
 
@@ -23,6 +24,12 @@ struct server_params {
     double reject; /* --reject: fraction of upgrades answered 503 */
     uint64_t die_after_ns; /* --die-after: exit abruptly after this long, 0 = never */
     const char *tls_cert, *tls_key; /* --tls-cert / --tls-key */
+    uint64_t history; /* --history: messages per topic kept for Last-Event-ID (default 1024) */
+    uint64_t sse_retry_ms; /* --sse-retry: "retry:" at the start of every stream; 0 = none */
+    unsigned procs; /* --procs: processes, 0 or 1 = this one (the command forks the others) */
+    /* internal: join a fixed port with SO_REUSEPORT without first checking that nothing listens
+     * there (the processes of --procs share it) */
+    int _share_port;
     int quiet;
 };
 

@@ -7,13 +7,16 @@
  *
  * Files: server.c (threads, listeners, accept, connection slabs, stall and die-after timers),
  * conn.c (read path, partial input, timers, closing), out.c (output batch and queue, --delay),
- * routes.c (request heads, route dispatch, HTTP error replies), wsconn.c (WebSocket upgrade and
- * frames, the echo), pubsub.c (topics, broadcast, --tick, --slow-policy).
+ * routes.c (request heads, route dispatch, HTTP error replies, POST /publish bodies), wsconn.c
+ * (WebSocket upgrade and frames, the echo), sse.c (GET /sse/<topic>: the event stream and its
+ * replay), pubsub.c (topics, their history, broadcast, --tick, --slow-policy).
  *
- * Pub/sub is the exception to "nothing shared": each worker has its own topic table (topic ->
- * its subscribers on this thread) and a mailbox (mutex + array of refcounted messages) through
- * which the other workers hand it what was published on them, with a loop_wake. The lock is
- * taken once per published message per thread, never on the echo path.
+ * Pub/sub is the exception to "nothing shared": a topic (struct srv_chan) is process-wide, with
+ * a lock over its sequence number and history ring and one subscriber list per worker (touched
+ * by that worker only), and each worker has a mailbox (mutex + array of refcounted messages)
+ * through which the other workers hand it what was published on them, with a loop_wake. The
+ * locks are taken once per published message (per thread for the mailboxes), never on the echo
+ * path.
  *
  * TLS (--tls-cert/--tls-key): one server context for all threads; a connection starts in
  * SRV_ST_TLS and every byte after the handshake goes through net_stream_* with c->s.tls set.
@@ -28,6 +31,7 @@
 #include "base/rng.h"
 #include "loop/loop.h"
 #include "net/net.h"
+#include "proto/http1.h"
 #include "proto/ws.h"
 #include "server/server.h"
 
@@ -41,7 +45,8 @@
 #define SRV_MAX_FRAME (64ull << 20) /* per-thread limit on a frame's payload -> 1009 */
 #define SRV_OUT_LIMIT (8u << 20) /* queued output above which reading pauses */
 #define SRV_DIRECT_READ_MIN (16u << 10) /* read a big frame's rest straight into its chunk */
-#define SRV_HEAD_TIMEOUT_NS (10 * NS_PER_S) /* a request head must complete within this */
+#define SRV_HEAD_TIMEOUT_NS (10 * NS_PER_S) /* a request head (or body) must complete within */
+#define SRV_KEEPALIVE_NS (60 * NS_PER_S) /* an idle keep-alive connection between requests */
 #define SRV_CLOSE_TIMEOUT_NS (5 * NS_PER_S) /* closing: time to flush the final reply */
 #define SRV_LINGER_NS (2 * NS_PER_S) /* write side shut: time to wait for the peer's EOF */
 #define SRV_BATCH_IOV 64
@@ -54,13 +59,16 @@ enum srv_state {
     SRV_ST_HEAD, /* reading the HTTP request head */
     SRV_ST_TLS, /* TLS handshake in progress (then SRV_ST_HEAD); under the head deadline */
     SRV_ST_WS, /* an open WebSocket */
+    SRV_ST_BODY, /* reading a POST /publish body (then SRV_ST_HEAD again, keep-alive) */
+    SRV_ST_SSE, /* an open event stream: output only, input is discarded */
 };
 
-/* What an open connection does with data messages. Room for pubsub and SSE. */
+/* What an open connection does with data messages. */
 enum srv_app {
     SRV_APP_NONE,
     SRV_APP_ECHO,
-    SRV_APP_PUBSUB,
+    SRV_APP_PUBSUB, /* a WebSocket on /pubsub/<topic> */
+    SRV_APP_SSE, /* an event stream of /sse/<topic> */
 };
 
 /* Connection flags. */
@@ -71,6 +79,9 @@ enum srv_app {
 #define SRV_CF_PENDING 0x10 /* readiness or a timer came during a stall: handle at resume */
 #define SRV_CF_READ_BLOCKED 0x20 /* reading paused: more than SRV_OUT_LIMIT output queued */
 #define SRV_CF_COUNTED 0x40 /* counted in server.open (--max-connections) */
+#define SRV_CF_CHUNKED 0x80 /* SSE: the stream is in chunked transfer coding (HTTP/1.1) */
+#define SRV_CF_BODY_CHUNKED 0x100 /* POST: the request body is in chunked transfer coding */
+#define SRV_CF_HTTP_CLOSE 0x200 /* POST: no keep-alive, close after the reply */
 
 /* A server connection: no buffers of its own. rtail holds only an incomplete head or frame;
  * out_head..out_tail is the queue of output that could not be written yet or is held by
@@ -85,10 +96,21 @@ struct srv_conn {
     struct chunk *out_head, *out_tail;
     uint64_t out_bytes; /* bytes queued in out_head.. */
     uint64_t deadline_ns; /* head timeout, or closing/linger deadline */
-    struct ws_msg msg;
-    struct srv_topic *topic; /* pubsub: the topic joined (this worker's table) */
-    struct srv_conn *tnext, *tprev; /* pubsub: the topic's subscriber list */
-    struct chunk *frag; /* pubsub: a fragmented message being assembled (WS_MAX_HEAD room first) */
+    union {
+        struct ws_msg msg; /* SRV_ST_WS */
+        uint64_t sse_from; /* SRV_ST_SSE: messages up to this seq came in the replay, or before */
+        struct {
+            struct srv_chan *chan; /* the topic published to */
+            uint64_t left; /* Content-Length: bytes still to come */
+            struct http1_chunked ck; /* SRV_CF_BODY_CHUNKED: the decoder */
+        } body; /* SRV_ST_BODY */
+    } u;
+    struct srv_chan *chan; /* pubsub, SSE: the topic subscribed to */
+    struct srv_conn *tnext, *tprev; /* pubsub, SSE: this worker's subscriber list of the topic */
+    /* pubsub: a fragmented message being assembled; POST: the body. WS_MAX_HEAD room first, for
+     * the frame header. */
+    struct chunk *frag;
+    uint32_t serial; /* tells a connection from a later one in the same slot (mailbox senders) */
     uint16_t flags;
     uint8_t state; /* enum srv_state */
     uint8_t app; /* enum srv_app */
@@ -113,22 +135,53 @@ struct srv_slab {
     struct srv_conn conns[SRV_SLAB_CONNS];
 };
 
-#define SRV_TOPIC_BUCKETS 256
+#define SRV_CHAN_BUCKETS 4096
+#define SRV_HIST_BYTES (1u << 20) /* history ring: payload bytes per topic at most */
 
-/* A topic on one worker: its subscribers there. Freed when the last one leaves. */
-struct srv_topic {
-    struct srv_topic *next; /* bucket chain */
-    struct srv_conn *subs;
-    uint64_t nsubs;
+/* One worker's subscribers of a topic (WebSocket and SSE alike). */
+struct srv_subs {
+    struct srv_conn *head;
+    uint32_t n, nsse;
+};
+
+/* An entry of a topic's history ring: a payload at logical offset `off` of the byte ring. */
+struct srv_hist {
+    uint64_t seq;
+    uint64_t off;
+    uint64_t len;
+};
+
+/* A topic, process-wide: created on first use, kept until the server stops. The lock guards seq
+ * and the history; local[i] belongs to worker i alone. The history holds the last
+ * --history messages (at most SRV_HIST_BYTES of payload) as a contiguous run of seqs; each
+ * payload lies contiguous in the byte ring (a payload that would wrap starts over at the
+ * beginning), at logical offsets that only grow. */
+struct srv_chan {
+    struct srv_chan *next; /* hub bucket chain */
+    pthread_mutex_t lock;
+    uint64_t seq; /* messages published so far: the id of the last one */
+    struct srv_hist *hist; /* ring of params.history entries (NULL until the first message) */
+    uint64_t hfirst,
+        hcount; /* index (unbounded, mod params.history) of the oldest entry; entries */
+    uint8_t *bytes; /* the byte ring, grown up to SRV_HIST_BYTES */
+    uint64_t bcap;
+    uint64_t bstart, bend; /* logical offsets of the held bytes: [bstart, bend) */
+    struct srv_subs *local; /* [server.nworkers] */
     size_t len;
     char name[];
 };
 
 /* A message published on one worker, handed to the others (refcounted: one reference per
- * mailbox it sits in): the topic name, then the encoded server frame. */
+ * mailbox it sits in): the encoded server frame, header then payload. The publishing worker
+ * hands one to itself too while its own mailbox is not empty, so that every worker delivers a
+ * topic's messages in seq order. */
 struct srv_pub {
     atomic_uint refs;
-    uint32_t topic_len;
+    uint32_t head_len; /* of the frame's header: the payload follows */
+    struct srv_chan *chan;
+    const struct srv_conn *sender; /* skipped, when its serial matches; NULL for none */
+    uint32_t sender_serial;
+    uint64_t seq;
     size_t frame_len;
     uint8_t data[];
 };
@@ -162,8 +215,11 @@ struct srv_worker {
     struct pool pool;
     struct rng rng;
     uint8_t *rbuf;
-    struct srv_topic *topics[SRV_TOPIC_BUCKETS];
+    uint32_t serial; /* of the last connection accepted */
     struct srv_mailbox mbox;
+    uint8_t *sse_buf; /* events encoded for this worker's SSE subscribers (grown, never shrunk) */
+    size_t sse_cap;
+    struct srv_chan *tick_chan; /* topic "tick" */
     struct loop_timer tick_timer; /* --tick, worker 0 only */
     uint64_t tick_start_ns;
     uint64_t tick_seq; /* stamped messages published so far */
@@ -178,11 +234,11 @@ struct server {
     struct srv_worker *workers;
     uint64_t start_ns;
     atomic_int stop;
-    atomic_uint_fast64_t open; /* upgraded connections, for --max-connections */
+    atomic_uint_fast64_t open; /* upgraded connections and streams, for --max-connections */
+    pthread_mutex_t hub_lock; /* over chans[] */
+    struct srv_chan *chans[SRV_CHAN_BUCKETS];
     struct net_tls_ctx *tls; /* --tls-cert/--tls-key: every connection starts with a handshake */
 };
-
-struct http1_request;
 
 /* ---- conn.c ---- */
 
@@ -261,9 +317,19 @@ void routes__match(const char *path, size_t len, struct srv_route_match *m);
  * head; what follows belongs to the protocol it switched to). Answers errors itself. */
 size_t routes__consume_head(struct srv_conn *c, uint8_t *p, size_t len);
 
+/* Consume POST /publish body bytes from p[0..len) (writable: chunked coding is decoded in
+ * place). Returns the bytes used; at the end of the body the message is published, the answer
+ * batched and the connection back in SRV_ST_HEAD (or closing). */
+size_t routes__consume_body(struct srv_conn *c, uint8_t *p, size_t len);
+
 /* Answer with an HTTP error status and a one-line body, then close. extra_headers is NULL or
  * CRLF-terminated header lines. */
 void routes__http_error(struct srv_conn *c, int status, const char *extra_headers);
+
+/* The faults and limits of a long-lived connection (an upgrade, an event stream), after its
+ * request proved valid: --reject and --max-connections. Returns 0 when admitted (and counted),
+ * < 0 after answering 503. */
+int routes__admit(struct srv_conn *c);
 
 /* ---- wsconn.c ---- */
 
@@ -278,13 +344,49 @@ size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len);
 /* Send a close frame with `code` and close once it is out. */
 void wsconn__send_close(struct srv_conn *c, unsigned code, uint64_t due);
 
+/* ---- sse.c ---- */
+
+/* GET /sse/<topic>: validate, answer 200 with the stream's head, replay what the history holds
+ * after Last-Event-ID, subscribe. Returns 0 when c is now an event stream, < 0 when it was
+ * refused (answered) or closed. */
+int sse__open(struct srv_conn *c, const struct http1_request *req, const char *topic, size_t len);
+
+/* Encode the message payload[0..len) with this id into the worker's SSE buffer, after `at`
+ * bytes already there (grown as needed), flags as sse_emit_event's. Returns the bytes encoded,
+ * 0 when out of memory; *event_off (when not NULL) as sse_emit_event's. */
+size_t sse__encode(struct srv_worker *w, size_t at, uint64_t seq, const uint8_t *payload,
+                   size_t len, unsigned flags, size_t *event_off);
+
+/* The bytes to send c of an event encoded by sse__encode at buf[0..len): all of it for a
+ * chunked stream, the bare event for an HTTP/1.0 one. */
+const uint8_t *sse__bytes(const struct srv_conn *c, const uint8_t *buf, size_t len,
+                          size_t event_off, size_t *out_len);
+
+/* End a stream: the last chunk when chunked, then close once it is out. */
+void sse__end(struct srv_conn *c, uint64_t due);
+
 /* ---- pubsub.c ---- */
 
-/* Subscribe c (an upgraded WebSocket) to the topic. Returns 0, or < 0 (out of memory). */
-int pubsub__join(struct srv_conn *c, const char *topic, size_t len);
+/* The topic named name[0..len), created when new (kept until the server stops). NULL when out
+ * of memory. Takes the hub lock. */
+struct srv_chan *pubsub__chan(struct server *s, const char *name, size_t len);
+
+/* Subscribe c (an upgraded WebSocket or an event stream) to ch on its worker. */
+void pubsub__join(struct srv_conn *c, struct srv_chan *ch);
 
 /* Leave the topic and drop a half-assembled message (closing). */
 void pubsub__leave(struct srv_conn *c);
+
+/* Publish payload fr[hl..hl+plen) to ch from worker w; fr[0..hl) is its server frame header
+ * (the bytes stay the caller's). sender (NULL for none) does not get it. */
+void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, const struct srv_conn *sender,
+                     const uint8_t *fr, size_t hl, size_t plen);
+
+/* Under ch's lock: encode for an SSE subscriber what the history holds after last_id into the
+ * worker's SSE buffer (flags as sse_emit_event's), and return ch->seq, the last id covered. *len
+ * is the bytes encoded (0 when none, or out of memory). */
+uint64_t pubsub__replay(struct srv_worker *w, struct srv_chan *ch, uint64_t last_id, unsigned flags,
+                        size_t *len);
 
 /* A data frame from subscriber c (payload unmasked at pl; the frame's header is before it and at
  * least 4 bytes longer than a server header). Returns 0, or < 0 when c was closed. */
@@ -295,6 +397,10 @@ void pubsub__worker_init(struct srv_worker *w);
 void pubsub__worker_start(struct srv_worker *w);
 void pubsub__worker_stop(struct srv_worker *w);
 void pubsub__worker_free(struct srv_worker *w);
+
+/* Server setup and teardown: the hub lock; free every topic (every worker is gone). */
+void pubsub__server_init(struct server *s);
+void pubsub__server_free(struct server *s);
 
 /* Deliver what the mailbox holds (also after a stall). */
 void pubsub__drain(struct srv_worker *w);

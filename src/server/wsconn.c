@@ -64,8 +64,6 @@ static size_t first_subprotocol(const struct http1_header *h, const char **out)
 
 int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum srv_app app)
 {
-    struct srv_worker *w = c->w;
-    struct server *s = w->srv;
     const struct http1_header *hs = req->headers;
     size_t nh = req->num_headers;
 
@@ -93,16 +91,8 @@ int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum sr
     }
 
     /* Faults and limits, after the request proved valid. */
-    if (s->params.reject > 0 && rng_unit(&w->rng) < s->params.reject) {
-        routes__http_error(c, 503, NULL);
+    if (routes__admit(c) < 0)
         return -1;
-    }
-    uint64_t open = atomic_fetch_add_explicit(&s->open, 1, memory_order_relaxed);
-    c->flags |= SRV_CF_COUNTED;
-    if (s->params.max_connections && open >= s->params.max_connections) {
-        routes__http_error(c, 503, NULL);
-        return -1;
-    }
 
     char accept[WS_ACCEPT_LEN + 1];
     ws_accept_make(accept, key->value, key->value_len);
@@ -123,7 +113,7 @@ int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum sr
 
     c->state = SRV_ST_WS;
     c->app = (uint8_t)app;
-    c->msg = (struct ws_msg){0};
+    c->u.msg = (struct ws_msg){0};
     /* The handshake answer is not a reply to hold: --delay applies to messages. */
     if (out__copy(c, buf, (size_t)n, 0) < 0 || out__commit(c) < 0)
         return -1;
@@ -173,7 +163,7 @@ size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len)
         size_t plen = (size_t)f.payload_len;
         if (plen)
             ws_mask(pl, pl, plen, f.mask, 0);
-        int m = ws_msg_feed(&c->msg, &f, pl, 1);
+        int m = ws_msg_feed(&c->u.msg, &f, pl, 1);
         if (m < 0) {
             wsconn__send_close(c, m == HERD_E_UTF8 ? WS_CLOSE_INVALID_DATA : WS_CLOSE_PROTOCOL,
                                due);
