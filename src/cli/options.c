@@ -929,6 +929,8 @@ void cli_run_options_free(struct run_options *o)
 
 /* ---- herd serve ---- */
 
+#define SERVE_MAX_PROCS 1024
+
 enum serve_opt {
     S_BIND,
     S_PORT,
@@ -944,9 +946,11 @@ enum serve_opt {
     S_DIE_AFTER,
     S_TLS_CERT,
     S_TLS_KEY,
+    S_HISTORY,
+    S_SSE_RETRY,
+    S_PROCS,
     S_QUIET,
     S_HELP,
-    S_TODO,
 };
 
 static const struct opt serve_opts[] = {
@@ -964,9 +968,11 @@ static const struct opt serve_opts[] = {
     {"die-after", 0, ARG_REQ, S_DIE_AFTER, "a duration like 30s"},
     {"tls-cert", 0, ARG_REQ, S_TLS_CERT, "a file name"},
     {"tls-key", 0, ARG_REQ, S_TLS_KEY, "a file name"},
+    {"history", 0, ARG_REQ, S_HISTORY, "a whole number"},
+    {"sse-retry", 0, ARG_REQ, S_SSE_RETRY, "a duration like 3s"},
+    {"procs", 0, ARG_REQ, S_PROCS, "a whole number"},
     {"quiet", 'q', ARG_NONE, S_QUIET, NULL},
     {"help", 'h', ARG_NONE, S_HELP, NULL},
-    {"procs", 0, ARG_TODO, S_TODO, NULL},
 };
 
 /* --reject: "0.05" or "5%". */
@@ -1027,6 +1033,19 @@ static int serve_apply(void *ctx, const struct opt *opt, const char *label, cons
     case S_DIE_AFTER: rc = get_duration(label, val, 0, &p->die_after_ns, err, errlen); break;
     case S_TLS_CERT: rc = get_string(label, val, &p->tls_cert, err, errlen); break;
     case S_TLS_KEY: rc = get_string(label, val, &p->tls_key, err, errlen); break;
+    case S_HISTORY: rc = get_count(label, val, 0, 1u << 20, &p->history, err, errlen); break;
+    case S_SSE_RETRY:
+        rc = get_duration(label, val, 0, &u, err, errlen);
+        if (rc == 0 && u < NS_PER_MS)
+            rc = errf(err, errlen, "%s: at least 1ms", label);
+        if (rc == 0)
+            p->sse_retry_ms = u / NS_PER_MS;
+        break;
+    case S_PROCS:
+        rc = get_count(label, val, 1, SERVE_MAX_PROCS, &u, err, errlen);
+        if (rc == 0)
+            p->procs = (unsigned)u;
+        break;
     case S_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case S_HELP: cli_usage(stdout, "serve"); return CLI_HELP;
     default: return opt_todo(label, err, errlen);
