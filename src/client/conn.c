@@ -1190,7 +1190,15 @@ void conn_start(struct worker *w, struct conn *c)
     w->st->ctr[CTR_CONNECTIONS_ATTEMPTED]++;
     const struct net_addr *dst = &run->addrs[c->index % run->naddrs];
     const struct net_addr *src = run->nsrc ? &run->src[c->index % run->nsrc] : NULL;
-    int fd = net_connect_start(dst, src);
+    /* --read-rate: a slow reader's receive window stays small (about a second of its rate,
+     * 4 KiB to 256 KiB), as a slow client's would, so the server feels it within seconds and
+     * not after megabytes of kernel buffering. */
+    int rcvbuf = 0;
+    if (w->p->read_rate >= 0) {
+        double b = w->p->read_rate < 4096 ? 4096 : w->p->read_rate;
+        rcvbuf = b > 256 * 1024 ? 256 * 1024 : (int)b;
+    }
+    int fd = net_connect_start(dst, src, rcvbuf);
     if (fd < 0) {
         c->io.fd = -1;
         fail_errno(c, fd);

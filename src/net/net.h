@@ -33,7 +33,8 @@ void net_addr_format(const struct net_addr *a, char *out, size_t outlen);
  * port at connect time, IP_BIND_ADDRESS_NO_PORT, so source ports are shared across targets).
  * The socket gets TCP_NODELAY and CLOEXEC. Returns the fd (connect in progress or done; wait
  * for writability and call net_connect_result), or -errno. */
-int net_connect_start(const struct net_addr *dst, const struct net_addr *src);
+/* rcvbuf > 0 sets SO_RCVBUF (before connect, so the window scale fits it); 0 = the kernel's. */
+int net_connect_start(const struct net_addr *dst, const struct net_addr *src, int rcvbuf);
 
 /* The outcome of a connect: 0 established, or -errno (SO_ERROR). */
 int net_connect_result(int fd);

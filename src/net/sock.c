@@ -153,13 +153,15 @@ void net_addr_format(const struct net_addr *a, char *out, size_t outlen)
     }
 }
 
-int net_connect_start(const struct net_addr *dst, const struct net_addr *src)
+int net_connect_start(const struct net_addr *dst, const struct net_addr *src, int rcvbuf)
 {
     int fd = socket(dst->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
         return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (src) {
         /* Defer the port choice to connect(): with a bound port the kernel could not reuse it
          * for other destinations, and the ~28k ports per address would run out sooner. */
