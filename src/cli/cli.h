@@ -21,6 +21,7 @@ struct run_options {
     struct client_params client;
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
+    int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
     struct threshold thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
     /* The effective options, echoed in the report's "config". Strings point into `arena`.
@@ -59,6 +60,23 @@ void cli_run_init(struct run_options *o);
 int cli_run_option(struct run_options *o, const char *name, const char *value, char *err,
                    size_t errlen);
 int cli_run_finish(struct run_options *o, char *err, size_t errlen);
+
+/* What kind of `herd run` option `name` is (a long name without the dashes, dashes or
+ * underscores; "url" for the positional URL): CLI_OPT_UNKNOWN, CLI_OPT_FLAG (no value needed) or
+ * CLI_OPT_VALUE. Scenario files use it to point an error at the key or at its value. */
+#define CLI_OPT_UNKNOWN 0
+#define CLI_OPT_FLAG 1
+#define CLI_OPT_VALUE 2
+int cli_run_option_kind(const char *name);
+
+/* Walk a `herd run` command line (argv[0] is "run") and call fn(ctx, name, value) for each
+ * option in order: name is the long name ("connections" for -c, "url" for the positional URL),
+ * value the text given (NULL for a flag without one); both point into argv. Stops at the first
+ * non-zero return of fn and returns it; returns 0 after the last option. Meant for a command line
+ * cli_run_parse accepted (an unknown option ends the walk with HERD_E_INVAL). -f uses it to
+ * apply the command line over a scenario's top-level keys. */
+typedef int cli_run_each_fn(void *ctx, const char *name, const char *value);
+int cli_run_walk(int argc, char **argv, cli_run_each_fn *fn, void *ctx);
 
 /* For re-running a `herd run` command line (--procs): whether the argument arg, an option,
  * takes the next argument as its value ("--json" and "-c" do; "--json=F", "-c10", "-q" and

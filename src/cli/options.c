@@ -339,6 +339,7 @@ enum run_opt {
     R_TLS_RESUME,
     R_PROCS,
     R_STAGES,
+    R_CHECK,
     R_TODO,
     R_URL, /* the positional argument, also "url" for cli_run_option */
 };
@@ -386,6 +387,7 @@ static const struct opt run_opts[] = {
     {"tls-resume", 0, ARG_NONE, R_TLS_RESUME, NULL},
     {"procs", 0, ARG_REQ, R_PROCS, "a whole number"},
     {"stages", 0, ARG_REQ, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0"},
+    {"check", 0, ARG_NONE, R_CHECK, NULL},
     {"start-at", 0, ARG_TODO, R_TODO, NULL},
 };
 
@@ -650,6 +652,7 @@ static int run_apply(struct run_options *o, int id, const char *label, const cha
         break;
     case R_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
+    case R_CHECK: rc = get_bool(label, val, &o->check, err, errlen); break;
     case R_HELP: cli_usage(stdout, "run"); return CLI_HELP;
     case R_RECONNECT: rc = get_bool(label, val, &p->reconnect, err, errlen); break;
     case R_BACKOFF: {
@@ -730,6 +733,50 @@ int cli_run_option(struct run_options *o, const char *name, const char *value, c
     if (opt->arg == ARG_REQ && !value)
         return opt_missing(opt, name, err, errlen);
     return run_apply(o, opt->id, name, value, err, errlen);
+}
+
+int cli_run_option_kind(const char *name)
+{
+    char folded[64];
+    size_t len = strlen(name);
+    if (len >= sizeof folded)
+        return CLI_OPT_UNKNOWN;
+    for (size_t i = 0; i <= len; i++)
+        folded[i] = name[i] == '_' ? '-' : name[i];
+    if (strcmp(folded, "url") == 0)
+        return CLI_OPT_VALUE;
+    const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), folded, len);
+    if (!opt || opt->arg == ARG_TODO)
+        return CLI_OPT_UNKNOWN;
+    return opt->arg == ARG_NONE ? CLI_OPT_FLAG : CLI_OPT_VALUE;
+}
+
+struct each_ctx {
+    cli_run_each_fn *fn;
+    void *ctx;
+};
+
+static int each_apply_cb(void *ctx, const struct opt *opt, const char *label, const char *val,
+                         char *err, size_t errlen)
+{
+    struct each_ctx *e = ctx;
+    (void)label, (void)err, (void)errlen;
+    return e->fn(e->ctx, opt->name, val);
+}
+
+static int each_positional_cb(void *ctx, const char *arg, char *err, size_t errlen)
+{
+    struct each_ctx *e = ctx;
+    (void)err, (void)errlen;
+    return e->fn(e->ctx, "url", arg);
+}
+
+int cli_run_walk(int argc, char **argv, cli_run_each_fn *fn, void *ctx)
+{
+    struct each_ctx e = {fn, ctx};
+    char err[128];
+    return walk(argc, argv, run_opts, ARRAY_SIZE(run_opts), "run", each_apply_cb,
+                each_positional_cb, &e, err, sizeof err);
 }
 
 /* ---- the effective configuration, for the report ---- */

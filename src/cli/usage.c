@@ -88,6 +88,7 @@ static const char usage_run[] =
     "      --hlog F              HdrHistogram interval log\n"
     "  -q, --quiet               no live progress line\n"
     "  -f, --file F              scenario file (YAML); its keys are these long options\n"
+    "      --check               check the options (and -f file), print the groups, run nothing\n"
     "  -h, --help                this text\n"
     "\n"
     "Durations: 500ms, 30s, 2m, 1h, 1m30s (a bare number is seconds). Rates: 100, 100/s,\n"
