@@ -20,6 +20,7 @@ struct rd {
     const char *name;
     char *err;
     size_t errlen;
+    const char *prefix; /* "groups.<name>." while reading a group, else "" */
 };
 
 #if defined(__GNUC__)
@@ -29,7 +30,7 @@ static int
 fail(struct rd *c, const char *fmt, ...)
 {
     if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s: ", c->name);
+        int n = snprintf(c->err, c->errlen, "%s: %s", c->name, c->prefix ? c->prefix : "");
         if (n >= 0 && (size_t)n < c->errlen) {
             va_list ap;
             va_start(ap, fmt);
@@ -305,15 +306,22 @@ static int read_thresholds(struct rd *c, json_t *root, struct report_read *r)
         if (json_string_length(e) >= sizeof r->thresholds[0])
             return fail(c, "thresholds[%zu].expr: longer than %zu characters", i,
                         sizeof r->thresholds[0] - 1);
-        if (r->nthresholds == REPORT_MAX_THRESHOLDS)
-            return fail(c, "thresholds: more than %d", REPORT_MAX_THRESHOLDS);
+        json_t *g = json_object_get(json_array_get(a, i), "group");
+        if (g && !json_is_null(g) &&
+            (!json_is_string(g) || json_string_length(g) >= sizeof r->threshold_group[0] ||
+             strlen(json_string_value(g)) != json_string_length(g)))
+            return fail(c, "thresholds[%zu].group: expected a group name", i);
+        if (r->nthresholds == REPORT_MAX_RESULTS)
+            return fail(c, "thresholds: more than %d", REPORT_MAX_RESULTS);
+        snprintf(r->threshold_group[r->nthresholds], sizeof r->threshold_group[0], "%s",
+                 json_is_string(g) ? json_string_value(g) : "");
         snprintf(r->thresholds[r->nthresholds++], sizeof r->thresholds[0], "%s",
                  json_string_value(e));
     }
     return 0;
 }
 
-static int read_config(struct rd *c, json_t *root, struct report_read *r)
+static int read_config(struct rd *c, json_t *root, struct report_kv *config, size_t *nconfig)
 {
     json_t *o = json_object_get(root, "config");
     if (!o)
@@ -341,15 +349,102 @@ static int read_config(struct rd *c, json_t *root, struct report_read *r)
         } else {
             continue; /* objects, arrays, null: nothing herd writes */
         }
-        if (r->nconfig == REPORT_MAX_CONFIG)
+        if (*nconfig == REPORT_MAX_CONFIG)
             return fail(c, "config: more than %d entries", REPORT_MAX_CONFIG);
-        struct report_kv *kv = &r->config[r->nconfig];
+        struct report_kv *kv = &config[*nconfig];
         kv->key = dup_str(key);
         kv->value = dup_str(text);
         kv->is_number = is_number;
-        r->nconfig++;
+        (*nconfig)++;
         if (!kv->key || !kv->value)
             return fail(c, "out of memory");
+    }
+    return 0;
+}
+
+static int read_limit(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *o = json_object_get(root, "limit");
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "limit: expected an object");
+    struct report_limit *l = &r->limit;
+    if (get_u64(c, o, "limit", "asked", &l->asked) != 0 ||
+        get_u64(c, o, "limit", "reached", &l->reached) != 0 ||
+        get_u64(c, o, "limit", "errors", &l->errors) != 0)
+        return HERD_E_PROTO;
+    json_t *cause = json_object_get(o, "cause");
+    if (!json_is_string(cause) || json_string_length(cause) >= sizeof l->cause ||
+        strlen(json_string_value(cause)) != json_string_length(cause))
+        return fail(c, "limit.cause: expected ports, descriptors or memory");
+    snprintf(l->cause, sizeof l->cause, "%s", json_string_value(cause));
+    return 0;
+}
+
+/* An optional string field into *out (malloc'ed); null and absent leave it NULL. */
+static int get_str(struct rd *c, json_t *obj, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(c, "%s: expected a string", key);
+    if (!(*out = dup_str(json_string_value(v))))
+        return fail(c, "out of memory");
+    return 0;
+}
+
+static int read_group(struct rd *c, json_t *g, struct report_read_group *rg)
+{
+    if (!json_is_object(g))
+        return fail(c, "expected an object");
+    int rc = get_str(c, g, "target", &rg->target);
+    if (!rc)
+        rc = get_str(c, g, "role", &rg->role);
+    if (!rc)
+        rc = read_config(c, g, rg->config, &rg->nconfig);
+    if (!rc)
+        rc = read_counters(c, g, &rg->total);
+    if (!rc)
+        rc = read_errors(c, g, &rg->total);
+    if (!rc)
+        rc = read_histograms(c, g, &rg->total);
+    rg->peak_sum = rg->total.peak;
+    return rc;
+}
+
+static int read_groups(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *o = json_object_get(root, "groups");
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "groups: expected an object of name: group");
+    size_t n = json_object_size(o);
+    if (n > REPORT_MAX_GROUPS)
+        return fail(c, "groups: more than %d", REPORT_MAX_GROUPS);
+    r->groups = calloc(n ? n : 1, sizeof *r->groups);
+    if (!r->groups)
+        return fail(c, "out of memory");
+    const char *key;
+    json_t *g;
+    json_object_foreach(o, key, g)
+    {
+        if (!*key || strlen(key) >= REPORT_GROUP_NAME)
+            return fail(c, "groups: a group name must have 1 to %d characters",
+                        REPORT_GROUP_NAME - 1);
+        struct report_read_group *rg = &r->groups[r->ngroups++];
+        stats_init(&rg->total);
+        if (!(rg->name = dup_str(key)))
+            return fail(c, "out of memory");
+        char prefix[REPORT_GROUP_NAME + 16];
+        snprintf(prefix, sizeof prefix, "groups.%s.", key);
+        c->prefix = prefix;
+        int rc = read_group(c, g, rg);
+        c->prefix = "";
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -396,7 +491,7 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         return fail(c, "shards: expected a whole number from 1 to 1000000");
     r->shards = v ? (unsigned)json_integer_value(v) : 1;
 
-    int rc = read_config(c, root, r);
+    int rc = read_config(c, root, r->config, &r->nconfig);
     if (!rc)
         rc = read_counters(c, root, &r->total);
     if (!rc)
@@ -409,6 +504,10 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         rc = read_stages(c, root, r);
     if (!rc)
         rc = read_thresholds(c, root, r);
+    if (!rc)
+        rc = read_limit(c, root, r);
+    if (!rc)
+        rc = read_groups(c, root, r);
     r->peak_sum = r->total.peak;
     return rc;
 }
@@ -419,7 +518,7 @@ int report_json_parse(const char *text, size_t len, const char *name, struct rep
     memset(out, 0, sizeof *out);
     stats_init(&out->total);
     out->shards = 1;
-    struct rd c = {name ? name : "report", err, errlen};
+    struct rd c = {name ? name : "report", err, errlen, ""};
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
@@ -485,5 +584,17 @@ void report_read_free(struct report_read *r)
     }
     stats_free(&r->total);
     free(r->rows);
+    for (size_t g = 0; g < r->ngroups; g++) {
+        struct report_read_group *rg = &r->groups[g];
+        free(rg->name);
+        free(rg->target);
+        free(rg->role);
+        for (size_t i = 0; i < rg->nconfig; i++) {
+            free((void *)rg->config[i].key);
+            free((void *)rg->config[i].value);
+        }
+        stats_free(&rg->total);
+    }
+    free(r->groups);
     memset(r, 0, sizeof *r);
 }

@@ -167,6 +167,74 @@ static json_t *histograms_obj(const struct stats *s, int *oom)
     return o;
 }
 
+/* The derived blocks, recomputed from counters and histograms wherever figures are written (so a
+ * merge gets them right): "tls" when there were TLS handshakes, "fanout" when fan-out was
+ * measured. */
+static void derived_put(json_t *o, const struct stats *s, int *oom)
+{
+    const struct hist *th = s ? s->hist[M_TLS] : NULL;
+    if (th && th->total_count > 0) {
+        json_t *tls = json_object();
+        uint64_t n = (uint64_t)th->total_count, resumed = s->ctr[CTR_TLS_RESUMED];
+        put(tls, "handshakes", u64(n), oom);
+        put(tls, "resumed", u64(resumed), oom);
+        put(tls, "resumed_share", real3((double)resumed / (double)n), oom);
+        put(o, "tls", tls, oom);
+    }
+    if (s && s->ctr[CTR_FANOUT_MESSAGES] > 0) {
+        json_t *fo = json_object();
+        uint64_t expected = s->ctr[CTR_FANOUT_EXPECTED], delivered = s->ctr[CTR_FANOUT_DELIVERED];
+        put(fo, "messages", u64(s->ctr[CTR_FANOUT_MESSAGES]), oom);
+        put(fo, "expected", u64(expected), oom);
+        put(fo, "delivered", u64(delivered), oom);
+        /* Six digits: 0.999712 says 99.9712 %. */
+        double ratio = expected ? (double)delivered / (double)expected : 0.0;
+        put(fo, "delivery_ratio", json_real(round(ratio * 1e6) / 1e6), oom);
+        put(o, "fanout", fo, oom);
+    }
+}
+
+static json_t *config_obj(const struct report_kv *kv, size_t n, int *oom)
+{
+    json_t *config = json_object();
+    if (!config) {
+        *oom = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < n && i < REPORT_MAX_CONFIG; i++) {
+        if (kv[i].key)
+            put(config, kv[i].key, config_value(&kv[i]), oom);
+    }
+    return config;
+}
+
+/* groups: { "<name>": { target, role, config, counters, errors, histograms, tls, fanout } } */
+static json_t *groups_obj(const struct report *r, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < r->ngroups && i < REPORT_MAX_GROUPS; i++) {
+        const struct report_group *g = &r->groups[i];
+        json_t *go = json_object();
+        if (!go) {
+            *oom = 1;
+            continue;
+        }
+        put(go, "target", str(g->target), oom);
+        put(go, "role", str(g->role), oom);
+        put(go, "config", config_obj(g->config, g->nconfig, oom), oom);
+        put(go, "counters", counters_obj(g->stats, oom), oom);
+        put(go, "errors", errors_obj(g->stats, oom), oom);
+        put(go, "histograms", histograms_obj(g->stats, oom), oom);
+        derived_put(go, g->stats, oom);
+        put(o, g->name ? g->name : "", go, oom);
+    }
+    return o;
+}
+
 static json_t *row_obj(const struct ts_row *row, int *oom)
 {
     json_t *o = json_object();
@@ -205,6 +273,8 @@ static json_t *threshold_obj(const struct threshold_result *res, int *oom)
         return NULL;
     }
     put(o, "expr", str(res->t ? res->t->expr : ""), oom);
+    if (res->group)
+        put(o, "group", str(res->group), oom);
     put(o, "ok", json_boolean(res->ok), oom);
     int is_time = res->t && res->t->kind == THR_PERCENTILE && res->t->percentile != -4.0;
     const char *key = is_time ? "value_us" : "value";
@@ -234,12 +304,7 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "started_at", str(r->started_at), oom);
     put(root, "duration_s", json_real(isfinite(r->duration_s) ? r->duration_s : 0), oom);
 
-    json_t *config = json_object();
-    for (size_t i = 0; config && i < r->nconfig && i < REPORT_MAX_CONFIG; i++) {
-        if (r->config[i].key)
-            put(config, r->config[i].key, config_value(&r->config[i]), oom);
-    }
-    put(root, "config", config, oom);
+    put(root, "config", config_obj(r->config, r->nconfig, oom), oom);
     put(root, "counters", counters_obj(r->total, oom), oom);
     put(root, "errors", errors_obj(r->total, oom), oom);
     put(root, "histograms", histograms_obj(r->total, oom), oom);
@@ -254,6 +319,18 @@ static json_t *report_obj(const struct report *r, int *oom)
         put(rec, "back_100_us", json_integer(hist_max(rh)), oom);
         put(root, "recovery", rec, oom);
     }
+    derived_put(root, r->total, oom);
+    if (r->limit.asked) {
+        json_t *lim = json_object();
+        put(lim, "asked", u64(r->limit.asked), oom);
+        put(lim, "reached", u64(r->limit.reached), oom);
+        put(lim, "cause", str(r->limit.cause), oom);
+        put(lim, "errors", u64(r->limit.errors), oom);
+        put(root, "limit", lim, oom);
+    }
+    /* A single-URL run has no groups: its report stays as it always was. */
+    if (r->ngroups)
+        put(root, "groups", groups_obj(r, oom), oom);
 
     json_t *ts = json_array();
     for (size_t i = 0; ts && r->rows && i < r->nrows; i++) {
@@ -263,7 +340,7 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "timeseries", ts, oom);
 
     json_t *th = json_array();
-    for (size_t i = 0; th && i < r->nthresholds && i < REPORT_MAX_THRESHOLDS; i++) {
+    for (size_t i = 0; th && i < r->nthresholds && i < REPORT_MAX_RESULTS; i++) {
         if (json_array_append_new(th, threshold_obj(&r->thresholds[i], oom)) != 0)
             *oom = 1;
     }

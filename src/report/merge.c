@@ -33,6 +33,45 @@ static void merge_row(struct ts_row *d, const struct ts_row *s)
     }
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* Groups merge by name: counters, errors and histograms add up, so do open and the peaks (a
+ * group has no time series to align, so its merged peak is the sum: an upper bound). */
+static void merge_groups(struct report_read *dst, const struct report_read *src)
+{
+    for (size_t i = 0; i < src->ngroups; i++) {
+        const struct report_read_group *sg = &src->groups[i];
+        struct report_read_group *dg = NULL;
+        for (size_t k = 0; k < dst->ngroups && !dg; k++) {
+            if (strcmp(dst->groups[k].name, sg->name) == 0)
+                dg = &dst->groups[k];
+        }
+        if (!dg) {
+            if (dst->ngroups == REPORT_MAX_GROUPS)
+                continue;
+            dst->groups = xrealloc(dst->groups, (dst->ngroups + 1) * sizeof *dst->groups);
+            dg = &dst->groups[dst->ngroups++];
+            memset(dg, 0, sizeof *dg);
+            stats_init(&dg->total);
+            dg->name = xstrdup(sg->name);
+            dg->target = dup_or_null(sg->target);
+            dg->role = dup_or_null(sg->role);
+            for (size_t k = 0; k < sg->nconfig; k++) {
+                dg->config[k].key = xstrdup(sg->config[k].key);
+                dg->config[k].value = xstrdup(sg->config[k].value);
+                dg->config[k].is_number = sg->config[k].is_number;
+            }
+            dg->nconfig = sg->nconfig;
+        }
+        stats_merge(&dg->total, &sg->total);
+        dg->peak_sum += sg->peak_sum;
+        dg->total.peak = dg->peak_sum;
+    }
+}
+
 void report_read_merge(struct report_read *dst, const struct report_read *src)
 {
     int64_t peak_max = dst->total.peak > src->total.peak ? dst->total.peak : src->total.peak;
@@ -64,11 +103,25 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
         dst->target = xstrdup(src->target);
     for (size_t i = 0; i < src->nthresholds; i++) {
         size_t j = 0;
-        while (j < dst->nthresholds && strcmp(dst->thresholds[j], src->thresholds[i]) != 0)
+        while (j < dst->nthresholds &&
+               (strcmp(dst->thresholds[j], src->thresholds[i]) != 0 ||
+                strcmp(dst->threshold_group[j], src->threshold_group[i]) != 0))
             j++;
-        if (j == dst->nthresholds && dst->nthresholds < REPORT_MAX_THRESHOLDS)
-            memcpy(dst->thresholds[dst->nthresholds++], src->thresholds[i],
+        if (j == dst->nthresholds && dst->nthresholds < REPORT_MAX_RESULTS) {
+            memcpy(dst->thresholds[dst->nthresholds], src->thresholds[i],
                    sizeof dst->thresholds[0]);
+            memcpy(dst->threshold_group[dst->nthresholds++], src->threshold_group[i],
+                   sizeof dst->threshold_group[0]);
+        }
+    }
+    merge_groups(dst, src);
+    /* The limit: what the shards asked and reached adds up; the first cause names it. */
+    if (src->limit.asked) {
+        if (!dst->limit.asked)
+            memcpy(dst->limit.cause, src->limit.cause, sizeof dst->limit.cause);
+        dst->limit.asked += src->limit.asked;
+        dst->limit.reached += src->limit.reached;
+        dst->limit.errors += src->limit.errors;
     }
 }
 
@@ -81,6 +134,14 @@ void report_read_merge_done(struct report_read *r)
         r->total.peak = most;
     } else {
         r->total.peak = r->peak_sum;
+    }
+    /* The shards that hit a limit fell short by asked - reached each; shards that did not hit
+     * one reached their share. */
+    if (r->limit.asked) {
+        uint64_t shortfall =
+            r->limit.asked > r->limit.reached ? r->limit.asked - r->limit.reached : 0;
+        r->limit.reached = r->total.peak > 0 ? (uint64_t)r->total.peak : 0;
+        r->limit.asked = r->limit.reached + shortfall;
     }
     if (r->nstages) {
         struct report view;
@@ -106,4 +167,15 @@ void report_read_view(const struct report_read *r, struct report *out)
     out->nrows = r->nrows;
     memcpy(out->stages, r->stages, r->nstages * sizeof r->stages[0]);
     out->nstages = r->nstages;
+    for (size_t i = 0; i < r->ngroups && i < REPORT_MAX_GROUPS; i++) {
+        struct report_group *g = &out->groups[out->ngroups++];
+        const struct report_read_group *rg = &r->groups[i];
+        g->name = rg->name;
+        g->target = rg->target;
+        g->role = rg->role;
+        g->stats = &rg->total;
+        g->config = rg->config;
+        g->nconfig = rg->nconfig;
+    }
+    out->limit = r->limit;
 }

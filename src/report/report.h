@@ -32,7 +32,10 @@ struct report_kv {
 };
 
 #define REPORT_MAX_CONFIG 64
-#define REPORT_MAX_THRESHOLDS 32
+#define REPORT_MAX_THRESHOLDS 32 /* per list: the run's, or one group's */
+#define REPORT_MAX_RESULTS 256 /* threshold results of a report, the run's and every group's */
+#define REPORT_MAX_GROUPS 64 /* scenario groups (scenario.h: SCENARIO_MAX_GROUPS) */
+#define REPORT_GROUP_NAME 64 /* a group name with its NUL */
 
 /* A threshold such as `rtt.p99<20ms`, `errors==0`, `connections.failed<1%`,
  * `messages.received/s>1000`. */
@@ -75,6 +78,7 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
 
 struct threshold_result {
     const struct threshold *t;
+    const char *group; /* the scenario group it was checked on, NULL for the whole run */
     int ok;
     double value; /* measured: us for percentiles, count, per second, or percent */
     int no_data; /* a time statistic of a metric without samples: no value, and not ok (an
@@ -92,6 +96,30 @@ struct report_stage {
 };
 #define REPORT_MAX_STAGES 64
 
+/* One group of a scenario (herd run -f): its own figures, beside the run's totals. */
+struct report_group {
+    const char *name;
+    const char *target; /* its URL */
+    const char *role; /* "ping", "subscribe", ... */
+    const struct stats *stats; /* counters, errors, histograms, open and peak of the group */
+    const struct report_kv *config; /* its effective options */
+    size_t nconfig;
+};
+
+/* A local limit that kept the run below the connections asked for (the "limit" object):
+ * applies when the peak stayed below `asked` and errors of class ports, descriptors or memory
+ * occurred. */
+struct report_limit {
+    uint64_t asked; /* connections asked for (-c or the largest stage target); 0 = no limit hit */
+    uint64_t reached; /* the peak of open connections */
+    char cause[16]; /* "ports", "descriptors" or "memory": the class with the most errors */
+    uint64_t errors; /* errors of that class */
+};
+
+/* Whether the limit applies to a run with these figures that asked for `asked` connections;
+ * fills *out (zeroed when not). */
+int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out);
+
 struct report {
     const char *tool_version;
     int complete; /* 0 when cut short (signal, every connection failed, ...) */
@@ -104,18 +132,28 @@ struct report {
     const struct stats *total;
     const struct ts_row *rows;
     size_t nrows;
-    struct threshold_result thresholds[REPORT_MAX_THRESHOLDS];
+    struct threshold_result thresholds[REPORT_MAX_RESULTS];
     size_t nthresholds;
     struct report_stage stages[REPORT_MAX_STAGES];
     size_t nstages;
+    /* Scenario groups; none for a single-URL run (the JSON then has no "groups" object). */
+    struct report_group groups[REPORT_MAX_GROUPS];
+    size_t ngroups;
+    struct report_limit limit;
 };
 
 /* Judge each stage from the time series' per-second open counts (fills reached and
  * reached_at_s of r->stages[0..nstages), whose target, start_s and end_s the caller set). */
 void report_stages_eval(struct report *r);
 
-/* Evaluate every threshold against r, filling r->thresholds. Returns how many failed. */
+/* Evaluate every threshold against r's totals, filling r->thresholds from the start (any
+ * earlier results are dropped). Returns how many failed. */
 int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n);
+
+/* Evaluate thresholds on group g's figures (rates over the run's duration), appending the
+ * results (marked with the group's name) after those already in r->thresholds. Returns how many
+ * failed. */
+int report_group_thresholds_eval(struct report *r, size_t g, const struct threshold *t, size_t n);
 
 /* Write the JSON report (DESIGN.md version 1) atomically. Returns 0, or a negative error with a
  * one-line message in err. */
@@ -147,6 +185,17 @@ void report_fmt_us(char *out, size_t outlen, double us);
  * report_read_free. Histograms are decoded from their "hdr" text, so they are exact and merge
  * exactly. What the JSON does not carry is not invented: a time-series row's count[m] is 1 when
  * the row has percentiles of metric m, else 0 (the per-interval sample counts are not written). */
+/* A scenario group read back. */
+struct report_read_group {
+    char *name;
+    char *target; /* NULL when absent */
+    char *role; /* NULL when absent */
+    struct report_kv config[REPORT_MAX_CONFIG]; /* malloc'ed, as report_read's */
+    size_t nconfig;
+    struct stats total;
+    int64_t peak_sum; /* for merging: the sum of the peaks merged in */
+};
+
 struct report_read {
     char *tool_version; /* "version" (NULL when absent) */
     int complete;
@@ -163,8 +212,12 @@ struct report_read {
     size_t nrows;
     struct report_stage stages[REPORT_MAX_STAGES];
     size_t nstages;
-    char thresholds[REPORT_MAX_THRESHOLDS][128]; /* the "expr" of each threshold */
+    char thresholds[REPORT_MAX_RESULTS][128]; /* the "expr" of each threshold */
+    char threshold_group[REPORT_MAX_RESULTS][REPORT_GROUP_NAME]; /* its "group", "" = the run */
     size_t nthresholds;
+    struct report_read_group *groups; /* malloc'ed; ngroups entries */
+    size_t ngroups;
+    struct report_limit limit;
 };
 
 /* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever
@@ -182,7 +235,10 @@ void report_read_free(struct report_read *r);
  * expressions. Time-series rows are aligned by index: counts and open add up, t is the later;
  * per-row percentiles cannot be merged from p50/p99 alone, so each becomes the larger of the
  * two, an upper bound of the true merged percentile. Stages add their targets (dropped when the
- * reports have different stages). Call report_read_merge_done once after the last merge. */
+ * reports have different stages). Groups merge by name (a group only one report has is taken
+ * as it is); a group's peak becomes the sum of the peaks (an upper bound: groups have no time
+ * series). The limit's asked and reached add up. Call report_read_merge_done once after the last
+ * merge. */
 void report_read_merge(struct report_read *dst, const struct report_read *src);
 
 /* Finish a merge: connections.peak becomes the highest summed `open` of the aligned time-series

@@ -71,7 +71,10 @@ static void print_thresholds(FILE *out, const struct report *r)
     fprintf(out, "\nthresholds\n");
     size_t width = 0;
     for (size_t i = 0; i < r->nthresholds; i++) {
-        size_t l = r->thresholds[i].t ? strlen(r->thresholds[i].t->expr) : 0;
+        const struct threshold_result *res = &r->thresholds[i];
+        size_t l = res->t ? strlen(res->t->expr) : 0;
+        if (res->group)
+            l += strlen(res->group) + 2;
         width = l > width ? l : width;
     }
     for (size_t i = 0; i < r->nthresholds; i++) {
@@ -90,7 +93,11 @@ static void print_thresholds(FILE *out, const struct report *r)
             snprintf(v, sizeof v, "%.3g%%", res->value);
         else
             snprintf(v, sizeof v, "%.0f", res->value);
-        fprintf(out, "  %-4s  %-*s  %s\n", res->ok ? "ok" : "FAIL", (int)width, t->expr, v);
+        char label[256];
+        /* A group's threshold was checked on the group's figures: say which. */
+        snprintf(label, sizeof label, "%s%s%s", res->group ? res->group : "",
+                 res->group ? ": " : "", t->expr);
+        fprintf(out, "  %-4s  %-*s  %s\n", res->ok ? "ok" : "FAIL", (int)width, label, v);
     }
 }
 
@@ -168,11 +175,81 @@ static void print_errors(FILE *out, const struct stats *s)
     fputc('\n', out);
 }
 
+/* tls: handshakes and how many resumed a session; fan-out: delivery ratio and its p99. */
+static void print_derived(FILE *out, const struct stats *s, const char *indent)
+{
+    const struct hist *th = s->hist[M_TLS];
+    if (th && th->total_count > 0) {
+        uint64_t resumed = s->ctr[CTR_TLS_RESUMED];
+        fprintf(out, "%s%-*s%" PRId64 " handshakes, %" PRIu64 " resumed (%.1f %%)\n", indent,
+                13 - (int)strlen(indent), "tls", th->total_count, resumed,
+                100.0 * (double)resumed / (double)th->total_count);
+    }
+    if (s->ctr[CTR_FANOUT_MESSAGES] > 0) {
+        uint64_t expected = s->ctr[CTR_FANOUT_EXPECTED];
+        double ratio =
+            expected ? 100.0 * (double)s->ctr[CTR_FANOUT_DELIVERED] / (double)expected : 0.0;
+        const struct hist *fh = s->hist[M_FANOUT];
+        char p99[24] = "-";
+        if (fh && fh->total_count)
+            report_fmt_us(p99, sizeof p99, (double)hist_percentile(fh, 99.0));
+        fprintf(out, "%sfan-out: %" PRIu64 " messages, delivery ratio %.2f %%, fanout p99 %s\n",
+                indent, s->ctr[CTR_FANOUT_MESSAGES], ratio, p99);
+    }
+}
+
+/* One short block per scenario group: what it was, its connections and messages, a line per
+ * metric with samples, its errors. */
+static void print_groups(FILE *out, const struct report *r)
+{
+    double secs = r->duration_s > 0 ? r->duration_s : 0;
+    for (size_t i = 0; i < r->ngroups; i++) {
+        const struct report_group *g = &r->groups[i];
+        const struct stats *s = g->stats;
+        fprintf(out, "\ngroup %s  %s  %s\n", g->name ? g->name : "", g->role ? g->role : "",
+                g->target ? g->target : "");
+        if (!s)
+            continue;
+        const uint64_t *c = s->ctr;
+        fprintf(out,
+                "  %-13sopened %" PRIu64 "  failed %" PRIu64 "  reconnects %" PRIu64
+                "  open %" PRId64 "  peak %" PRId64 "\n",
+                "connections", c[CTR_CONNECTIONS_OPENED], c[CTR_CONNECTIONS_FAILED],
+                c[CTR_CONNECTIONS_RECONNECTS], s->open, s->peak);
+        char rs[24], rr[24];
+        fmt_rate(rs, sizeof rs, secs > 0 ? (double)c[CTR_MESSAGES_SENT] / secs : 0);
+        fmt_rate(rr, sizeof rr, secs > 0 ? (double)c[CTR_MESSAGES_RECEIVED] / secs : 0);
+        fprintf(out,
+                "  %-13ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64 "\n",
+                "messages", c[CTR_MESSAGES_SENT], rs, c[CTR_MESSAGES_RECEIVED], rr,
+                c[CTR_MESSAGES_LOST]);
+        for (int m = 0; m < M_COUNT; m++) {
+            const struct hist *h = s->hist[m];
+            if (!h || h->total_count == 0)
+                continue;
+            char p50[24], p99[24], mx[24];
+            report_fmt_us(p50, sizeof p50, (double)hist_percentile(h, 50.0));
+            report_fmt_us(p99, sizeof p99, (double)hist_percentile(h, 99.0));
+            report_fmt_us(mx, sizeof mx, (double)hist_max(h));
+            fprintf(out, "  %-13s%" PRId64 " samples  p50 %s  p99 %s  max %s\n", metric_name[m],
+                    h->total_count, p50, p99, mx);
+        }
+        print_derived(out, s, "  ");
+        fputs("  ", out);
+        print_errors(out, s);
+    }
+}
+
 void report_summary_print(FILE *out, const struct report *r)
 {
     const struct stats *s = r->total;
     double secs = r->duration_s > 0 ? r->duration_s : 0;
-    fprintf(out, "\nherd %s  %.1fs%s\n", r->target ? r->target : "", secs,
+    const char *what = r->target;
+    for (size_t i = 0; !what && i < r->nconfig; i++) {
+        if (r->config[i].key && strcmp(r->config[i].key, "file") == 0)
+            what = r->config[i].value;
+    }
+    fprintf(out, "\nherd %s  %.1fs%s\n", what ? what : "", secs,
             r->complete ? "" : "  (incomplete: stopped early)");
     if (r->shards > 1)
         fprintf(out, "merged from %u shards\n", r->shards);
@@ -202,6 +279,7 @@ void report_summary_print(FILE *out, const struct report *r)
     if (c[CTR_PINGS_SENT] || c[CTR_PINGS_RECEIVED])
         fprintf(out, "%-13ssent %" PRIu64 "  pongs %" PRIu64 "\n", "pings", c[CTR_PINGS_SENT],
                 c[CTR_PINGS_RECEIVED]);
+    print_derived(out, s, "");
 
     /* The latency table: one row per metric that has samples. */
     static const struct {
@@ -246,6 +324,7 @@ void report_summary_print(FILE *out, const struct report *r)
                 "all within %s\n",
                 "recovery", (long long)rh->total_count, b50, b90, b100);
     }
+    print_groups(out, r);
     print_stages(out, r);
     print_thresholds(out, r);
 }

@@ -376,16 +376,18 @@ static int compare(double v, enum threshold_op op, double limit)
     return 0;
 }
 
-int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n)
+/* Evaluate t[0..n) on s, appending to r->thresholds with `group` as the label. */
+static int eval_on(struct report *r, const struct stats *s, const char *group,
+                   const struct threshold *t, size_t n)
 {
     int failed = 0;
-    if (n > REPORT_MAX_THRESHOLDS)
-        n = REPORT_MAX_THRESHOLDS;
-    const struct stats *s = r->total;
+    if (n > REPORT_MAX_RESULTS - r->nthresholds)
+        n = REPORT_MAX_RESULTS - r->nthresholds;
     for (size_t i = 0; i < n; i++) {
-        struct threshold_result *res = &r->thresholds[i];
+        struct threshold_result *res = &r->thresholds[r->nthresholds + i];
         memset(res, 0, sizeof *res);
         res->t = &t[i];
+        res->group = group;
         switch (t[i].kind) {
         case THR_PERCENTILE: {
             const struct hist *h =
@@ -416,6 +418,39 @@ int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n
         if (!res->ok)
             failed++;
     }
-    r->nthresholds = n;
+    r->nthresholds += n;
     return failed;
+}
+
+int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n)
+{
+    r->nthresholds = 0;
+    return eval_on(r, r->total, NULL, t, n);
+}
+
+int report_group_thresholds_eval(struct report *r, size_t g, const struct threshold *t, size_t n)
+{
+    if (g >= r->ngroups)
+        return 0;
+    return eval_on(r, r->groups[g].stats, r->groups[g].name, t, n);
+}
+
+int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out)
+{
+    static const enum err_class classes[] = {ERR_PORTS, ERR_DESCRIPTORS, ERR_MEMORY};
+    memset(out, 0, sizeof *out);
+    if (!s || s->peak < 0 || (uint64_t)s->peak >= asked)
+        return 0;
+    int most = -1;
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+        if (s->err[classes[i]] && (most < 0 || s->err[classes[i]] > s->err[most]))
+            most = (int)classes[i];
+    }
+    if (most < 0)
+        return 0;
+    out->asked = asked;
+    out->reached = (uint64_t)s->peak;
+    out->errors = s->err[most];
+    snprintf(out->cause, sizeof out->cause, "%s", err_class_name[most]);
+    return 1;
 }

@@ -305,14 +305,14 @@ static void test_eval(void)
     CHECK(!r3.thresholds[1].ok && r3.thresholds[1].no_data);
 
     /* more than the report holds: the rest is ignored, never written past the array */
-    struct threshold many[REPORT_MAX_THRESHOLDS + 5];
+    struct threshold many[REPORT_MAX_RESULTS + 5];
     for (size_t i = 0; i < sizeof many / sizeof many[0]; i++)
         many[i] = parsed("errors>100");
     struct report r4 = {0};
     r4.total = &s;
     CHECK_EQ_I64(report_thresholds_eval(&r4, many, sizeof many / sizeof many[0]),
-                 REPORT_MAX_THRESHOLDS);
-    CHECK_EQ_U64(r4.nthresholds, REPORT_MAX_THRESHOLDS);
+                 REPORT_MAX_RESULTS);
+    CHECK_EQ_U64(r4.nthresholds, REPORT_MAX_RESULTS);
 
     stats_free(&s);
     stats_free(&empty);
