@@ -26,7 +26,8 @@ unsigned long raise_nofile(void);
 #define FD_RESERVE 64
 
 /* Finish a merge (report_read_merge_done), evaluate thresholds on the merged figures (the
- * reports' own when file_thresholds, then thr[0..nthr)), print the summary on `out` (NULL =
+ * reports' own when file_thresholds, then thr[0..nthr); a report's threshold of a scenario group
+ * is checked on that group's merged figures), print the summary on `out` (NULL =
  * none) and write the JSON and CSV reports (NULL = none). config, when not NULL, replaces the
  * reports' "config". *failed is how many thresholds failed. Returns 0, or -1 when a report could
  * not be written (said on stderr). */
@@ -37,6 +38,9 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
 /* How many processes `herd run` needs for -c given this process's descriptor limit: 1 when one
  * is enough (or when this is already a child of --procs). */
 unsigned procs_needed(const struct run_options *o);
+
+/* Whether this process is a child of `herd run --procs` (it runs its shard itself). */
+int procs_is_child(void);
 
 /* herd run --procs N: run N copies of this command line as shards I/N (argv as cmd_run got it,
  * argv[0] = "run"), forward SIGINT/SIGTERM to them, merge their reports like `herd merge`, write

@@ -34,10 +34,12 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
 
     /* The thresholds: the inputs' own (evaluated again, on the merged figures), then the
      * caller's, each expression once. */
-    struct threshold *all = xcalloc(REPORT_MAX_THRESHOLDS, sizeof *all);
+    struct threshold *all = xcalloc(REPORT_MAX_RESULTS, sizeof *all);
     size_t n = 0;
     for (size_t i = 0; file_thresholds && i < m->nthresholds && n < REPORT_MAX_THRESHOLDS; i++) {
         char why[256];
+        if (m->threshold_group[i][0])
+            continue; /* a group's: below */
         if (threshold_parse(m->thresholds[i], &all[n], why, sizeof why) != 0) {
             fprintf(stderr, "herd: merge: ignoring a threshold of the reports: %s\n", why);
             continue;
@@ -52,6 +54,27 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
             all[n++] = thr[i];
     }
     *failed = report_thresholds_eval(&rep, all, n);
+    /* A scenario group's thresholds, each on its group's merged figures. */
+    size_t ng = n;
+    for (size_t i = 0; file_thresholds && i < m->nthresholds && ng < REPORT_MAX_RESULTS; i++) {
+        char why[256];
+        if (!m->threshold_group[i][0])
+            continue;
+        size_t g = 0;
+        while (g < rep.ngroups && strcmp(rep.groups[g].name, m->threshold_group[i]) != 0)
+            g++;
+        if (g == rep.ngroups) {
+            fprintf(stderr, "herd: merge: ignoring a threshold of group %s, which has no figures\n",
+                    m->threshold_group[i]);
+            continue;
+        }
+        if (threshold_parse(m->thresholds[i], &all[ng], why, sizeof why) != 0) {
+            fprintf(stderr, "herd: merge: ignoring a threshold of the reports: %s\n", why);
+            continue;
+        }
+        *failed += report_group_thresholds_eval(&rep, g, &all[ng], 1);
+        ng++;
+    }
 
     int rc = 0;
     char err[512];

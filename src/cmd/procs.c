@@ -23,6 +23,11 @@
 #define PROCS_MAX 1024u
 #define CHILD_ENV "HERD_PROCS_CHILD"
 
+int procs_is_child(void)
+{
+    return getenv(CHILD_ENV) != NULL;
+}
+
 unsigned procs_needed(const struct run_options *o)
 {
     const struct client_params *p = &o->client;
@@ -248,9 +253,11 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     if (!has_procs && ncfg < REPORT_MAX_CONFIG)
         cfg[ncfg++] = (struct report_kv){"procs", nbuf, 1};
 
+    /* A scenario's children carry its thresholds (the run's and the groups') in their reports:
+     * check those on the merged figures too. */
     int failed = 0;
-    int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, 0, cfg, ncfg, o->json_path,
-                             o->csv_path, out, &failed);
+    int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, o->scenario_path != NULL, cfg,
+                             ncfg, o->json_path, o->csv_path, out, &failed);
     int opened = merged.total.ctr[CTR_CONNECTIONS_OPENED] != 0;
     int code = !opened        ? EXIT_NORUN
                : failed       ? EXIT_THRESHOLD
@@ -259,7 +266,7 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
                               : EXIT_OK;
     if (!opened)
         fprintf(stderr, "herd: no connection opened to %s in any of the %u processes\n",
-                p->url_text, nprocs);
+                p->url_text ? p->url_text : o->scenario_path, nprocs);
     free(cfg);
     report_read_free(&merged);
     return code;

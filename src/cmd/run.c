@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "client/client.h"
 #include "report/report.h"
+#include "scenario/scenario.h"
 #include "stats/stats.h"
 
 #include <errno.h>
@@ -81,20 +82,110 @@ static int live_metric(const struct client_params *p)
     }
 }
 
-int run_execute(struct run_options *o, FILE *out)
+/* One client run of a `herd run`: the single URL, or one group of a scenario. */
+struct group_run {
+    const char *name; /* NULL: the single-URL run */
+    struct run_options *o;
+    struct client_run *run;
+    struct stats total, iv;
+    int64_t peak, open_at_end;
+    uint64_t stop_at;
+    int stopping;
+};
+
+/* What the reporter needs besides the groups. */
+struct run_plan {
+    struct group_run *g;
+    size_t n;
+    int scenario; /* report groups (else the one run is the report) */
+    const char *target; /* the report's target */
+    const char *label; /* for messages: the URL or the scenario file */
+    const struct threshold *thr; /* the run's thresholds, on the totals */
+    size_t nthr;
+    const char *json_path, *csv_path;
+    int quiet;
+    const struct report_kv *config;
+    size_t nconfig;
+};
+
+/* The end of group g's run: its stages' total from the start, or -d after the first connection
+ * of any group opened; 0 while that is unknown or once it is stopping. */
+static uint64_t group_deadline(const struct group_run *g, uint64_t t0, uint64_t first_any)
 {
-    struct client_params *p = &o->client;
+    const struct client_params *p = &g->o->client;
+    if (g->stopping)
+        return 0;
+    if (p->nstages)
+        return t0 + p->duration_ns;
+    return first_any ? first_any + p->duration_ns : 0;
+}
+
+static void group_stop(struct group_run *g, uint64_t at, int abrupt)
+{
+    if (g->stopping && !abrupt)
+        return;
+    if (!g->stopping)
+        g->stop_at = at;
+    g->stopping = 1;
+    client_run_stop(g->run, abrupt ? 0 : 2 * NS_PER_S, abrupt);
+}
+
+/* At the end of a run: a local limit that kept it below the connections asked for gets one line
+ * on stderr naming the limit and what to do about it. */
+static void limit_say(const struct report_limit *l, unsigned long nofile)
+{
+    if (!l->asked)
+        return;
+    fprintf(stderr, "herd: reached %llu of %llu connections: ", (unsigned long long)l->reached,
+            (unsigned long long)l->asked);
+    if (strcmp(l->cause, "ports") == 0)
+        fprintf(stderr,
+                "local ports ran out for the address pair (EADDRNOTAVAIL, %llu times); add "
+                "source addresses with --bind 127.0.0.2-127.0.0.40\n",
+                (unsigned long long)l->errors);
+    else if (strcmp(l->cause, "descriptors") == 0)
+        fprintf(stderr,
+                "the process ran out of file descriptors (EMFILE/ENFILE, %llu times; its limit "
+                "is %lu); raise ulimit -n or spread the run with --procs N\n",
+                (unsigned long long)l->errors, nofile);
+    else
+        fprintf(stderr,
+                "the kernel refused memory for sockets (ENOMEM/ENOBUFS, %llu times); see "
+                "net.ipv4.tcp_mem and net.core.*mem\n",
+                (unsigned long long)l->errors);
+}
+
+static const char *no_open_reason(const struct stats *s)
+{
+    return s->err[ERR_REFUSED]       ? "connection refused"
+           : s->err[ERR_TIMEOUT]     ? "timed out"
+           : s->err[ERR_HTTP_STATUS] ? "the server answered with an HTTP error"
+           : s->err[ERR_HANDSHAKE]   ? "bad handshake reply"
+           : s->err[ERR_TLS]         ? "TLS handshake failed"
+           : s->err[ERR_PORTS]       ? "no local port left"
+           : s->err[ERR_DESCRIPTORS] ? "no file descriptor left"
+                                     : "see errors in the report";
+}
+
+/* Start every group's run, be the reporter until all are done, write the reports. */
+static int run_plan_execute(struct run_plan *pl, FILE *out)
+{
     char err[512] = "";
 
     /* Descriptors: one per connection of this shard, plus a reserve. */
     unsigned long nofile = raise_nofile();
-    uint64_t mine = p->connections / (p->shard_count ? p->shard_count : 1) + 1;
+    uint64_t mine = 1, asked = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct client_params *p = &pl->g[i].o->client;
+        uint64_t share = shard_share(p->connections, p->shard_index, p->shard_count);
+        mine += p->connections / (p->shard_count ? p->shard_count : 1);
+        asked += share;
+    }
     if (mine + FD_RESERVE > nofile) {
         fprintf(stderr,
                 "herd: -c: %llu connections need %llu file descriptors, but this process may "
                 "hold %lu (hard limit); run shards with --shard I/N in several processes\n",
-                (unsigned long long)p->connections, (unsigned long long)(mine + FD_RESERVE),
-                nofile);
+                (unsigned long long)(mine - 1), (unsigned long long)(mine + FD_RESERVE), nofile);
         return EXIT_USAGE;
     }
 
@@ -106,14 +197,31 @@ int run_execute(struct run_options *o, FILE *out)
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
 
-    struct report rep = {0};
-    rfc3339_now(rep.started_at, sizeof rep.started_at);
+    /* The report is large (threshold results, groups): keep it off the stack. */
+    struct report *rep = xcalloc(1, sizeof *rep);
+    rfc3339_now(rep->started_at, sizeof rep->started_at);
     uint64_t t0 = mono_ns();
-    struct client_run *run = client_run_start(p, err, sizeof err);
-    if (!run) {
-        fprintf(stderr, "herd: %s\n", err);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return EXIT_NORUN;
+    int any_stages = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        struct group_run *g = &pl->g[i];
+        g->run = client_run_start(&g->o->client, err, sizeof err);
+        if (!g->run) {
+            if (g->name)
+                fprintf(stderr, "herd: group %s: %s\n", g->name, err);
+            else
+                fprintf(stderr, "herd: %s\n", err);
+            for (size_t k = 0; k < i; k++) {
+                client_run_stop(pl->g[k].run, 0, 1);
+                client_run_join(pl->g[k].run);
+                client_run_free(pl->g[k].run);
+            }
+            free(rep);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_NORUN;
+        }
+        stats_init(&g->total);
+        stats_init(&g->iv);
+        any_stages |= g->o->client.nstages != 0;
     }
 
     struct stats total, iv;
@@ -121,54 +229,76 @@ int run_execute(struct run_options *o, FILE *out)
     stats_init(&iv);
     size_t rows_cap = 64, nrows = 0;
     struct ts_row *rows = xcalloc(rows_cap, sizeof *rows);
-    int live = !p->quiet && isatty(STDERR_FILENO);
-    int signals = 0, complete = 1, stopping = 0;
-    uint64_t stop_at = 0, next_tick = t0 + TICK_NS, last_tick = t0;
-    int64_t peak = 0, open_at_end = 0;
+    int live = !pl->quiet && isatty(STDERR_FILENO);
+    int signals = 0, complete = 1, no_open = 0;
+    uint64_t next_tick = t0 + TICK_NS, last_tick = t0;
+    int64_t peak = 0;
+    const struct client_params *p0 = &pl->g[0].o->client;
 
     for (;;) {
         uint64_t now = mono_ns();
-        /* The end of the run: -d after the first open, or the stages' total from the start.
-         * The reporter wakes exactly then, so no traffic runs past what the report says. */
-        uint64_t first_ns = client_run_first_open_ns(run);
-        uint64_t deadline = stopping     ? 0
-                            : p->nstages ? t0 + p->duration_ns
-                            : first_ns   ? first_ns + p->duration_ns
-                                         : 0;
-        uint64_t wake = deadline && deadline < next_tick ? deadline : next_tick;
+        uint64_t first_any = 0;
+        for (size_t i = 0; i < pl->n; i++) {
+            uint64_t f = client_run_first_open_ns(pl->g[i].run);
+            if (f && (!first_any || f < first_any))
+                first_any = f;
+        }
+        /* Wake at the next tick or at the first end of a group's run, exactly: no traffic
+         * runs past what the report says. */
+        uint64_t wake = next_tick;
+        int stopping_any = 0, all_done = 1;
+        for (size_t i = 0; i < pl->n; i++) {
+            uint64_t d = group_deadline(&pl->g[i], t0, first_any);
+            if (d && d < wake)
+                wake = d;
+            stopping_any |= pl->g[i].stopping;
+            all_done &= client_run_done(pl->g[i].run);
+        }
         uint64_t wait = wake > now ? wake - now : 0;
-        if (stopping && wait > 20 * NS_PER_MS) /* notice the workers finishing promptly */
+        if (stopping_any && wait > 20 * NS_PER_MS) /* notice the workers finishing promptly */
             wait = 20 * NS_PER_MS;
         struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
-        int sig = wait ? sigtimedwait(&sigs, NULL, &ts) : -1;
+        int sig = wait && !all_done ? sigtimedwait(&sigs, NULL, &ts) : -1;
         if (sig == SIGINT || sig == SIGTERM) {
             signals++;
             complete = 0;
-            if (signals == 1 && !stopping) {
-                stopping = 1;
-                stop_at = mono_ns();
-                client_run_stop(run, 2 * NS_PER_S, 0);
-            } else {
-                client_run_stop(run, 0, 1);
-            }
+            for (size_t i = 0; i < pl->n; i++)
+                group_stop(&pl->g[i], mono_ns(), signals > 1);
             continue;
         }
         now = mono_ns();
-        int end_now = deadline && now >= deadline;
-        if (now < next_tick && !end_now && !client_run_done(run))
+        int end_now = 0;
+        all_done = 1;
+        for (size_t i = 0; i < pl->n; i++) {
+            uint64_t d = group_deadline(&pl->g[i], t0, first_any);
+            end_now |= d && now >= d;
+            all_done &= client_run_done(pl->g[i].run);
+        }
+        if (now < next_tick && !end_now && !all_done)
             continue;
         next_tick += TICK_NS;
         if (next_tick < now)
             next_tick = now + TICK_NS;
 
-        client_run_collect(run, &iv);
+        for (size_t i = 0; i < pl->n; i++) {
+            struct group_run *g = &pl->g[i];
+            client_run_collect(g->run, &g->iv);
+            if (g->iv.peak > g->peak)
+                g->peak = g->iv.peak;
+            if (g->iv.open > g->peak)
+                g->peak = g->iv.open;
+            stats_merge(&g->total, &g->iv);
+            if (!g->stopping) /* open as the run ended, before herd's own closes */
+                g->open_at_end = g->iv.open;
+            stats_merge(&iv, &g->iv); /* open and the interval peaks add up */
+            stats_reset(&g->iv);
+            g->iv.open = g->iv.peak = 0;
+        }
         if (iv.peak > peak)
             peak = iv.peak;
         if (iv.open > peak)
             peak = iv.open;
         stats_merge(&total, &iv);
-        if (!stopping) /* the report's open count: as the run ended, before herd's own closes */
-            open_at_end = iv.open;
         if (nrows == rows_cap) {
             rows_cap *= 2;
             rows = xrealloc(rows, rows_cap * sizeof *rows);
@@ -176,98 +306,339 @@ int run_execute(struct run_options *o, FILE *out)
         fill_row(&rows[nrows], &iv, (double)(now - t0) / 1e9);
         if (live)
             report_live_print(stderr, &rows[nrows], (double)(now - last_tick) / 1e9,
-                              live_metric(p));
+                              live_metric(p0));
         nrows++;
         last_tick = now;
         stats_reset(&iv);
         iv.open = iv.peak = 0;
 
-        if (client_run_done(run))
+        if (all_done)
             break;
-        if (stopping)
-            continue;
-        uint64_t first = client_run_first_open_ns(run);
-        if (end_now) {
-            stopping = 1;
-            stop_at = deadline;
-            client_run_stop(run, 2 * NS_PER_S, 0);
-        } else if (!first && (client_run_live(run) == 0 ||
-                              (!p->nstages && now > t0 + p->timeout_ns + TICK_NS))) {
-            /* Nothing ever opened: every attempt failed or none finished in time. */
-            stopping = 1;
-            complete = 0;
-            stop_at = now;
-            client_run_stop(run, 0, 1);
-        } else if (first && client_run_live(run) == 0) {
-            /* Every connection is gone (a server that vanished) and none will come back. */
-            stopping = 1;
-            complete = 0;
-            stop_at = now;
-            client_run_stop(run, 0, 1);
+        for (size_t i = 0; i < pl->n; i++) {
+            struct group_run *g = &pl->g[i];
+            const struct client_params *p = &g->o->client;
+            if (g->stopping)
+                continue;
+            uint64_t d = group_deadline(g, t0, first_any);
+            uint64_t first = client_run_first_open_ns(g->run);
+            if (d && now >= d) {
+                group_stop(g, d, 0);
+            } else if (!first && (client_run_live(g->run) == 0 ||
+                                  (!p->nstages && now > t0 + p->timeout_ns + TICK_NS))) {
+                /* Nothing ever opened: every attempt failed or none finished in time. The run
+                 * cannot be what was asked: stop all of it. */
+                no_open = 1;
+                complete = 0;
+                for (size_t k = 0; k < pl->n; k++)
+                    group_stop(&pl->g[k], now, 1);
+                break;
+            } else if (first && client_run_live(g->run) == 0) {
+                /* Every connection is gone (a server that vanished) and none will come back. */
+                complete = 0;
+                group_stop(g, now, 1);
+            }
         }
     }
-    client_run_join(run);
-    client_run_collect(run, &iv); /* anything recorded after the last tick */
-    stats_merge(&total, &iv);
-    total.open = open_at_end;
+    uint64_t stop_at = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        struct group_run *g = &pl->g[i];
+        client_run_join(g->run);
+        client_run_collect(g->run, &g->iv); /* anything recorded after the last tick */
+        stats_merge(&g->total, &g->iv);
+        stats_merge(&total, &g->iv);
+        g->total.open = g->open_at_end;
+        g->total.peak = g->peak;
+        stop_at = g->stop_at > stop_at ? g->stop_at : stop_at;
+    }
+    total.open = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        total.open += pl->g[i].open_at_end;
     total.peak = peak;
     if (live)
         fputs("\r\033[K", stderr);
 
-    uint64_t first = client_run_first_open_ns(run);
-    rep.tool_version = HERD_VERSION;
-    rep.complete = complete;
-    rep.target = p->url_text;
-    uint64_t begin = p->nstages ? t0 : first;
-    rep.duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;
-    rep.shards = 1;
-    rep.total = &total;
-    rep.rows = rows;
-    rep.nrows = nrows;
-    memcpy(rep.config, o->config, o->nconfig * sizeof o->config[0]);
-    rep.nconfig = o->nconfig;
-    /* --stages: this process's targets, judged from the time series. */
+    uint64_t first = 0;
+    int all_opened = 1;
+    for (size_t i = 0; i < pl->n; i++) {
+        uint64_t f = client_run_first_open_ns(pl->g[i].run);
+        all_opened &= f != 0;
+        if (f && (!first || f < first))
+            first = f;
+    }
+    rep->tool_version = HERD_VERSION;
+    rep->complete = complete;
+    rep->target = pl->target;
+    uint64_t begin = any_stages ? t0 : first;
+    rep->duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;
+    rep->shards = 1;
+    rep->total = &total;
+    rep->rows = rows;
+    rep->nrows = nrows;
+    memcpy(rep->config, pl->config, pl->nconfig * sizeof pl->config[0]);
+    rep->nconfig = pl->nconfig;
+    /* --stages: this process's targets, judged from the time series (single-URL runs). */
     double stage_start = 0;
-    for (size_t k = 0; k < p->nstages && k < REPORT_MAX_STAGES; k++) {
-        struct report_stage *st = &rep.stages[rep.nstages++];
-        st->target = shard_share(p->stages[k].target, p->shard_index, p->shard_count);
+    for (size_t k = 0; !pl->scenario && k < p0->nstages && k < REPORT_MAX_STAGES; k++) {
+        struct report_stage *st = &rep->stages[rep->nstages++];
+        st->target = shard_share(p0->stages[k].target, p0->shard_index, p0->shard_count);
         st->start_s = stage_start;
-        stage_start += (double)p->stages[k].dur_ns / 1e9;
+        stage_start += (double)p0->stages[k].dur_ns / 1e9;
         st->end_s = stage_start;
     }
-    report_stages_eval(&rep);
-    int failed = report_thresholds_eval(&rep, o->thresholds, o->nthresholds);
+    report_stages_eval(rep);
+    for (size_t i = 0; pl->scenario && i < pl->n && i < REPORT_MAX_GROUPS; i++) {
+        const struct group_run *g = &pl->g[i];
+        struct report_group *rg = &rep->groups[rep->ngroups++];
+        rg->name = g->name;
+        rg->target = g->o->client.url_text;
+        rg->role = client_role_name[g->o->client.role];
+        rg->stats = &g->total;
+        rg->config = g->o->config;
+        rg->nconfig = g->o->nconfig;
+    }
+    report_limit_check(&total, asked, &rep->limit);
+    int failed = report_thresholds_eval(rep, pl->thr, pl->nthr);
+    for (size_t i = 0; i < rep->ngroups; i++)
+        failed +=
+            report_group_thresholds_eval(rep, i, pl->g[i].o->thresholds, pl->g[i].o->nthresholds);
 
-    int code = !first ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
+    int code = !first || no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
     if (out)
-        report_summary_print(out, &rep);
-    if (!first)
-        fprintf(stderr, "herd: no connection opened to %s (%s)\n", p->url_text,
-                total.err[ERR_REFUSED]       ? "connection refused"
-                : total.err[ERR_TIMEOUT]     ? "timed out"
-                : total.err[ERR_HTTP_STATUS] ? "the server answered with an HTTP error"
-                : total.err[ERR_HANDSHAKE]   ? "bad handshake reply"
-                : total.err[ERR_TLS]         ? "TLS handshake failed"
-                                             : "see errors in the report");
-    const char *tls_err = client_run_tls_error(run);
-    if (tls_err)
-        fprintf(stderr, "herd: %llu TLS failures; the first: %s\n",
-                (unsigned long long)total.err[ERR_TLS], tls_err);
-    if (o->json_path && report_json_write(&rep, o->json_path, err, sizeof err) != 0) {
+        report_summary_print(out, rep);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct group_run *g = &pl->g[i];
+        if (client_run_first_open_ns(g->run))
+            continue;
+        if (g->name)
+            fprintf(stderr, "herd: group %s: no connection opened to %s (%s)\n", g->name,
+                    g->o->client.url_text, no_open_reason(&g->total));
+        else
+            fprintf(stderr, "herd: no connection opened to %s (%s)\n", g->o->client.url_text,
+                    no_open_reason(&g->total));
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        const char *tls_err = client_run_tls_error(pl->g[i].run);
+        if (tls_err)
+            fprintf(stderr, "herd: %s%s%llu TLS failures; the first: %s\n",
+                    pl->g[i].name ? pl->g[i].name : "", pl->g[i].name ? ": " : "",
+                    (unsigned long long)pl->g[i].total.err[ERR_TLS], tls_err);
+    }
+    limit_say(&rep->limit, nofile);
+    if (pl->json_path && report_json_write(rep, pl->json_path, err, sizeof err) != 0) {
         fprintf(stderr, "herd: --json: %s\n", err);
         code = code ? code : EXIT_NORUN;
     }
-    if (o->csv_path && report_csv_write(&rep, o->csv_path, err, sizeof err) != 0) {
+    if (pl->csv_path && report_csv_write(rep, pl->csv_path, err, sizeof err) != 0) {
         fprintf(stderr, "herd: --csv: %s\n", err);
         code = code ? code : EXIT_NORUN;
     }
 
-    client_run_free(run);
+    for (size_t i = 0; i < pl->n; i++) {
+        client_run_free(pl->g[i].run);
+        stats_free(&pl->g[i].total);
+        stats_free(&pl->g[i].iv);
+    }
     stats_free(&total);
     stats_free(&iv);
     free(rows);
+    free(rep);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return code;
+}
+
+int run_execute(struct run_options *o, FILE *out)
+{
+    struct group_run g = {.o = o};
+    struct run_plan pl = {
+        .g = &g,
+        .n = 1,
+        .target = o->client.url_text,
+        .label = o->client.url_text,
+        .thr = o->thresholds,
+        .nthr = o->nthresholds,
+        .json_path = o->json_path,
+        .csv_path = o->csv_path,
+        .quiet = o->client.quiet,
+        .config = o->config,
+        .nconfig = o->nconfig,
+    };
+    return run_plan_execute(&pl, out);
+}
+
+/* Online CPUs, for sharing them out between groups. */
+static unsigned ncpus_online(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* The report's "config" of a scenario run: the file, the number of groups, the connections in
+ * all, the duration; each group's own options are in its "config". Strings go to top's arena. */
+static void scenario_config(struct scenario *s)
+{
+    struct run_options *t = &s->top;
+    t->nconfig = 0;
+    t->arena_used = 0;
+    char buf[4][64];
+    snprintf(buf[0], sizeof buf[0], "%zu", s->ngroups);
+    snprintf(buf[1], sizeof buf[1], "%llu", (unsigned long long)s->connections);
+    snprintf(buf[2], sizeof buf[2], "%.9g", (double)t->client.duration_ns / 1e9);
+    snprintf(buf[3], sizeof buf[3], "%u/%u", t->client.shard_index, t->client.shard_count);
+    const char *keys[] = {"file", "groups", "connections", "duration", "shard", "procs"};
+    char procs[16];
+    snprintf(procs, sizeof procs, "%u", t->client.procs);
+    const char *vals[] = {s->name, buf[0], buf[1], buf[2], buf[3], procs};
+    const int num[] = {0, 1, 1, 1, 0, 1};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (i == 4 && t->client.shard_count <= 1)
+            continue;
+        if (i == 5 && !t->client.procs)
+            continue;
+        size_t len = strlen(vals[i]) + 1;
+        if (t->arena_used + len > sizeof t->arena || t->nconfig == REPORT_MAX_CONFIG)
+            break;
+        char *dst = t->arena + t->arena_used;
+        memcpy(dst, vals[i], len);
+        t->arena_used += len;
+        t->config[t->nconfig++] = (struct report_kv){keys[i], dst, num[i]};
+    }
+}
+
+/* --check: what would run. */
+static void check_print(FILE *out, const struct scenario *s, const struct run_options *single)
+{
+    if (single) {
+        const struct client_params *p = &single->client;
+        fprintf(out, "ok: %s  %s  %llu connections  %u threads\n", p->url_text,
+                client_role_name[p->role], (unsigned long long)p->connections, p->threads);
+        return;
+    }
+    fprintf(out, "%s: %zu groups, %llu connections\n", s->name, s->ngroups,
+            (unsigned long long)s->connections);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        const struct scenario_group *g = &s->groups[i];
+        const struct client_params *p = &g->opts.client;
+        char dur[32];
+        report_fmt_us(dur, sizeof dur, (double)p->duration_ns / 1e3);
+        fprintf(out, "  %-16s %-9s %6llu connections  %s%s  %u threads  %s\n", g->name,
+                client_role_name[p->role], (unsigned long long)p->connections,
+                p->nstages ? "stages " : "", dur, p->threads, p->url_text);
+        for (size_t k = 0; k < g->opts.nthresholds; k++)
+            fprintf(out, "  %-16s threshold %s\n", "", g->opts.thresholds[k].expr);
+    }
+    for (size_t k = 0; k < s->top.nthresholds; k++)
+        fprintf(out, "  threshold %s\n", s->top.thresholds[k].expr);
+}
+
+/* Options the command line knows but the engine does not do yet: say so rather than run
+ * something other than what was asked. NULL when everything in o is supported. */
+static const char *unsupported(const struct run_options *o)
+{
+    return o->client.compress ? "--compress"
+           : o->html_path     ? "--html"
+           : o->hlog_path     ? "--hlog"
+                              : NULL;
+}
+
+struct overrides {
+    struct scenario_override *v;
+    size_t n, cap;
+};
+
+static int override_add(void *ctx, const char *name, const char *value)
+{
+    struct overrides *ov = ctx;
+    if (ov->n == ov->cap) {
+        ov->cap = ov->cap ? ov->cap * 2 : 16;
+        ov->v = xrealloc(ov->v, ov->cap * sizeof *ov->v);
+    }
+    ov->v[ov->n++] = (struct scenario_override){name, value};
+    return 0;
+}
+
+/* herd run -f FILE: parse (the command line over the top-level keys), check, run. */
+static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
+{
+    if (o->client.url_text) {
+        fprintf(stderr, "herd: -f: the URLs come from the scenario file; give no URL with -f\n");
+        return EXIT_USAGE;
+    }
+    struct overrides ov = {0};
+    cli_run_walk(argc, argv, override_add, &ov);
+    struct scenario_input in = {ov.v, ov.n, 0};
+    struct scenario *s = xcalloc(1, sizeof *s);
+    char err[512];
+    int rc;
+    if (scenario_parse_file(o->scenario_path, &in, s, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    scenario_threads_assign(s, ncpus_online());
+    s->top.client.connections = s->connections;
+    scenario_config(s);
+    if (o->check) {
+        check_print(stdout, s, NULL);
+        rc = EXIT_OK;
+        goto out;
+    }
+    for (size_t i = 0; i < s->ngroups; i++) {
+        const char *later = unsupported(&s->groups[i].opts);
+        if (later) {
+            fprintf(stderr, "herd: group %s: %s: not supported yet\n", s->groups[i].name, later);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (s->top.client.quiet)
+        log_level = LOG_WARN;
+    /* --procs N (or procs: N), or as many processes as the descriptor limit asks for; a child
+     * of --procs runs its shard itself. */
+    unsigned procs = procs_is_child()      ? 1
+                     : s->top.client.procs ? s->top.client.procs
+                                           : procs_needed(&s->top);
+    if (procs > 1) {
+        rc = procs_execute(&s->top, procs, argc, argv, stdout);
+        goto out;
+    }
+    struct group_run *g = xcalloc(s->ngroups, sizeof *g);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        g[i].name = s->groups[i].name;
+        g[i].o = &s->groups[i].opts;
+    }
+    /* Connection numbers (and so stamp publisher ids) stay unique across groups. */
+    uint64_t base = 0;
+    for (size_t i = 0; i < s->ngroups; i++) {
+        s->groups[i].opts.client.index_base = (uint32_t)base;
+        base += s->groups[i].opts.client.connections;
+    }
+    /* The report's target: the URL every group shares, or none. */
+    const char *target = s->groups[0].opts.client.url_text;
+    for (size_t i = 1; i < s->ngroups && target; i++) {
+        if (strcmp(target, s->groups[i].opts.client.url_text) != 0)
+            target = NULL;
+    }
+    struct run_plan pl = {
+        .g = g,
+        .n = s->ngroups,
+        .scenario = 1,
+        .target = target,
+        .label = s->name,
+        .thr = s->top.thresholds,
+        .nthr = s->top.nthresholds,
+        .json_path = s->top.json_path,
+        .csv_path = s->top.csv_path,
+        .quiet = s->top.client.quiet,
+        .config = s->top.config,
+        .nconfig = s->top.nconfig,
+    };
+    rc = run_plan_execute(&pl, stdout);
+    free(g);
+out:
+    scenario_free(s);
+    free(s);
+    free(ov.v);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -282,16 +653,16 @@ int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.scenario_path) {
-        fprintf(stderr, "herd: -f: scenario files are not supported yet\n");
+        rc = cmd_run_scenario(&o, argc, argv);
         cli_run_options_free(&o);
-        return EXIT_USAGE;
+        return rc;
     }
-    /* Options the command line knows but the engine does not do yet: say so rather than run
-     * something other than what was asked. */
-    const char *later = o.client.compress ? "--compress"
-                        : o.html_path     ? "--html"
-                        : o.hlog_path     ? "--hlog"
-                                          : NULL;
+    if (o.check) {
+        check_print(stdout, NULL, &o);
+        cli_run_options_free(&o);
+        return EXIT_OK;
+    }
+    const char *later = unsupported(&o);
     if (later) {
         fprintf(stderr, "herd: %s: not supported yet\n", later);
         cli_run_options_free(&o);
