@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -425,6 +426,52 @@ def peer(procs, tmp_path):
                                    stderr=subprocess.STDOUT, cwd=PEERS)
             wait_for_port(port, proc, 15, f"peer {name}", log)
         return Server(name, proc, port, log)
+
+    return start
+
+
+class ManglerServer(Server):
+    """tests/peers/mangler.py: .url(path, scheme), .report() (its JSON report, or None before
+    the first), .wait_report(pred, timeout, what) (until pred(report) holds)."""
+
+    def __init__(self, proc, port, log, report_path):
+        super().__init__("mangler", proc, port, log)
+        self.report_path = report_path
+
+    def report(self):
+        return load_report(self.report_path)
+
+    def wait_report(self, pred, timeout=10, what="the mangler's report"):
+        deadline = time.monotonic() + scaled(timeout)
+        rep = None
+        while time.monotonic() < deadline:
+            rep = self.report()
+            if rep is not None and pred(rep):
+                return rep
+            if self.proc.poll() is not None:
+                pytest.fail(f"mangler exited with {self.proc.returncode}{_log_tail(self.log)}")
+            time.sleep(0.05)
+        pytest.fail(f"{what}: not reached within {scaled(timeout):g}s; last report:\n"
+                    f"{json.dumps(rep, indent=1)[-3000:]}{_log_tail(self.log)}")
+
+
+@pytest.fixture
+def mangler(procs, tmp_path):
+    """Factory: mangler(*args) starts tests/peers/mangler.py (standard library only, run by
+    this interpreter) with --report in tmp_path and *args (--drop-every N, --dup-every N,
+    --swap-every N, --kick-after N) and returns a ManglerServer once it prints its port.
+    ws://H/pub... publishes, ws://H/sub... and http://H/sub... (SSE) subscribe."""
+    counter = [0]
+
+    def start(*args):
+        counter[0] += 1
+        report_path = tmp_path / f"mangler{counter[0]}.json"
+        log = tmp_path / f"mangler{counter[0]}.log"
+        with open(log, "wb") as errlog:
+            proc = procs.spawn([sys.executable, PEERS / "mangler.py", "0", "--report",
+                                report_path, *args], stdout=subprocess.PIPE, stderr=errlog)
+        port = _wait_ready_line(proc, 15, "mangler", log)
+        return ManglerServer(proc, port, log, report_path)
 
     return start
 
