@@ -212,7 +212,7 @@ static void print_groups(FILE *out, const struct report *r)
             continue;
         const uint64_t *c = s->ctr;
         fprintf(out,
-                "  %-13sopened %" PRIu64 "  failed %" PRIu64 "  reconnects %" PRIu64
+                "  %-14sopened %" PRIu64 "  failed %" PRIu64 "  reconnects %" PRIu64
                 "  open %" PRId64 "  peak %" PRId64 "\n",
                 "connections", c[CTR_CONNECTIONS_OPENED], c[CTR_CONNECTIONS_FAILED],
                 c[CTR_CONNECTIONS_RECONNECTS], s->open, s->peak);
@@ -220,7 +220,7 @@ static void print_groups(FILE *out, const struct report *r)
         fmt_rate(rs, sizeof rs, secs > 0 ? (double)c[CTR_MESSAGES_SENT] / secs : 0);
         fmt_rate(rr, sizeof rr, secs > 0 ? (double)c[CTR_MESSAGES_RECEIVED] / secs : 0);
         fprintf(out,
-                "  %-13ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64 "\n",
+                "  %-14ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64 "\n",
                 "messages", c[CTR_MESSAGES_SENT], rs, c[CTR_MESSAGES_RECEIVED], rr,
                 c[CTR_MESSAGES_LOST]);
         for (int m = 0; m < M_COUNT; m++) {
@@ -231,7 +231,7 @@ static void print_groups(FILE *out, const struct report *r)
             report_fmt_us(p50, sizeof p50, (double)hist_percentile(h, 50.0));
             report_fmt_us(p99, sizeof p99, (double)hist_percentile(h, 99.0));
             report_fmt_us(mx, sizeof mx, (double)hist_max(h));
-            fprintf(out, "  %-13s%" PRId64 " samples  p50 %s  p99 %s  max %s\n", metric_name[m],
+            fprintf(out, "  %-14s%" PRId64 " samples  p50 %s  p99 %s  max %s\n", metric_name[m],
                     h->total_count, p50, p99, mx);
         }
         print_derived(out, s, "  ");
