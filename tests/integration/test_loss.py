@@ -199,3 +199,24 @@ def test_mangler_script(mangler):
     # 10 and 20 lost (30, the last, is invisible), 7 14 21 28 repeated, 13 and 26 late.
     assert (exp["lost"], exp["duplicated"], exp["reordered"]) == (2, 4, 2), exp
     sub.close()
+
+
+@pytest.mark.hard_timeout(90)
+def test_publisher_reconnect_keeps_its_seq(mangler, herd_run_proc, run_herd):
+    """The mangler closes each publisher connection after 150 messages; herd reconnects it.
+    A publisher is one per run and its seq counts from 1 once per run: after the reconnect it
+    goes on above what it sent (or takes a new publisher number), never re-sends seq 1.
+    Subscribers then count what the script did, and no repeat of the publisher's own making."""
+    m = mangler("--kick-pub-after", "150", "--dup-every", "0", "--swap-every", "0")
+    subs, sub_json = start_subscribers(m, herd_run_proc, "ws", 3, "-d", "6s")
+    pub = run_herd("--role", "publish", "-c", 2, "--rate", "100/s", "-d", "3s", "--reconnect",
+                   "--backoff", "fixed:100ms", m.url("/pub"), timeout=20)
+    assert pub.code == 0, pub.stderr
+    assert pub.report["counters"]["connections.reconnects"] >= 2, pub.report["counters"]
+    code, rep, err = finish(subs, sub_json)
+    assert code == 0, err
+    exp = all_closed(m)
+    reused = {p: v["seq_reused"] for p, v in exp["publishers"].items()}
+    assert sum(reused.values()) == 0, f"publishers re-sent seqs after reconnecting: {reused}"
+    assert exp["total"]["duplicated"] == 0, exp["total"]
+    assert_counts(rep, exp["total"], err)

@@ -3,7 +3,7 @@
 and writes down exactly what each subscriber must have seen lost, duplicated and reordered.
 
     python3 tests/peers/mangler.py PORT [--report FILE] [--drop-every N] [--dup-every N]
-                                        [--swap-every N] [--kick-after N]
+                                        [--swap-every N] [--kick-after N] [--kick-pub-after N]
 
 Plain asyncio and the standard library only (a minimal RFC 6455 server and an event stream),
 so that nothing here shares code with herd or with another WebSocket library. Listens on
@@ -25,7 +25,9 @@ Every subscriber gets the same sequence. 0 turns a rule off.
 
 --kick-after N closes every subscriber connection (WebSocket close 1001, or the end of the
 event stream) once N messages were sent on it, so a client that reconnects misses what is
-published meanwhile.
+published meanwhile. --kick-pub-after N closes every publisher connection (1001) once it sent
+N messages; "publishers" then says whether a publisher that came back reused seqs it had
+already sent (seq_reused, the contract wants 0: seq counts from 1 per publisher per run).
 
 The expected counts are not derived from the rules but measured on what was actually written
 to each subscriber connection, with the definitions of herd's contract (per publisher; the
@@ -43,7 +45,7 @@ keeps its state across reconnects must count (meaningful with one client at a ti
 --report FILE is rewritten atomically (temp file + rename) whenever a connection opens or
 closes and every 100 ms while messages flow:
   {"publishers_open": n, "subscribers_open": n, "publishers": {"<id>": {"received": n,
-   "highest_seq": s}}, "ops": {"dropped": n, "duplicated": n, "swapped": n},
+   "highest_seq": s, "seq_reused": n}}, "ops": {"dropped": n, "duplicated": n, "swapped": n},
    "subscribers": [{"id": k, "kind": "ws"|"sse", "open": bool, "delivered": n, "lost": n, ...}],
    "total": {...}, "chained": {...}}
 """
@@ -122,7 +124,8 @@ class Relay:
         self.subs = []  # every subscriber ever, in the order they opened
         self.chained = Stream()
         self.publishers_open = 0
-        self.pub_stats = {}  # publisher -> {"received", "highest_seq"}
+        self.pub_stats = {}  # publisher -> {"received", "highest_seq", "seq_reused"}
+        self.pub_seen = {}  # publisher -> set of seqs received from it
         self.held = {}  # publisher -> (payload, opcode, stamp) held back for a swap
         self.ops = {"dropped": 0, "duplicated": 0, "swapped": 0}
         self.dirty = True
@@ -136,8 +139,12 @@ class Relay:
             self.fan_out(payload, opcode, None)
             return
         pub, seq = int(m.group(1)), int(m.group(2))
-        st = self.pub_stats.setdefault(pub, {"received": 0, "highest_seq": 0})
+        st = self.pub_stats.setdefault(pub, {"received": 0, "highest_seq": 0, "seq_reused": 0})
         st["received"] += 1
+        seen = self.pub_seen.setdefault(pub, set())
+        if seq in seen:
+            st["seq_reused"] += 1
+        seen.add(seq)
         st["highest_seq"] = max(st["highest_seq"], seq)
         a = self.args
         if a.drop_every and seq % a.drop_every == 0:
@@ -256,12 +263,18 @@ class Relay:
         self.publishers_open += 1
         self.write_report()
         seen = set()
+        count = 0
         try:
             async for payload, opcode in read_messages(reader, writer):
                 m = STAMP.search(payload)
                 if m:
                     seen.add(int(m.group(1)))
                 self.publish(payload, opcode)
+                count += 1
+                if self.args.kick_pub_after and count >= self.args.kick_pub_after:
+                    writer.write(frame(0x8, struct.pack("!H", 1001) + b"kicked"))
+                    await writer.drain()
+                    break
         finally:
             self.publisher_gone(seen)
             self.publishers_open -= 1
@@ -380,6 +393,7 @@ async def main():
     ap.add_argument("--dup-every", type=int, default=7)
     ap.add_argument("--swap-every", type=int, default=13)
     ap.add_argument("--kick-after", type=int, default=0)
+    ap.add_argument("--kick-pub-after", type=int, default=0)
     args = ap.parse_args()
     relay = Relay(args)
     server = await asyncio.start_server(relay.handle, "127.0.0.1", args.port, limit=1 << 20)
