@@ -413,6 +413,8 @@ def publish_big(port, topic, count=500, size=20000):
         pad = b"y" * (size - 10)
         for i in range(count):
             p.post(topic, b"%09d:" % i + pad)
+            if i % 10 == 9:
+                time.sleep(0.01)  # paced, so that the reader keeps up (slow builds too)
         p.close()
     th = threading.Thread(target=run, daemon=True)
     th.start()
