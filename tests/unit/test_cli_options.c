@@ -596,12 +596,16 @@ static void test_serve(void)
     CHECK(p.reject == 0);
     CHECK_EQ_U64(p.die_after_ns, 0);
     CHECK(p.tls_cert == NULL && p.tls_key == NULL);
+    CHECK_EQ_U64(p.history, 1024);
+    CHECK_EQ_U64(p.sse_retry_ms, 0);
+    CHECK_EQ_U64(p.procs, 1);
     CHECK_EQ_I64(p.quiet, 0);
 
     int rc = serve(&p, "--bind", "0.0.0.0", "--port=9000", "-t", "2", "--delay", "5ms", "--stall",
                    "1s", "--stall-every=10s", "--tick", "100/s", "--slow-policy", "drop",
                    "--queue-limit", "64k", "--max-connections", "100k", "--reject", "0.25",
-                   "--die-after", "1m", "--tls-cert", "c.pem", "--tls-key", "k.pem", "-q", NULL);
+                   "--die-after", "1m", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--history",
+                   "0", "--sse-retry", "1.5s", "--procs", "4", "-q", NULL);
     CHECK_EQ_I64(rc, CLI_OK);
     if (rc)
         printf("#   %s\n", err);
@@ -619,6 +623,9 @@ static void test_serve(void)
     CHECK_EQ_U64(p.die_after_ns, 60 * NS_PER_S);
     CHECK_EQ_STR(p.tls_cert, "c.pem");
     CHECK_EQ_STR(p.tls_key, "k.pem");
+    CHECK_EQ_U64(p.history, 0);
+    CHECK_EQ_U64(p.sse_retry_ms, 1500);
+    CHECK_EQ_U64(p.procs, 4);
     CHECK_EQ_I64(p.quiet, 1);
 
     CHECK_EQ_I64(serve(&p, "--port", "0", "--slow-policy=close", "--reject", "10%", NULL), CLI_OK);
@@ -651,7 +658,9 @@ static void test_serve(void)
     SERVE_ERR("unexpected argument \"ws://h/\": herd serve takes only options (see herd serve "
               "--help)",
               "ws://h/");
-    SERVE_ERR("--procs: not implemented yet", "--procs", "2");
+    SERVE_ERR("--procs: expected a whole number from 1 to 1024, got \"0\"", "--procs", "0");
+    SERVE_ERR("--sse-retry: at least 1ms", "--sse-retry", "10us");
+    SERVE_ERR("--history: expected a whole number, got \"x\"", "--history", "x");
     SERVE_ERR("--port: missing value (expected a port number)", "--port");
 }
 
