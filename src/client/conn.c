@@ -30,7 +30,7 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void on_timer(struct loop *l, struct loop_timer *t);
 static void finish(struct conn *c);
 static void send_next(struct conn *c, uint64_t now);
-static void do_read(struct conn *c);
+static void do_read(struct conn *c, int hup);
 static int sse_head(struct conn *c, const struct http1_response *r, uint64_t now);
 static void on_stamp(struct conn *c, const struct stamp *s, uint64_t now);
 static void protocol_error(struct conn *c, int err);
@@ -467,7 +467,7 @@ static void on_timer(struct loop *l, struct loop_timer *t)
         }
         if ((c->flags & CF_READ_WAIT) && now >= read_resume_at(c)) {
             c->flags &= (uint8_t)~CF_READ_WAIT;
-            do_read(c);
+            do_read(c, 1); /* an EOF may have come while paused: read until EAGAIN */
             if (c->state != CS_OPEN)
                 return;
         }
@@ -496,8 +496,8 @@ static void on_open(struct conn *c, uint64_t now)
     c->t_open_ns = now;
     c->t_rx_ns = now;
     c->inflight = 0;
-    c->seq = 0;
-    c->rx_seq = 0;
+    /* seq and rx_seq go on across reconnects: a publisher's seq counts from 1 once per run
+     * (subscribers keep their windows across drops), and echoes lost with a drop are lost. */
     c->msg = (struct ws_msg){0};
     st->ctr[CTR_CONNECTIONS_OPENED]++;
     if (c->t_drop_ns) {
@@ -1065,7 +1065,7 @@ static int stash(struct conn *c, const uint8_t *p, size_t len, size_t need)
     return 0;
 }
 
-static void do_read(struct conn *c)
+static void do_read(struct conn *c, int hup)
 {
     struct worker *w = W(c);
     struct net_stream s = stream(c);
@@ -1129,8 +1129,9 @@ static void do_read(struct conn *c)
             pool_put(&w->pool, big);
         /* A short read drained the socket: skip the read that would only say EAGAIN. The next
          * bytes raise a new edge. Not with TLS: a read returns at most one record, and more
-         * may wait in OpenSSL's buffer or in the socket. */
-        if ((size_t)n < want && !c->tls)
+         * may wait in OpenSSL's buffer or in the socket. Not when the peer's FIN came with this
+         * edge: no other edge will come, and only the next read sees the end. */
+        if ((size_t)n < want && !c->tls && !hup)
             return;
     }
 }
@@ -1167,7 +1168,7 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events)
             return;
         }
         if (events & (LOOP_READ | LOOP_ERR))
-            do_read(c);
+            do_read(c, (events & LOOP_HUP) != 0);
         return;
     default: return; /* a stale event for a finished connection */
     }
