@@ -139,8 +139,9 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     int start_failed = 0;
     for (unsigned k = 0; k < nprocs; k++) {
         struct child *c = &kids[k];
-        /* Within the user's shard i of n (if any): shard i*N+k of n*N. */
-        snprintf(c->shard, sizeof c->shard, "%u/%u", p->shard_index * nprocs + k, sc * nprocs);
+        /* Within the user's shard i of n (if any), whose connections are i, i+n, i+2n, ...:
+         * child k takes every N-th of them from i+k*n, which is shard i+k*n of n*N. */
+        snprintf(c->shard, sizeof c->shard, "%u/%u", p->shard_index + k * sc, sc * nprocs);
         snprintf(c->path, sizeof c->path, "%s/shard-%u.json", dir, k);
         args[3] = c->shard;
         args[5] = c->path;

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "client/client.h"
+#include "net/net.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
 #include "stats/stats.h"
@@ -540,6 +541,26 @@ static const char *unsupported(const struct run_options *o)
                               : NULL;
 }
 
+/* --bind is checked here, before any process or connection starts, so that a bad spec is a
+ * usage error (exit 2) like every other bad option. Prints the message; returns 0 when fine. */
+static int bind_check(const struct run_options *o, const char *group)
+{
+    if (!o->client.bind)
+        return 0;
+    struct net_addr *a = xcalloc(CLIENT_MAX_BIND, sizeof *a);
+    const char *why = NULL;
+    int n = net_parse_addrs(o->client.bind, a, CLIENT_MAX_BIND, &why);
+    free(a);
+    if (n > 0)
+        return 0;
+    if (group)
+        fprintf(stderr, "herd: group %s: ", group);
+    else
+        fputs("herd: ", stderr);
+    fprintf(stderr, "--bind: %s (got \"%s\")\n", why ? why : "no address", o->client.bind);
+    return -1;
+}
+
 struct overrides {
     struct scenario_override *v;
     size_t n, cap;
@@ -586,6 +607,10 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         const char *later = unsupported(&s->groups[i].opts);
         if (later) {
             fprintf(stderr, "herd: group %s: %s: not supported yet\n", s->groups[i].name, later);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (bind_check(&s->groups[i].opts, s->groups[i].name) != 0) {
             rc = EXIT_USAGE;
             goto out;
         }
@@ -665,6 +690,10 @@ int cmd_run(int argc, char **argv)
     const char *later = unsupported(&o);
     if (later) {
         fprintf(stderr, "herd: %s: not supported yet\n", later);
+        cli_run_options_free(&o);
+        return EXIT_USAGE;
+    }
+    if (bind_check(&o, NULL) != 0) {
         cli_run_options_free(&o);
         return EXIT_USAGE;
     }

@@ -85,8 +85,5 @@ def test_bind_cidr_skips_network_and_broadcast(raw_server, run_herd):
 def test_bind_bad_spec_is_usage_error(run_herd, free_port, spec):
     res = run_herd("--role", "idle", "-c", "1", "-d", "1s", "--bind", spec,
                    f"ws://127.0.0.1:{free_port()}/", timeout=15)
-    assert res.code in (2, 3), (res.code, res.stderr)
+    assert res.code == 2, (res.code, res.stderr)
     assert "--bind" in res.stderr
-    if res.code == 3:
-        # DESIGN.md: bad usage exits 2. herd parses --bind when the run starts and exits 3.
-        pytest.xfail("a malformed --bind exits 3 (run could not happen), not 2 (usage)")

@@ -76,12 +76,8 @@ def test_shard_above_descriptor_limit_spreads_its_share(herd_bin, herd_serve, tm
     assert "running --procs 3" in err, err
     rep = json.loads(out.read_text())
     assert rep["counters"]["connections.failed"] == 0, rep["errors"]
-    opened = rep["counters"]["connections.opened"]
-    assert opened in (499, 500, 501), rep["counters"]
-    if opened != 500:
-        # src/cmd/procs.c gives child k of shard i/n the shard i*N+k of n*N, which is not a
-        # split of shard i's items (index % n == i): shard i + k*n of n*N would be.
-        pytest.xfail(f"--shard 1/2 of -c 1000 spread over 3 processes opened {opened}, not 500")
+    # Child k of shard i/n is shard i + k*n of n*N: together exactly shard i's connections.
+    assert rep["counters"]["connections.opened"] == 500, rep["counters"]
 
 
 @pytest.mark.hard_timeout(90)
