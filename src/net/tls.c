@@ -301,6 +301,12 @@ ssize_t net_tls_read(struct net_stream *s, void *buf, size_t len)
         return n;
     switch (SSL_get_error(ssl, n)) {
     case SSL_ERROR_WANT_READ:
+        /* The read that found the socket empty has allocated a fresh record buffer (17 KiB)
+         * that RELEASE_BUFFERS keeps until the next record: give it back now, or every idle
+         * TLS connection holds one. Nothing is buffered, so nothing is lost. */
+        if (!SSL_has_pending(ssl))
+            SSL_free_buffers(ssl);
+        return -EAGAIN;
     case SSL_ERROR_WANT_WRITE: return -EAGAIN;
     case SSL_ERROR_ZERO_RETURN: return 0; /* close_notify */
     case SSL_ERROR_SYSCALL:
