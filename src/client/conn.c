@@ -1084,6 +1084,10 @@ static void do_read(struct conn *c, int hup)
         }
         if (want > allow)
             want = allow;
+        /* A slow reader reads its response head in small pieces, so the stream that may
+         * follow it in the same buffers is not taken past the rate on the way. */
+        if (allow == SIZE_MAX && w->p->read_rate >= 0 && want > 512)
+            want = 512;
         ssize_t n = net_stream_read(&s, buf + pre, want);
         if (n == -EAGAIN)
             return;
