@@ -352,6 +352,8 @@ static void conn_read(struct srv_conn *c, int drain)
                 conn_feed(c, w->rbuf, (size_t)n);
         }
         if (n > 0) {
+            /* What this read published goes out as one batch: one write per subscriber. */
+            pubsub__flush(w);
             if ((size_t)n < asked && !drain)
                 return;
             continue;

@@ -233,33 +233,52 @@ int out__flush(struct srv_conn *c)
     return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
 }
 
-int out__send(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+ssize_t out__try(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
 {
     struct srv_worker *w = c->w;
-    size_t skip = 0;
-    int rc = 0;
-    if (!c->out_head && !w->stalled && due_ns <= loop_now(w->loop)) {
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-        ssize_t n = out_write(c, &iov, 1);
-        if (n >= 0)
-            skip = (size_t)n;
-        else if (n != -EAGAIN && n != -EINTR)
-            rc = (int)n;
-    }
-    if (rc == 0 && skip < len) {
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-        rc = out_enqueue(c, &iov, 1, skip, due_ns);
-        if (w->stalled)
-            c->flags |= SRV_CF_PENDING; /* flushed at resume */
-    }
+    if (c->out_head || w->stalled || due_ns > loop_now(w->loop))
+        return 0;
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    ssize_t n = out_write(c, &iov, 1);
+    if (n >= 0)
+        return n;
+    if (n == -EAGAIN || n == -EINTR)
+        return 0;
+    conn__close(c);
+    return n;
+}
+
+int out__queue(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+{
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    int rc = out_enqueue(c, &iov, 1, 0, due_ns);
     if (rc < 0) {
         conn__close(c);
         return rc;
     }
+    if (c->w->stalled)
+        c->flags |= SRV_CF_PENDING; /* flushed at resume */
+    return 0;
+}
+
+int out__settle(struct srv_conn *c)
+{
+    if (c->flags & SRV_CF_CLOSED)
+        return -1;
     if (c->out_head)
         conn__timer_update(c);
     conn__after_write(c);
     return (c->flags & SRV_CF_CLOSED) ? -1 : 0;
+}
+
+int out__send(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns)
+{
+    ssize_t n = out__try(c, p, len, due_ns);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n < len && out__queue(c, (const uint8_t *)p + n, len - (size_t)n, due_ns) < 0)
+        return -1;
+    return out__settle(c);
 }
 
 void out__discard(struct srv_conn *c)

@@ -6,15 +6,23 @@
  * its history ring (for Last-Event-ID) and one list of subscribers per worker. Connections never
  * move between threads, so a topic's subscribers may sit on several workers. A message
  * published on worker A is encoded once as an unmasked server frame (header + payload, re-framed
- * in place before the payload as the echo does, or after the assembled fragments). Under the
- * topic's lock A takes the next seq, copies the payload into the history and hands one
- * refcounted copy of the frame to every other worker's mailbox (mutex + array, FIFO), waking its
- * loop; then A writes the frame to its own WebSocket subscribers and, encoded once as an event,
- * to its SSE subscribers; the other workers do the same with their copy. The sender is skipped:
- * "every other connection".
+ * in place before the payload as the echo does, or after the assembled fragments) and copied
+ * into A's pending batch.
+ *
+ * Batches: delivery costs a write per subscriber, so it is done per batch, not per message. What
+ * one read of a connection published (or one --tick firing) is flushed at the end of that read
+ * (pubsub__flush): per run of one topic, under the topic's lock A takes the next seqs, copies the
+ * payloads into the history and hands one refcounted copy of the run to every other worker's
+ * mailbox (mutex + array, FIFO), waking its loop; then A gives each of its WebSocket subscribers
+ * all of the run's frames with one write and, encoded once as events (each with its own id), each
+ * SSE subscriber all of the events with one write; the other workers do the same with their copy,
+ * merging consecutive runs of one topic from their mailbox into one delivery. A server that falls
+ * behind reads more messages per read, so its batches grow and it catches up instead of queueing
+ * without bound. The sender is skipped: "every other connection" (a subscriber that sent some of
+ * a run's messages gets the others one by one).
  *
  * Order: seqs are taken and copies handed out under the same lock, so every mailbox gets a
- * topic's messages in seq order. A's own subscribers would see its message before older ones of
+ * topic's messages in seq order. A's own subscribers would see its messages before older ones of
  * other workers still in A's mailbox, so while A's mailbox is not empty A hands the copy to
  * itself too, behind them, instead of delivering at once. Every subscriber therefore gets a
  * topic's messages in seq order (an SSE subscriber sees its ids increase).
@@ -25,11 +33,12 @@
  * topic's lock, which also fixes the seq from which it takes live messages: nothing is lost
  * between the replay and the live stream, nothing comes twice).
  *
- * Writes go straight to the socket when the subscriber has nothing queued, else a copy is queued
- * in pool chunks (out__send). --slow-policy decides once something is queued and this message
- * would take the queue past --queue-limit:
+ * Writes go straight to the socket when the subscriber has nothing queued; what the kernel does
+ * not take is queued in pool chunks: the rest of the message the write cut (never a partial
+ * frame or event), then message by message under --slow-policy, which decides once something is
+ * queued and a message would take the queue past --queue-limit:
  *   buffer  queue anyway, up to SRV_PUBSUB_HARD_CAP, past which the subscriber is closed (1008);
- *   drop    the message is dropped for this subscriber (it gets later ones that fit);
+ *   drop    the whole message is dropped for this subscriber (it gets later ones that fit);
  *   close   the subscriber gets a close frame 1008 (policy violation) after what is queued, and
  *           is closed once that is out (or after SRV_CLOSE_TIMEOUT_NS); an event stream gets
  *           the last chunk (chunked) or nothing (HTTP/1.0) instead of the close frame.
@@ -47,6 +56,7 @@
 
 #define SRV_PUBSUB_HARD_CAP (64ull << 20) /* --slow-policy buffer: queued bytes per subscriber */
 #define SRV_TICK_MAX_BURST 100000 /* --tick: messages per timer firing at most (catch-up) */
+#define SRV_PUB_BATCH_BYTES (256u << 10) /* a batch (pending, or merged mailbox runs) at most */
 
 static uint64_t topic_hash(const char *s, size_t len)
 {
@@ -255,64 +265,159 @@ static void close_slow(struct srv_conn *s, uint64_t due)
     out__send(s, fr, n + 2, due);
 }
 
-static void deliver_one(struct srv_conn *s, const uint8_t *fr, size_t len, uint64_t due)
+enum { SLOW_QUEUE, SLOW_SKIP, SLOW_SHUT };
+
+/* --slow-policy for a message that would take a subscriber's queue to `after` bytes. */
+static int slow_verdict(const struct server_params *p, uint64_t after)
+{
+    switch (p->slow_policy) {
+    case SLOW_BUFFER: return after > SRV_PUBSUB_HARD_CAP ? SLOW_SHUT : SLOW_QUEUE;
+    case SLOW_DROP: return after > p->queue_limit ? SLOW_SKIP : SLOW_QUEUE;
+    case SLOW_CLOSE: return after > p->queue_limit ? SLOW_SHUT : SLOW_QUEUE;
+    }
+    return SLOW_QUEUE;
+}
+
+/* Give s messages i0..n-1 of base, message i at base[off[i]..off[i+1]): with one write when
+ * nothing is queued for s; what that write leaves (the rest of the message it cut, whatever the
+ * policy: never a partial frame or event), and everything when output is queued already, goes
+ * to the queue message by message under --slow-policy, runs of accepted messages at once. */
+static void deliver_range(struct srv_conn *s, const uint8_t *base, const size_t *off, size_t i0,
+                          size_t n, uint64_t due)
 {
     if (s->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
         return;
+    size_t i = i0;
+    if (!s->out_head) {
+        size_t total = off[n] - off[i0];
+        ssize_t wr = out__try(s, base + off[i0], total, due);
+        if (wr < 0)
+            return; /* closed */
+        if ((size_t)wr == total) {
+            out__settle(s);
+            return;
+        }
+        size_t at = off[i0] + (size_t)wr;
+        while (off[i + 1] <= at)
+            i++;
+        if (out__queue(s, base + at, off[i + 1] - at, due) < 0)
+            return;
+        i++;
+    }
     const struct server_params *p = &s->w->srv->params;
-    if (s->out_bytes) {
-        uint64_t after = s->out_bytes + len;
-        switch (p->slow_policy) {
-        case SLOW_BUFFER:
-            if (after > SRV_PUBSUB_HARD_CAP) {
-                close_slow(s, due);
-                return;
-            }
-            break;
-        case SLOW_DROP:
-            if (after > p->queue_limit)
-                return;
-            break;
-        case SLOW_CLOSE:
-            if (after > p->queue_limit) {
-                close_slow(s, due);
-                return;
-            }
-            break;
+    size_t run = i; /* accepted, not yet queued: run..i-1 */
+    for (; i < n; i++) {
+        uint64_t after = s->out_bytes + (off[i + 1] - off[run]);
+        int v = slow_verdict(p, after);
+        if (v == SLOW_QUEUE)
+            continue;
+        if (run < i && out__queue(s, base + off[run], off[i] - off[run], due) < 0)
+            return;
+        run = i + 1;
+        if (v == SLOW_SHUT) {
+            close_slow(s, due);
+            return;
         }
     }
-    out__send(s, fr, len, due);
+    if (run < n && out__queue(s, base + off[run], off[n] - off[run], due) < 0)
+        return;
+    out__settle(s);
 }
 
-/* Write message seq (server frame fr[0..hl+plen), payload at fr + hl) to this worker's
- * subscribers of ch, except `sender` (when its serial still matches). */
-static void deliver_local(struct srv_worker *w, struct srv_chan *ch, const struct srv_conn *sender,
-                          uint32_t sender_serial, uint64_t seq, const uint8_t *fr, size_t hl,
-                          size_t plen, uint64_t due)
+static void deliver_one(struct srv_conn *s, const uint8_t *fr, size_t len, uint64_t due)
+{
+    const size_t off[2] = {0, len};
+    deliver_range(s, fr, off, 0, 1, due);
+}
+
+/* Make room for n message boundaries (+1) in each of the worker's arrays. */
+static int off_reserve(struct srv_worker *w, size_t n)
+{
+    if (n + 1 <= w->off_cap)
+        return 0;
+    size_t cap = w->off_cap ? w->off_cap : 64;
+    while (cap < n + 1)
+        cap *= 2;
+    size_t *a = realloc(w->ws_off, cap * sizeof *a);
+    if (a)
+        w->ws_off = a;
+    size_t *b = a ? realloc(w->sse_off, cap * sizeof *b) : NULL;
+    if (b)
+        w->sse_off = b;
+    size_t *e = b ? realloc(w->ev_off, cap * sizeof *e) : NULL;
+    if (!e)
+        return -1;
+    w->ev_off = e;
+    w->off_cap = cap;
+    return 0;
+}
+
+/* Deliver messages m[0..n) of ch (frames back to back at fr + m[i].off, in seq order) to this
+ * worker's subscribers of ch: each gets all of them at once (a WebSocket the frames, an event
+ * stream the events, encoded once here), except the messages it sent itself and, for a stream,
+ * those it got in its replay. */
+static void deliver_run(struct srv_worker *w, struct srv_chan *ch, const struct srv_bmsg *m,
+                        size_t n, const uint8_t *fr, uint64_t due)
 {
     struct srv_subs *sl = &ch->local[w->idx];
-    size_t ev_len = 0, ev_off = 0;
-    /* deliver_one may close s, which unlinks s; it never closes another connection. */
+    if (!sl->head || !n || off_reserve(w, n) != 0)
+        return;
+    const uint8_t *ws = fr + m[0].off;
+    for (size_t k = 0; k < n; k++)
+        w->ws_off[k] = m[k].off - m[0].off;
+    w->ws_off[n] = m[n - 1].off + m[n - 1].len - m[0].off;
+    int sse_ok = 0;
+    if (sl->nsse) {
+        /* Encoded once per worker, chunked; HTTP/1.0 streams take the bare events in it. */
+        size_t at = 0;
+        sse_ok = 1;
+        for (size_t k = 0; k < n && sse_ok; k++) {
+            const struct srv_bmsg *x = &m[k];
+            size_t len = sse__encode(w, at, x->seq, fr + x->off + x->head_len, x->len - x->head_len,
+                                     SSE_EMIT_CHUNKED, &w->ev_off[k]);
+            w->sse_off[k] = at;
+            at += len;
+            sse_ok = len != 0; /* out of memory: the streams miss these messages */
+        }
+        w->sse_off[n] = at;
+    }
+    /* Only the publishing worker's own runs name local senders; they get the others' messages
+     * one by one. */
+    for (size_t k = 0; k < n; k++) {
+        struct srv_conn *s = m[k].sender;
+        if (s && m[k].sender_w == w->idx && s->serial == m[k].sender_serial && s->chan == ch)
+            s->flags |= SRV_CF_SENDER;
+    }
+    /* deliver_* may close s, which unlinks s; it never closes another connection. */
     struct srv_conn *next;
     for (struct srv_conn *s = sl->head; s; s = next) {
         next = s->tnext;
-        if (s == sender && s->serial == sender_serial)
+        if (s->flags & SRV_CF_SENDER) {
+            s->flags &= (uint16_t)~SRV_CF_SENDER;
+            for (size_t k = 0; k < n; k++)
+                if (!(m[k].sender == s && m[k].sender_serial == s->serial))
+                    deliver_one(s, fr + m[k].off, m[k].len, due);
             continue;
+        }
         if (s->app != SRV_APP_SSE) {
-            deliver_one(s, fr, hl + plen, due);
+            deliver_range(s, ws, w->ws_off, 0, n, due);
             continue;
         }
-        if (seq <= s->u.sse_from)
-            continue; /* it came in the replay, or before the stream opened */
-        if (!ev_len) {
-            /* Encoded once per worker, chunked; HTTP/1.0 streams take the bare event in it. */
-            ev_len = sse__encode(w, 0, seq, fr + hl, plen, SSE_EMIT_CHUNKED, &ev_off);
-            if (!ev_len)
-                return; /* out of memory: the streams miss this message */
+        size_t i0 = 0;
+        while (i0 < n && m[i0].seq <= s->u.sse_from)
+            i0++; /* it came in the replay, or before the stream opened */
+        if (i0 == n || !sse_ok)
+            continue;
+        if (s->flags & SRV_CF_CHUNKED) {
+            deliver_range(s, w->sse_buf, w->sse_off, i0, n, due);
+            continue;
         }
-        size_t n;
-        const uint8_t *b = sse__bytes(s, w->sse_buf, ev_len, ev_off, &n);
-        deliver_one(s, b, n, due);
+        for (size_t k = i0; k < n; k++) {
+            size_t len, ev = w->sse_off[k];
+            const uint8_t *b =
+                sse__bytes(s, w->sse_buf + ev, w->sse_off[k + 1] - ev, w->ev_off[k], &len);
+            deliver_one(s, b, len, due);
+        }
     }
 }
 
@@ -320,6 +425,11 @@ static void pub_release(struct srv_pub *p)
 {
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
         free(p);
+}
+
+static uint8_t *pub_frames(struct srv_pub *p)
+{
+    return (uint8_t *)(p->msgs + p->n);
 }
 
 /* Hand p to worker `to`; the reference passes to its mailbox. */
@@ -333,7 +443,7 @@ static void mbox_push(struct srv_worker *to, struct srv_pub *p)
         struct srv_pub **items = realloc(m->items, cap * sizeof *items);
         if (!items) {
             pthread_mutex_unlock(&m->lock);
-            pub_release(p); /* out of memory: that thread misses this message */
+            pub_release(p); /* out of memory: that thread misses these messages */
             return;
         }
         m->items = items;
@@ -370,31 +480,90 @@ static int mbox_push_if_busy(struct srv_worker *w, struct srv_pub *p)
     return pushed;
 }
 
-void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, const struct srv_conn *sender,
+/* Grow a batch to take one more message of len bytes. */
+static int bq_reserve(struct srv_bq *q, size_t len)
+{
+    if (q->len + len > q->cap) {
+        size_t cap = q->cap ? q->cap : 4096;
+        while (cap < q->len + len)
+            cap *= 2;
+        uint8_t *b = realloc(q->bytes, cap);
+        if (!b)
+            return -1;
+        q->bytes = b;
+        q->cap = cap;
+    }
+    if (q->n == q->mcap) {
+        size_t cap = q->mcap ? q->mcap * 2 : 64;
+        struct srv_bmsg *m = realloc(q->msgs, cap * sizeof *m);
+        if (!m)
+            return -1;
+        q->msgs = m;
+        q->mcap = cap;
+    }
+    return 0;
+}
+
+static void bq_free(struct srv_bq *q)
+{
+    free(q->bytes);
+    free(q->msgs);
+    memset(q, 0, sizeof *q);
+}
+
+void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, struct srv_conn *sender,
                      const uint8_t *fr, size_t hl, size_t plen)
 {
-    uint64_t due = pub_due(w);
-    struct server *srv = w->srv;
+    struct srv_bq *q = &w->pending;
     size_t len = hl + plen;
+    if (bq_reserve(q, len) != 0)
+        return; /* out of memory: the message is lost before it was numbered */
+    memcpy(q->bytes + q->len, fr, len);
+    q->msgs[q->n++] = (struct srv_bmsg){
+        .chan = ch,
+        .sender = sender,
+        .sender_serial = sender ? sender->serial : 0,
+        .sender_w = w->idx,
+        .off = q->len,
+        .len = len,
+        .head_len = (uint32_t)hl,
+    };
+    q->len += len;
+    if (q->len >= SRV_PUB_BATCH_BYTES)
+        pubsub__flush(w);
+}
+
+/* Publish run m[0..n) of one topic (frames back to back in bytes): number it, keep it in the
+ * history, hand it to the other workers, deliver it here. */
+static void publish_run(struct srv_worker *w, struct srv_bmsg *m, size_t n, const uint8_t *bytes,
+                        uint64_t due)
+{
+    struct srv_chan *ch = m[0].chan;
+    struct server *srv = w->srv;
+    size_t first = m[0].off, total = m[n - 1].off + m[n - 1].len - first;
     struct srv_pub *p = NULL;
     if (srv->nworkers > 1) {
-        p = malloc(sizeof *p + len);
+        /* One allocation per run (per read of a publisher), not per message. */
+        p = malloc(sizeof *p + n * sizeof *m + total);
         if (p) {
-            p->head_len = (uint32_t)hl;
             p->chan = ch;
-            p->sender = sender;
-            p->sender_serial = sender ? sender->serial : 0;
-            p->frame_len = len;
-            memcpy(p->data, fr, len);
+            p->n = n;
+            p->bytes = total;
+            memcpy(pub_frames(p), bytes + first, total);
         }
     }
     int deferred = 0;
     pthread_mutex_lock(&ch->lock);
-    uint64_t seq = ++ch->seq;
-    hist_add(ch, srv->params.history, seq, fr + hl, plen);
+    for (size_t k = 0; k < n; k++) {
+        m[k].seq = ++ch->seq;
+        hist_add(ch, srv->params.history, m[k].seq, bytes + m[k].off + m[k].head_len,
+                 m[k].len - m[k].head_len);
+    }
     if (p) {
+        memcpy(p->msgs, m, n * sizeof *m);
+        for (size_t k = 0; k < n; k++)
+            p->msgs[k].off -= first;
         /* No other thread holds p yet: the count can be set before each push. */
-        p->seq = seq;
         atomic_init(&p->refs, srv->nworkers);
         deferred = mbox_push_if_busy(w, p);
         if (!deferred)
@@ -405,31 +574,88 @@ void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, const struct srv
     }
     pthread_mutex_unlock(&ch->lock);
     if (!deferred)
-        deliver_local(w, ch, sender, sender ? sender->serial : 0, seq, fr, hl, plen, due);
+        deliver_run(w, ch, m, n, bytes, due);
+}
+
+void pubsub__flush(struct srv_worker *w)
+{
+    struct srv_bq *q = &w->pending;
+    if (!q->n)
+        return;
+    uint64_t due = pub_due(w);
+    /* Nothing publishes while a batch is delivered: q stays as it is until reset. */
+    for (size_t i = 0, j; i < q->n; i = j) {
+        for (j = i + 1; j < q->n && q->msgs[j].chan == q->msgs[i].chan; j++)
+            ;
+        publish_run(w, q->msgs + i, j - i, q->bytes, due);
+    }
+    q->n = q->len = 0;
 }
 
 void pubsub__drain(struct srv_worker *w)
 {
     struct srv_mailbox *m = &w->mbox;
+    pubsub__flush(w);
     for (;;) {
+        /* Take the items, leave the spare array (no allocation per drain). */
         pthread_mutex_lock(&m->lock);
         struct srv_pub **items = m->items;
-        size_t n = m->n;
-        m->items = NULL;
-        m->n = m->cap = 0;
+        size_t n = m->n, cap = m->cap;
+        if (n) {
+            m->items = w->mbox_spare;
+            m->cap = w->mbox_spare_cap;
+            m->n = 0;
+        }
         pthread_mutex_unlock(&m->lock);
-        if (!n) {
-            free(items);
+        if (!n)
             return;
-        }
         uint64_t due = pub_due(w);
-        for (size_t i = 0; i < n; i++) {
+        /* Consecutive runs of one topic (in seq order) make one delivery, up to a bound. */
+        for (size_t i = 0, j; i < n; i = j) {
             struct srv_pub *p = items[i];
-            deliver_local(w, p->chan, p->sender, p->sender_serial, p->seq, p->data, p->head_len,
-                          p->frame_len - p->head_len, due);
-            pub_release(p);
+            size_t bytes = p->bytes;
+            for (j = i + 1; j < n && items[j]->chan == p->chan &&
+                            bytes + items[j]->bytes <= SRV_PUB_BATCH_BYTES;
+                 j++)
+                bytes += items[j]->bytes;
+            if (j == i + 1) {
+                deliver_run(w, p->chan, p->msgs, p->n, pub_frames(p), due);
+            } else {
+                struct srv_bq *q = &w->merged;
+                q->n = q->len = 0;
+                size_t k;
+                for (k = i; k < j; k++) {
+                    struct srv_pub *x = items[k];
+                    if (bq_reserve(q, x->bytes) != 0)
+                        break;
+                    while (q->mcap < q->n + x->n) {
+                        struct srv_bmsg *mm = realloc(q->msgs, 2 * q->mcap * sizeof *mm);
+                        if (!mm)
+                            break;
+                        q->msgs = mm;
+                        q->mcap *= 2;
+                    }
+                    if (q->mcap < q->n + x->n)
+                        break;
+                    memcpy(q->bytes + q->len, pub_frames(x), x->bytes);
+                    for (size_t t = 0; t < x->n; t++) {
+                        q->msgs[q->n + t] = x->msgs[t];
+                        q->msgs[q->n + t].off += q->len;
+                    }
+                    q->n += x->n;
+                    q->len += x->bytes;
+                }
+                j = k > i ? k : i + 1; /* out of memory: the rest next round */
+                if (k > i)
+                    deliver_run(w, p->chan, q->msgs, q->n, q->bytes, due);
+                else
+                    deliver_run(w, p->chan, p->msgs, p->n, pub_frames(p), due);
+            }
+            for (size_t k = i; k < j; k++)
+                pub_release(items[k]);
         }
-        free(items);
+        w->mbox_spare = items;
+        w->mbox_spare_cap = cap;
     }
 }
 
@@ -522,6 +748,7 @@ static void tick_cb(struct loop *l, struct loop_timer *timer)
         uint64_t due = (uint64_t)((double)(now - w->tick_start_ns) * rate / 1e9);
         for (int k = 0; w->tick_seq < due && k < SRV_TICK_MAX_BURST; k++)
             tick_publish(w);
+        pubsub__flush(w); /* the firing is one batch */
     }
     uint64_t next = w->tick_start_ns + (uint64_t)((double)(w->tick_seq + 1) * 1e9 / rate);
     if (next <= now)
@@ -563,6 +790,14 @@ void pubsub__worker_free(struct srv_worker *w)
     free(w->mbox.items);
     w->mbox.items = NULL;
     w->mbox.n = w->mbox.cap = 0;
+    free(w->mbox_spare);
+    w->mbox_spare = NULL;
+    bq_free(&w->pending);
+    bq_free(&w->merged);
+    free(w->ws_off);
+    free(w->sse_off);
+    free(w->ev_off);
+    w->ws_off = w->sse_off = w->ev_off = NULL;
     pthread_mutex_destroy(&w->mbox.lock);
     free(w->sse_buf);
     w->sse_buf = NULL;

@@ -88,6 +88,7 @@ static void worker_after(struct loop *l, void *arg)
 {
     (void)l;
     struct srv_worker *w = arg;
+    pubsub__flush(w); /* published outside a read: nothing waits past an iteration */
     while (w->closed) {
         struct srv_conn *c = w->closed;
         w->closed = c->next;

@@ -82,6 +82,7 @@ enum srv_app {
 #define SRV_CF_CHUNKED 0x80 /* SSE: the stream is in chunked transfer coding (HTTP/1.1) */
 #define SRV_CF_BODY_CHUNKED 0x100 /* POST: the request body is in chunked transfer coding */
 #define SRV_CF_HTTP_CLOSE 0x200 /* POST: no keep-alive, close after the reply */
+#define SRV_CF_SENDER 0x400 /* pubsub: sent a message of the batch being delivered (not to it) */
 
 /* A server connection: no buffers of its own. rtail holds only an incomplete head or frame;
  * out_head..out_tail is the queue of output that could not be written yet or is held by
@@ -171,19 +172,36 @@ struct srv_chan {
     char name[];
 };
 
-/* A message published on one worker, handed to the others (refcounted: one reference per
- * mailbox it sits in): the encoded server frame, header then payload. The publishing worker
- * hands one to itself too while its own mailbox is not empty, so that every worker delivers a
- * topic's messages in seq order. */
+/* A message of a publish batch: its server frame (header, then payload) lies at `off` of the
+ * batch's bytes, right after the previous message's of the same topic. */
+struct srv_bmsg {
+    struct srv_chan *chan;
+    struct srv_conn *sender; /* skipped, when its serial matches; NULL for none */
+    uint32_t sender_serial;
+    uint32_t sender_w; /* the sender's worker: no other reads *sender */
+    uint64_t seq; /* taken when the batch is published (pubsub__flush) */
+    size_t off; /* of the frame in the batch's bytes */
+    size_t len; /* of the frame */
+    uint32_t head_len; /* of the frame's header: the payload follows */
+};
+
+/* A growable batch of messages (grown, never shrunk): frames back to back, and their table. */
+struct srv_bq {
+    uint8_t *bytes;
+    size_t len, cap;
+    struct srv_bmsg *msgs;
+    size_t n, mcap;
+};
+
+/* A run of messages of one topic published on one worker, handed to the others (refcounted: one
+ * reference per mailbox it sits in): msgs[n], then their frames back to back (bytes of them;
+ * msgs[i].off counts from the first). The publishing worker hands one to itself too while its
+ * own mailbox is not empty, so that every worker delivers a topic's messages in seq order. */
 struct srv_pub {
     atomic_uint refs;
-    uint32_t head_len; /* of the frame's header: the payload follows */
     struct srv_chan *chan;
-    const struct srv_conn *sender; /* skipped, when its serial matches; NULL for none */
-    uint32_t sender_serial;
-    uint64_t seq;
-    size_t frame_len;
-    uint8_t data[];
+    size_t n, bytes;
+    struct srv_bmsg msgs[];
 };
 
 struct srv_mailbox {
@@ -217,6 +235,12 @@ struct srv_worker {
     uint8_t *rbuf;
     uint32_t serial; /* of the last connection accepted */
     struct srv_mailbox mbox;
+    struct srv_pub **mbox_spare; /* swapped with the mailbox's array at each drain */
+    size_t mbox_spare_cap;
+    struct srv_bq pending; /* published, not yet numbered nor delivered: see pubsub__flush */
+    struct srv_bq merged; /* mailbox runs of one topic merged into one delivery */
+    size_t *ws_off, *sse_off, *ev_off; /* a delivery's message boundaries (grown, never shrunk) */
+    size_t off_cap;
     uint8_t *sse_buf; /* events encoded for this worker's SSE subscribers (grown, never shrunk) */
     size_t sse_cap;
     struct srv_chan *tick_chan; /* topic "tick" */
@@ -282,6 +306,18 @@ int out__commit(struct srv_conn *c);
 
 /* Write what is due from the queue. Returns 0, or < 0 when c was closed. */
 int out__flush(struct srv_conn *c);
+
+/* Write p[0..len) to c at once when nothing is queued, the worker is not stalled and due_ns has
+ * come. Returns the bytes written (0 when none could be), or < 0 when c was closed. */
+ssize_t out__try(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
+
+/* Queue p[0..len) behind whatever is queued (no write attempt). Returns 0, or < 0 when c was
+ * closed (out of memory). Follow with out__settle. */
+int out__queue(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
+
+/* After out__try/out__queue: arm the timer for queued output, finish a close. Returns 0, or < 0
+ * when c is closed. */
+int out__settle(struct srv_conn *c);
 
 /* Send len bytes at p to c outside the batch (a broadcast to a connection other than the one
  * whose input is being processed): written straight when nothing is queued and due_ns has come,
@@ -378,9 +414,15 @@ void pubsub__join(struct srv_conn *c, struct srv_chan *ch);
 void pubsub__leave(struct srv_conn *c);
 
 /* Publish payload fr[hl..hl+plen) to ch from worker w; fr[0..hl) is its server frame header
- * (the bytes stay the caller's). sender (NULL for none) does not get it. */
-void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, const struct srv_conn *sender,
+ * (copied: the bytes stay the caller's). sender (NULL for none) does not get it. The message joins
+ * the worker's pending batch, which pubsub__flush numbers and delivers. */
+void pubsub__publish(struct srv_worker *w, struct srv_chan *ch, struct srv_conn *sender,
                      const uint8_t *fr, size_t hl, size_t plen);
+
+/* Number and deliver the pending batch: per run of one topic, the topic's lock once (seqs,
+ * history, one mailbox push per other worker), and one write per local subscriber with all of
+ * the run's messages. Called at the end of each read, --tick firing and mailbox drain. */
+void pubsub__flush(struct srv_worker *w);
 
 /* Under ch's lock: encode for an SSE subscriber what the history holds after last_id into the
  * worker's SSE buffer (flags as sse_emit_event's), and return ch->seq, the last id covered. *len
