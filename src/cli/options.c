@@ -988,6 +988,7 @@ enum serve_opt {
     S_TICK,
     S_SLOW_POLICY,
     S_QUEUE_LIMIT,
+    S_SNDBUF,
     S_MAX_CONNECTIONS,
     S_REJECT,
     S_DIE_AFTER,
@@ -1010,6 +1011,7 @@ static const struct opt serve_opts[] = {
     {"tick", 0, ARG_REQ, S_TICK, "a number with optional /s"},
     {"slow-policy", 0, ARG_REQ, S_SLOW_POLICY, "buffer, drop or close"},
     {"queue-limit", 0, ARG_REQ, S_QUEUE_LIMIT, "a size like 1MiB"},
+    {"sndbuf", 0, ARG_REQ, S_SNDBUF, "a size like 32KiB"},
     {"max-connections", 0, ARG_REQ, S_MAX_CONNECTIONS, "a whole number"},
     {"reject", 0, ARG_REQ, S_REJECT, "a fraction from 0 to 1"},
     {"die-after", 0, ARG_REQ, S_DIE_AFTER, "a duration like 30s"},
@@ -1073,6 +1075,11 @@ static int serve_apply(void *ctx, const struct opt *opt, const char *label, cons
             rc = bad_value(err, errlen, label, "expected buffer, drop or close", val);
         break;
     case S_QUEUE_LIMIT: rc = get_size(label, val, 1, &p->queue_limit, err, errlen); break;
+    case S_SNDBUF:
+        rc = get_size(label, val, 0, &p->sndbuf, err, errlen);
+        if (rc == 0 && p->sndbuf > (1ull << 30))
+            rc = bad_value(err, errlen, label, "expected a size up to 1GiB", val);
+        break;
     case S_MAX_CONNECTIONS:
         rc = get_count(label, val, 0, UINT64_MAX, &p->max_connections, err, errlen);
         break;

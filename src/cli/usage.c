@@ -130,6 +130,8 @@ static const char usage_serve[] =
     "      --tick R              publish stamped messages to topic \"tick\" at R per second\n"
     "      --slow-policy P       what a slow subscriber gets: buffer (default), drop or close\n"
     "      --queue-limit BYTES   per-subscriber queue before the policy applies (default 1MiB)\n"
+    "      --sndbuf BYTES        SO_SNDBUF of accepted sockets (default: the kernel's autotuning;\n"
+    "                            e.g. --sndbuf 32k --queue-limit 64k for prompt slow policies)\n"
     "      --reject P            answer a fraction P of upgrades with 503 (0.1 or 10%)\n"
     "      --die-after DUR       exit abruptly after DUR\n";
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SRV_BACKLOG 4096
@@ -48,6 +49,12 @@ static void conn_new(struct srv_worker *w, int fd)
     if (!c) {
         net_close(fd, 1);
         return;
+    }
+    if (w->srv->params.sndbuf) {
+        /* Else the kernel's send buffer of a subscriber that stops reading takes megabytes
+         * before --queue-limit is reached (the kernel doubles the value, see socket(7)). */
+        int v = (int)w->srv->params.sndbuf;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
     }
     c->w = w;
     c->serial = ++w->serial;

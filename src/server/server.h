@@ -20,6 +20,7 @@ struct server_params {
     double tick_rate; /* --tick: stamped messages per second to topic "tick" */
     enum slow_policy slow_policy; /* --slow-policy */
     uint64_t queue_limit; /* --queue-limit bytes per subscriber (default 1 MiB) */
+    uint64_t sndbuf; /* --sndbuf: SO_SNDBUF of accepted sockets, 0 = the kernel's autotuning */
     uint64_t max_connections; /* --max-connections, 0 = unlimited */
     double reject; /* --reject: fraction of upgrades answered 503 */
     uint64_t die_after_ns; /* --die-after: exit abruptly after this long, 0 = never */
