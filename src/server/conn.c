@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 static inline size_t min_sz(size_t a, size_t b)
@@ -73,7 +75,7 @@ void conn__close(struct srv_conn *c)
     }
     loop_io_del(w->loop, &c->io);
     net_tls_free(&c->s);
-    net_close(c->io.fd, 0);
+    net_close(c->io.fd, (c->flags & SRV_CF_ABORT) != 0);
     loop_timer_cancel(w->loop, &c->timer);
     pool_put(&w->pool, c->rtail);
     c->rtail = NULL;
@@ -402,6 +404,19 @@ void conn__io_cb(struct loop *l, struct loop_io *io, uint32_t events)
         conn_read(c, (events & (LOOP_HUP | LOOP_ERR)) != 0);
 }
 
+/* At a close's deadline: whether output is still queued here, or (lingering) still unsent or
+ * unacknowledged in the kernel. The peer then stopped reading, and a FIN behind that data would
+ * never reach it: closing abortively (RST) tells it at once, and frees the socket here. */
+static int conn_undeliverable(const struct srv_conn *c)
+{
+    if (!(c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
+        return 0;
+    if (c->out_head)
+        return 1;
+    int outq = 0;
+    return (c->flags & SRV_CF_LINGER) && ioctl(c->s.fd, SIOCOUTQ, &outq) == 0 && outq > 0;
+}
+
 void conn__timer_cb(struct loop *l, struct loop_timer *t)
 {
     struct srv_conn *c = container_of(t, struct srv_conn, timer);
@@ -412,6 +427,8 @@ void conn__timer_cb(struct loop *l, struct loop_timer *t)
         return;
     }
     if (conn_has_deadline(c) && loop_now(l) >= c->deadline_ns) {
+        if (conn_undeliverable(c))
+            c->flags |= SRV_CF_ABORT;
         conn__close(c);
         return;
     }

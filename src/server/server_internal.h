@@ -47,7 +47,7 @@
 #define SRV_DIRECT_READ_MIN (16u << 10) /* read a big frame's rest straight into its chunk */
 #define SRV_HEAD_TIMEOUT_NS (10 * NS_PER_S) /* a request head (or body) must complete within */
 #define SRV_KEEPALIVE_NS (60 * NS_PER_S) /* an idle keep-alive connection between requests */
-#define SRV_CLOSE_TIMEOUT_NS (5 * NS_PER_S) /* closing: time to flush the final reply */
+#define SRV_CLOSE_TIMEOUT_NS (5 * NS_PER_S) /* closing: time to flush the final reply, else RST */
 #define SRV_LINGER_NS (2 * NS_PER_S) /* write side shut: time to wait for the peer's EOF */
 #define SRV_BATCH_IOV 64
 #define SRV_BATCH_SCRATCH 2048
@@ -83,6 +83,7 @@ enum srv_app {
 #define SRV_CF_BODY_CHUNKED 0x100 /* POST: the request body is in chunked transfer coding */
 #define SRV_CF_HTTP_CLOSE 0x200 /* POST: no keep-alive, close after the reply */
 #define SRV_CF_SENDER 0x400 /* pubsub: sent a message of the batch being delivered (not to it) */
+#define SRV_CF_ABORT 0x800 /* conn__close resets (SO_LINGER 0): the final bytes cannot go out */
 
 /* A server connection: no buffers of its own. rtail holds only an incomplete head or frame;
  * out_head..out_tail is the queue of output that could not be written yet or is held by
