@@ -202,8 +202,32 @@ static void fail(struct conn *c, enum err_class cls)
     finish_with(c, cls == ERR_RESET);
 }
 
+/* A TLS failure (handshake, or an alert or bad record later): errors.tls and its kind; the
+ * run keeps the first one's reason for the final message. */
+static void fail_tls(struct conn *c)
+{
+    struct worker *w = W(c);
+    struct client_run *run = w->run;
+    if (c->state == CS_DONE || c->state == CS_IDLE)
+        return;
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&run->tls_error_set, &zero, 1))
+        snprintf(run->tls_error, sizeof run->tls_error, "%s", net_tls_last_error());
+    if (!(c->flags & CF_STOPPING)) {
+        enum net_tls_fail k = net_tls_last_fail();
+        w->st->ctr[k == NET_TLS_FAIL_VERIFY  ? CTR_TLS_ERR_VERIFY
+                   : k == NET_TLS_FAIL_ALERT ? CTR_TLS_ERR_ALERT
+                                             : CTR_TLS_ERR_PROTOCOL]++;
+    }
+    fail(c, ERR_TLS);
+}
+
 static void fail_errno(struct conn *c, int err)
 {
+    if (err == HERD_E_TLS) {
+        fail_tls(c);
+        return;
+    }
     if (err == HERD_E_CLOSED) {
         fail(c, ERR_EOF);
         return;
@@ -555,15 +579,7 @@ static void tls_step(struct conn *c)
     if (rc == -EAGAIN)
         return;
     if (rc != 0) {
-        if (rc == HERD_E_TLS) {
-            struct client_run *run = w->run;
-            int zero = 0;
-            if (atomic_compare_exchange_strong(&run->tls_error_set, &zero, 1))
-                snprintf(run->tls_error, sizeof run->tls_error, "%s", net_tls_last_error());
-            fail(c, ERR_TLS);
-        } else {
-            fail_errno(c, rc);
-        }
+        fail_errno(c, rc);
         return;
     }
     uint64_t now = mono_ns();

@@ -132,6 +132,14 @@ void net_tls_free(struct net_stream *s);
 /* A static one-line reason for the last TLS failure on this thread. */
 const char *net_tls_last_error(void);
 
+/* What kind of failure that was. */
+enum net_tls_fail {
+    NET_TLS_FAIL_PROTOCOL, /* no common version or cipher, a malformed record, EOF, ... */
+    NET_TLS_FAIL_VERIFY, /* the peer's certificate failed verification */
+    NET_TLS_FAIL_ALERT, /* the peer sent a fatal alert */
+};
+enum net_tls_fail net_tls_last_fail(void);
+
 ssize_t net_tls_read(struct net_stream *s, void *buf, size_t len);
 ssize_t net_tls_write(struct net_stream *s, const void *buf, size_t len);
 

@@ -22,6 +22,12 @@ struct net_tls_ctx {
 };
 
 static _Thread_local char last_error[256];
+static _Thread_local enum net_tls_fail last_fail;
+
+enum net_tls_fail net_tls_last_fail(void)
+{
+    return last_fail;
+}
 
 const char *net_tls_last_error(void)
 {
@@ -33,6 +39,10 @@ static void note_error(SSL *ssl, const char *what)
 {
     unsigned long e = ERR_peek_last_error();
     long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    /* Alerts received from the peer are reported as reasons SSL_AD_REASON_OFFSET + alert. */
+    last_fail = v != X509_V_OK                                   ? NET_TLS_FAIL_VERIFY
+                : e && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET ? NET_TLS_FAIL_ALERT
+                                                                 : NET_TLS_FAIL_PROTOCOL;
     if (v != X509_V_OK)
         snprintf(last_error, sizeof last_error, "%s: certificate verification failed: %s", what,
                  X509_verify_cert_error_string(v));
@@ -277,6 +287,7 @@ int net_tls_handshake(struct net_stream *s)
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
     if (e == SSL_ERROR_SYSCALL && errno && ERR_peek_error() == 0) {
+        last_fail = NET_TLS_FAIL_PROTOCOL;
         snprintf(last_error, sizeof last_error, "TLS handshake: %s", strerror(errno));
         return errno == ECONNRESET ? -ECONNRESET : HERD_E_TLS;
     }

@@ -109,6 +109,10 @@ enum counter {
     CTR_PINGS_SENT,
     CTR_PINGS_RECEIVED, /* PONGs answering our PINGs */
     CTR_TLS_RESUMED, /* TLS handshakes that resumed a session (--tls-resume) */
+    /* errors.tls by kind: */
+    CTR_TLS_ERR_VERIFY, /* the server's certificate failed verification */
+    CTR_TLS_ERR_ALERT, /* the server sent a fatal alert */
+    CTR_TLS_ERR_PROTOCOL, /* anything else: no common version or cipher, bad records, EOF */
     CTR_FANOUT_MESSAGES, /* published messages whose fan-out was settled */
     CTR_FANOUT_EXPECTED, /* sum over those of the subscribers expected to get each */
     CTR_FANOUT_DELIVERED, /* sum over those of the subscribers that did get each */

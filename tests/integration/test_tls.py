@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import CHILD_ENV, PEERS, _wait_ready_line
+from conftest import CHILD_ENV, PEERS, _wait_ready_line, wait_for_port
 
 
 def openssl(*args, cwd):
@@ -30,9 +30,11 @@ def certs(tmp_path_factory):
 
 @pytest.fixture
 def tls_echo(procs, tmp_path, certs):
-    def start(name="good"):
+    def start(name="good", client_ca=None):
         log = tmp_path / f"tls-{name}.log"
         env = {"TLS_CERT": str(certs / f"{name}.pem"), "TLS_KEY": str(certs / f"{name}.key")}
+        if client_ca:
+            env["TLS_CLIENT_CA"] = str(client_ca)
         with open(log, "wb") as errlog:
             proc = procs.spawn(["/usr/bin/python3", PEERS / "python_echo.py", "0"],
                                stdout=subprocess.PIPE, stderr=errlog, cwd=PEERS,
@@ -70,6 +72,7 @@ def test_untrusted_certificate_fails_then_insecure_passes(tls_echo, run_herd):
     code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--timeout", "3s", url, timeout=30)
     assert code == 3, err
     assert rep["errors"]["tls"] == 3
+    assert rep["counters"]["tls.errors.verification"] == 3
     assert rep["counters"]["connections.opened"] == 0
     assert "certificate verify" in err or "certificate verification" in err, err
     code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--insecure", url, timeout=30)
@@ -83,6 +86,7 @@ def test_wrong_name_fails(tls_echo, certs, run_herd):
                               f"wss://localhost:{port}/", timeout=30)
     assert code == 3, err
     assert rep["errors"]["tls"] == 2
+    assert rep["counters"]["tls.errors.verification"] == 2
     assert "hostname mismatch" in err, err
     # --sni names the host the certificate is for: it verifies.
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
@@ -95,3 +99,38 @@ def test_bad_cacert_file_is_usage_error(run_herd, tmp_path):
                               "wss://127.0.0.1:9/", timeout=30)
     assert code in (2, 3)
     assert "--cacert" in err
+
+
+def test_client_certificate_required_is_an_alert(procs, tls_echo, certs, run_herd, free_port):
+    """A server that requires a client certificate rejects herd without one with a fatal alert
+    (TLS 1.3: certificate_required, read after herd's side of the handshake): `openssl s_server
+    -Verify`, which always sends it. With --cert/--key signed by the CA it trusts, connections
+    to python3-websockets requiring one open."""
+    port = free_port()
+    srv = procs.spawn(["openssl", "s_server", "-accept", str(port), "-cert", certs / "good.pem",
+                       "-key", certs / "good.key", "-Verify", "1", "-verify_return_error",
+                       "-CAfile", certs / "ca.pem", "-www", "-quiet"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port, srv, 15, "openssl s_server")
+    code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
+                              f"wss://localhost:{port}/", timeout=30)
+    assert code == 3, err
+    assert rep["errors"]["tls"] == 2, rep["errors"]
+    assert rep["counters"]["tls.errors.alert"] == 2, rep["counters"]
+    assert "alert" in err, err
+    port = tls_echo(client_ca=certs / "ca.pem")
+    code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
+                              "--cert", certs / "good.pem", "--key", certs / "good.key",
+                              f"wss://localhost:{port}/", timeout=30)
+    assert code == 0, err
+    assert rep["counters"]["connections.opened"] == 2
+
+
+def test_tls_to_a_plain_server_is_a_protocol_error(herd_serve, run_herd):
+    """wss:// to a server that does not speak TLS: the reply is no TLS record."""
+    srv = herd_serve()
+    code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--insecure",
+                              srv.url("/echo", "wss"), timeout=30)
+    assert code == 3, err
+    assert rep["errors"]["tls"] == 2, rep["errors"]
+    assert rep["counters"]["tls.errors.protocol"] == 2

@@ -5,7 +5,8 @@ asyncio `websockets.serve` API), an independent peer for herd's integration test
 Run it with /usr/bin/python3 (Debian's python3-* packages are not on other interpreters). Every
 data message goes back with its type (str -> text, bytes -> binary); the library answers PINGs.
 Listens on 127.0.0.1:PORT (argv, else $PORT, else an ephemeral port) and prints "ready <port>".
-With $TLS_CERT and $TLS_KEY (PEM files) it serves wss:// instead, through Python's ssl module.
+With $TLS_CERT and $TLS_KEY (PEM files) it serves wss:// instead, through Python's ssl module;
+with $TLS_CLIENT_CA too, it requires a client certificate signed by that CA.
 """
 import asyncio
 import os
@@ -35,6 +36,9 @@ async def main():
     if os.environ.get("TLS_CERT"):
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(os.environ["TLS_CERT"], os.environ.get("TLS_KEY"))
+        if os.environ.get("TLS_CLIENT_CA"):  # require a client certificate signed by this CA
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(os.environ["TLS_CLIENT_CA"])
     async with websockets.serve(echo, "127.0.0.1", port, ping_interval=None,
                                 max_size=64 << 20, max_queue=None, ssl=tls) as server:
         bound = server.sockets[0].getsockname()[1]

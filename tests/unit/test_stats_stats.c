@@ -25,6 +25,9 @@ static void test_names(void)
                                            "pings.sent",
                                            "pings.received",
                                            "tls.resumed",
+                                           "tls.errors.verification",
+                                           "tls.errors.alert",
+                                           "tls.errors.protocol",
                                            "fanout.messages",
                                            "fanout.expected",
                                            "fanout.delivered"};
