@@ -34,7 +34,7 @@
 struct child_report {
     int ok;
     uint16_t port;
-    char err[480];
+    char err[480]; /* as much as serve_one's message holds */
 };
 
 static void print_listening(const struct server_params *p, uint16_t port, unsigned procs)
@@ -53,7 +53,7 @@ static void print_listening(const struct server_params *p, uint16_t port, unsign
  * instead of printing. */
 static int serve_one(struct server_params *p, const sigset_t *sigs, int report_fd)
 {
-    char err[512] = "";
+    char err[sizeof((struct child_report *)0)->err] = "";
     struct server *s = server_start(p, err, sizeof err);
     if (report_fd >= 0) {
         struct child_report r = {.ok = s != NULL, .port = s ? server_port(s) : 0};
