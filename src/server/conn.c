@@ -105,6 +105,13 @@ void conn__set_closing(struct srv_conn *c)
     conn__timer_update(c);
 }
 
+/* Bytes the kernel has not sent, or not had acknowledged, on c's socket. */
+static uint32_t conn_outq(const struct srv_conn *c)
+{
+    int outq = 0;
+    return ioctl(c->s.fd, SIOCOUTQ, &outq) == 0 && outq > 0 ? (uint32_t)outq : 0;
+}
+
 /* The final reply is out: shut our side and wait for the peer's EOF, so that unread input
  * arriving meanwhile does not make the kernel answer with RST and destroy the close frame
  * before the peer reads it (a lingering close, as nginx does). */
@@ -115,6 +122,7 @@ static void conn_linger(struct srv_conn *c)
         return;
     }
     shutdown(c->s.fd, SHUT_WR);
+    c->linger_outq = conn_outq(c);
     c->flags |= SRV_CF_LINGER;
     c->deadline_ns = loop_now(c->w->loop) + SRV_LINGER_NS;
     conn__timer_update(c);
@@ -404,17 +412,21 @@ void conn__io_cb(struct loop *l, struct loop_io *io, uint32_t events)
         conn_read(c, (events & (LOOP_HUP | LOOP_ERR)) != 0);
 }
 
-/* At a close's deadline: whether output is still queued here, or (lingering) still unsent or
- * unacknowledged in the kernel. The peer then stopped reading, and a FIN behind that data would
- * never reach it: closing abortively (RST) tells it at once, and frees the socket here. */
+/* At a close's deadline: whether output is still queued here, or (lingering) the kernel still
+ * holds what it held when the lingering began, none of it acknowledged. The peer then stopped
+ * reading, and a FIN behind that data would never reach it: closing abortively (RST) tells it at
+ * once, and frees the socket here. A peer that reads, however slowly, gets the rest and the FIN
+ * from the kernel after the close. */
 static int conn_undeliverable(const struct srv_conn *c)
 {
     if (!(c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
         return 0;
     if (c->out_head)
         return 1;
-    int outq = 0;
-    return (c->flags & SRV_CF_LINGER) && ioctl(c->s.fd, SIOCOUTQ, &outq) == 0 && outq > 0;
+    if (!(c->flags & SRV_CF_LINGER))
+        return 0;
+    uint32_t outq = conn_outq(c);
+    return outq > 0 && outq >= c->linger_outq;
 }
 
 void conn__timer_cb(struct loop *l, struct loop_timer *t)

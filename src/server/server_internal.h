@@ -113,6 +113,7 @@ struct srv_conn {
      * the frame header. */
     struct chunk *frag;
     uint32_t serial; /* tells a connection from a later one in the same slot (mailbox senders) */
+    uint32_t linger_outq; /* SRV_CF_LINGER: bytes the kernel had not sent, or not had acked, then */
     uint16_t flags;
     uint8_t state; /* enum srv_state */
     uint8_t app; /* enum srv_app */
