@@ -1181,11 +1181,15 @@ static void on_io(struct loop *l, struct loop_io *io, uint32_t events)
             if (c->state == CS_DONE)
                 return;
         }
-        if ((events & (LOOP_ERR | LOOP_HUP)) && (c->flags & CF_READ_WAIT)) {
-            /* A paused reader does not read its way to the EOF or reset: ask the socket. */
+        if ((events & LOOP_ERR) && (c->flags & CF_READ_WAIT)) {
+            /* A paused reader learns of a reset at once (the kernel dropped the unread bytes
+             * anyway). A FIN is no error: the bytes before it, a close frame among them, are
+             * still read at the reader's pace, and the end is seen after them. */
             int e = net_connect_result(io->fd);
-            fail_errno(c, e ? e : HERD_E_CLOSED);
-            return;
+            if (e) {
+                fail_errno(c, e);
+                return;
+            }
         }
         if (events & (LOOP_READ | LOOP_ERR))
             do_read(c, (events & LOOP_HUP) != 0);

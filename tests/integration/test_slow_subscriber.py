@@ -90,13 +90,7 @@ def test_drop_slow_subscriber_sees_gaps(herd_serve, herd_run_proc, proto):
 
 
 @pytest.mark.hard_timeout(40)
-@pytest.mark.parametrize("proto", [
-    pytest.param("ws", marks=pytest.mark.xfail(strict=True, reason=(
-        "client: a --read-rate reader paused for its allowance takes the server's FIN "
-        "(EPOLLRDHUP) as the end at once (errors.eof), dropping the unread bytes and the close "
-        "frame 1008 among them; the server does send it (a raw reader gets 88 02 03 f0)"))),
-    "sse",
-])
+@pytest.mark.parametrize("proto", ["ws", "sse"])
 def test_close_slow_subscriber(herd_serve, herd_run_proc, proto):
     sent, slow, fast = scenario(herd_serve, herd_run_proc, proto, "close", 64000, PUB_SECS + 2)
     assert_fast_kept_up(fast, sent)
