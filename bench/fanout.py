@@ -7,7 +7,9 @@ the subscribers are open, then a publisher run, and reports from the subscribers
 
   fanout p50/p99   stamp -> the last subscriber got the message (herd's `fanout` histogram)
   latency p99      stamp -> each delivery
-  delivery ratio   fanout.delivered / fanout.expected
+  delivery ratio   fanout.delivered / fanout.expected (expected = delivered + losses detected)
+  of all sent      fanout.delivered / (messages published x subscribers open): what reached the
+                   subscribers before they stopped, in-flight messages included as not reached
   CPU/delivery     the subscriber process's user+sys CPU time / deliveries
 
 Usage: bench/fanout.py [--subs 10000] [--rate 1000] [--secs 10] [--size 64] [--proto ws,sse]
@@ -96,6 +98,8 @@ def run_case(herd, proto, subs, rate, secs, size, threads):
         "opened": c["connections.opened"], "published": published,
         "messages": c.get("fanout.messages", 0), "delivered": delivered,
         "ratio": delivered / expected if expected else 0.0,
+        "of_all": delivered / (published * c["connections.opened"])
+                  if published and c["connections.opened"] else 0.0,
         "fanout_p50_ms": h["fanout"]["p50_us"] / 1000, "fanout_p99_ms": h["fanout"]["p99_us"] / 1000,
         "latency_p99_ms": h["latency"]["p99_us"] / 1000,
         "cpu_us_per_delivery": cpu_all * 1e6 / delivered if delivered else 0.0,
@@ -118,13 +122,14 @@ def main():
     print(f"# herd fan-out: 1 publisher at {a.rate}/s, {a.size} B, {a.secs} s; "
           f"{os.cpu_count()} CPUs; serve and subscribers {a.threads} thread(s) each")
     print("| proto | subscribers | opened | published | settled | delivered | delivery ratio "
-          "| fanout p50 | fanout p99 | latency p99 | CPU per delivery (sub+pub) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| of all sent | fanout p50 | fanout p99 | latency p99 | CPU per delivery (sub+pub) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for proto in a.proto.split(","):
         for n in counts:
             r = run_case(a.herd, proto, n, a.rate, a.secs, a.size, a.threads)
             print(f"| {r['proto']} | {r['subs']} | {r['opened']} | {r['published']} | "
                   f"{r['messages']} | {r['delivered']} | {100 * r['ratio']:.2f} % | "
+                  f"{100 * r['of_all']:.2f} % | "
                   f"{r['fanout_p50_ms']:.1f} ms | {r['fanout_p99_ms']:.1f} ms | "
                   f"{r['latency_p99_ms']:.1f} ms | {r['cpu_us_per_delivery']:.2f} us |")
             sys.stdout.flush()

@@ -11,8 +11,10 @@ runs K = ceil(N / per-proc) pairs: `herd serve --port P_i -t 1 -q` and
     herd run --role idle -c N/K --connect-rate RATE/K -d (N/RATE + HOLD)s -t 1 -q --json F_i \\
         --timeout 30s --bind 127.0.0.2-127.0.0.60 ws://127.0.0.1:P_i/echo
 
-(every run below its descriptor limit, so each is one process; `herd serve --procs` with
-SO_REUSEPORT and one `herd run --procs` would do the same with one port). All processes share
+(every run below its descriptor limit, so each is one process). With --product the step is
+instead what a user would type: one `herd serve --procs K --port P -t 1 -q` (K processes on one
+port, SO_REUSEPORT) and one `herd run --procs K -c N --connect-rate RATE ... ws://127.0.0.1:P/echo`
+(K shards, merged by herd itself into one report). All processes share
 the 2 cores, unpinned. While the step runs, the script samples /proc/meminfo and
 /proc/net/sockstat every second; it aborts the step (SIGTERM to every process it started, by
 PID) when MemAvailable falls below --min-avail-gib. Once the kernel counts 2N TCP sockets in use
@@ -151,16 +153,22 @@ def step(n, args, tmp):
     base_m, base_s = meminfo(), sockstat()
     ports = [free_port() for _ in range(k)]
     servers, clients, result = [], [], {"n": n, "k": k}
+    if args.product:
+        ports, shares = ports[:1], [n]
     try:
         for p in ports:
-            servers.append(subprocess.Popen([HERD, "serve", "--port", str(p), "-t", "1", "-q"],
+            procs = ["--procs", str(k)] if args.product else []
+            servers.append(subprocess.Popen([HERD, "serve", "--port", str(p), "-t", "1", "-q",
+                                             *procs],
                                             stdout=subprocess.DEVNULL,
                                             stderr=open(sdir / f"serve-{p}.log", "wb")))
         wait_listening(ports, servers)
         t0 = time.monotonic()
         for i, (p, c) in enumerate(zip(ports, shares)):
-            argv = [HERD, "run", "--role", "idle", "-c", str(c), "--connect-rate",
-                    f"{args.rate / k:.3f}", "-d", f"{dur:.0f}s", "-t", "1", "-q", "--json",
+            rate = args.rate if args.product else args.rate / k
+            procs = ["--procs", str(k)] if args.product else []
+            argv = [HERD, "run", "--role", "idle", "-c", str(c), *procs, "--connect-rate",
+                    f"{rate:.3f}", "-d", f"{dur:.0f}s", "-t", "1", "-q", "--json",
                     str(sdir / f"run-{i}.json"), "--timeout", "30s", "--bind", BIND,
                     f"ws://127.0.0.1:{p}/echo"]
             clients.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL,
@@ -191,7 +199,8 @@ def step(n, args, tmp):
                 snap = {"t": el, "inuse": s["TCP.inuse"] - base_s["TCP.inuse"],
                         "tcp_mem_pages": s["TCP.mem"] - base_s["TCP.mem"],
                         "client_rss": sum(rss_kib(p) for p in cl), "client_procs": len(cl),
-                        "server_rss": sum(rss_kib(p.pid) for p in servers),
+                        "server_rss": sum(rss_kib(p)
+                                          for p in descendants([s.pid for s in servers])),
                         "used": (base_m["MemAvailable"] - m["MemAvailable"]),
                         **{key: m[key] - base_m[key] for key in
                            ("Slab", "SUnreclaim", "SReclaimable", "KernelStack", "PageTables",
@@ -243,6 +252,8 @@ def main():
     ap.add_argument("--per-proc", type=int, default=19000)
     ap.add_argument("--min-avail-gib", type=float, default=2)
     ap.add_argument("--reserve-gib", type=float, default=4)
+    ap.add_argument("--product", action="store_true",
+                    help="one herd serve --procs K and one herd run --procs K per step")
     args = ap.parse_args()
     args.targets_list = [count(t) for t in args.targets.split(",")]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
