@@ -157,7 +157,8 @@ def step(n, args, tmp):
         ports, shares = ports[:1], [n]
     try:
         for p in ports:
-            procs = ["--procs", str(k)] if args.product else []
+            ks = args.serve_procs or k
+            procs = ["--procs", str(ks)] if args.product else []
             servers.append(subprocess.Popen([HERD, "serve", "--port", str(p), "-t", "1", "-q",
                                              *procs],
                                             stdout=subprocess.DEVNULL,
@@ -252,6 +253,9 @@ def main():
     ap.add_argument("--per-proc", type=int, default=19000)
     ap.add_argument("--min-avail-gib", type=float, default=2)
     ap.add_argument("--reserve-gib", type=float, default=4)
+    ap.add_argument("--serve-procs", type=int, default=0,
+                    help="with --product: herd serve processes (default: as many as herd run's); "
+                         "more leave room for SO_REUSEPORT's uneven spread")
     ap.add_argument("--product", action="store_true",
                     help="one herd serve --procs K and one herd run --procs K per step")
     args = ap.parse_args()
