@@ -170,7 +170,7 @@ def step(n, args, tmp):
             procs = ["--procs", str(k)] if args.product else []
             argv = [HERD, "run", "--role", "idle", "-c", str(c), *procs, "--connect-rate",
                     f"{rate:.3f}", "-d", f"{dur:.0f}s", "-t", "1", "-q", "--json",
-                    str(sdir / f"run-{i}.json"), "--timeout", "30s", "--bind", BIND,
+                    str(sdir / f"run-{i}.json"), "--timeout", "30s", "--bind", args.bind,
                     f"ws://127.0.0.1:{p}/echo"]
             clients.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                             stderr=open(sdir / f"run-{i}.err", "wb")))
@@ -253,6 +253,8 @@ def main():
     ap.add_argument("--per-proc", type=int, default=19000)
     ap.add_argument("--min-avail-gib", type=float, default=2)
     ap.add_argument("--reserve-gib", type=float, default=4)
+    ap.add_argument("--bind", default=BIND,
+                    help="herd run --bind: source addresses (default %(default)s)")
     ap.add_argument("--serve-procs", type=int, default=0,
                     help="with --product: herd serve processes (default: as many as herd run's); "
                          "more leave room for SO_REUSEPORT's uneven spread")
