@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/compiler.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "cli/cli_internal.h"
 #include "load/load.h"
@@ -488,33 +489,13 @@ static int shard_parse(const char *label, const char *val, unsigned *index, unsi
 static int message_file_read(struct run_options *o, const char *label, const char *path, char *err,
                              size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errf(err, errlen, "%s: cannot read %s: %s", label, path, strerror(errno));
-    size_t len = 0, cap = 4096;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= MAX_MESSAGE_FILE) {
-                fclose(f);
-                free(buf);
-                return errf(err, errlen, "%s: %s is larger than 1 GiB", label, path);
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    int failed = ferror(f);
-    int saved = errno;
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return errf(err, errlen, "%s: cannot read %s: %s", label, path, strerror(saved));
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = file_read_all(path, MAX_MESSAGE_FILE, &buf, &len);
+    if (rc == HERD_E_TOO_BIG)
+        return errf(err, errlen, "%s: %s is larger than 1 GiB", label, path);
+    if (rc != 0)
+        return errf(err, errlen, "%s: cannot read %s: %s", label, path, strerror(-rc));
     free(o->message_buf);
     o->message_buf = buf;
     o->client.message = buf;

@@ -11,6 +11,7 @@
 
 #include "base/compiler.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -595,42 +596,21 @@ int scenario_parse_file(const char *path, const struct scenario_input *in, struc
 {
     memset(s, 0, sizeof *s);
     cli_run_init(&s->top);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = file_read_all(path, SCENARIO_MAX_BYTES, &buf, &len);
+    if (rc == HERD_E_TOO_BIG) {
         if (err && errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            snprintf(err, errlen, "%s: larger than %u MiB: not a scenario", path,
+                     SCENARIO_MAX_BYTES >> 20);
+        return rc;
+    }
+    if (rc != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s", path, strerror(-rc));
         return HERD_E_INVAL;
     }
-    size_t cap = 65536, len = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= SCENARIO_MAX_BYTES) {
-                fclose(f);
-                free(buf);
-                if (err && errlen)
-                    snprintf(err, errlen, "%s: larger than %u MiB: not a scenario", path,
-                             SCENARIO_MAX_BYTES >> 20);
-                return HERD_E_TOO_BIG;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    int bad = ferror(f);
-    int saved = errno;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        if (err && errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(saved));
-        return HERD_E_INVAL;
-    }
-    int rc = scenario_parse_buffer(buf, len, path, in, s, err, errlen);
+    rc = scenario_parse_buffer(buf, len, path, in, s, err, errlen);
     free(buf);
     return rc;
 }
