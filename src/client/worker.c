@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/log.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -188,49 +189,49 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Append to a request being built; past the buffer's end it only counts, so one check at the
+ * end finds an overflow. */
+static void PRINTF_LIKE(4, 5) req_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(*n < cap ? buf + *n : NULL, *n < cap ? cap - *n : 0, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n += (size_t)k;
+}
+
 /* The request, built once. WebSocket: only the key changes per connection (at req_key_off).
  * SSE: a Last-Event-ID header may go in before the final CRLF (at req_key_off). */
 static void build_request(struct worker *w, const struct client_params *p)
 {
     char buf[8192];
+    size_t n = 0, key_off = 0;
+    req_add(buf, sizeof buf, &n, "GET %s HTTP/1.1\r\nHost: %s\r\n", p->url.target,
+            p->url.authority);
     if (p->url.sse) {
-        int n = snprintf(buf, sizeof buf,
-                         "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
-                         "Cache-Control: no-cache\r\n",
-                         p->url.target, p->url.authority);
-        if (p->origin)
-            n += snprintf(buf + n, sizeof buf - (size_t)n, "Origin: %s\r\n", p->origin);
-        for (size_t i = 0; i < p->nheaders; i++)
-            n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\r\n", p->headers[i]);
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
-        if ((size_t)n >= sizeof buf)
-            die("request too long");
-        w->req = xmalloc((size_t)n);
-        memcpy(w->req, buf, (size_t)n);
-        w->req_len = (size_t)n;
-        w->req_key_off = (size_t)n - 2;
-        return;
+        req_add(buf, sizeof buf, &n, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    } else {
+        req_add(buf, sizeof buf, &n,
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: ");
+        key_off = n;
+        req_add(buf, sizeof buf, &n, "%*s\r\nSec-WebSocket-Version: 13\r\n", WS_KEY_LEN, "");
+        if (p->subprotocol)
+            req_add(buf, sizeof buf, &n, "Sec-WebSocket-Protocol: %s\r\n", p->subprotocol);
     }
-    int n = snprintf(buf, sizeof buf,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: ",
-                     p->url.target, p->url.authority);
-    size_t key_off = (size_t)n;
-    n += snprintf(buf + n, sizeof buf - (size_t)n, "%*s\r\nSec-WebSocket-Version: 13\r\n",
-                  WS_KEY_LEN, "");
     if (p->origin)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "Origin: %s\r\n", p->origin);
-    if (p->subprotocol)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "Sec-WebSocket-Protocol: %s\r\n",
-                      p->subprotocol);
+        req_add(buf, sizeof buf, &n, "Origin: %s\r\n", p->origin);
     for (size_t i = 0; i < p->nheaders; i++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\r\n", p->headers[i]);
-    n += snprintf(buf + n, sizeof buf - (size_t)n, "\r\n");
-    if ((size_t)n >= sizeof buf)
-        die("upgrade request too long");
-    w->req = xmalloc((size_t)n);
-    memcpy(w->req, buf, (size_t)n);
-    w->req_len = (size_t)n;
+        req_add(buf, sizeof buf, &n, "%s\r\n", p->headers[i]);
+    req_add(buf, sizeof buf, &n, "\r\n");
+    if (n >= sizeof buf)
+        die("the request is longer than %zu bytes (-H, --origin)", sizeof buf);
+    if (p->url.sse)
+        key_off = n - 2;
+    w->req = xmalloc(n);
+    memcpy(w->req, buf, n);
+    w->req_len = n;
     w->req_key_off = key_off;
 }
 
