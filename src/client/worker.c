@@ -87,8 +87,10 @@ static void on_pace(struct loop *l, struct loop_timer *t)
 {
     struct worker *w = container_of(t, struct worker, pace_timer);
     uint64_t now = loop_now(l);
-    double due = (double)(now - w->pace_t0_ns) * w->pace_rate / 1e9 + 1.0;
-    while (w->started < w->nconns && (double)w->started < due)
+    /* Connection k (from 0) is due at t0 + k / rate: floor, or a wake a hair after its time
+     * would start the next one early too. */
+    size_t due = (size_t)((double)(now - w->pace_t0_ns) * w->pace_rate / 1e9) + 1;
+    while (w->started < w->nconns && w->started < due)
         conn_start(w, &w->conns[w->started++]);
     if (w->started < w->nconns) {
         uint64_t next = w->pace_t0_ns + (uint64_t)((double)w->started * 1e9 / w->pace_rate);

@@ -53,9 +53,11 @@ static void note_error(SSL *ssl, const char *what)
     ERR_clear_error();
 }
 
-struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, size_t errlen)
+/* What both sides share: TLS 1.2 at least; record buffers given back while idle; writes that
+ * may take part of a buffer and be retried from another address (the write queue's chunks). */
+static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new(method);
     if (!ctx) {
         snprintf(err, errlen, "TLS: cannot create a context");
         return NULL;
@@ -63,6 +65,14 @@ struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, 
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
+struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
+    if (!ctx)
+        return NULL;
     static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
     if (o->insecure) {
@@ -150,14 +160,9 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
                                        size_t errlen)
 {
     ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        snprintf(err, errlen, "TLS: cannot create a context");
+    SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errlen);
+    if (!ctx)
         return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     /* A file that cannot be opened gets the system's reason ("system lib" says little). */
