@@ -1092,7 +1092,8 @@ static void do_read(struct conn *c, int hup)
         size_t pre = c->rx ? c->rx->len : 0;
         size_t cap = big ? big->cap : WORKER_RBUF;
         size_t want = cap - pre;
-        size_t allow = read_allowance(c, loop_now_update(w->loop));
+        /* (no clock read on this path unless --read-rate is given) */
+        size_t allow = w->p->read_rate < 0 ? SIZE_MAX : read_allowance(c, loop_now_update(w->loop));
         if (allow == 0) { /* --read-rate: wait until the allowance grows (never, at 0) */
             c->flags |= CF_READ_WAIT;
             arm_open_timer(c);
