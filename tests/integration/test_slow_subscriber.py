@@ -38,6 +38,18 @@ def wait_done(proc, json_path, timeout):
     return rep
 
 
+def established(port):
+    """Connections to port (IPv4 loopback) in state ESTABLISHED, seen from the server's side."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+                n += 1
+    return n
+
+
 def scenario(herd_serve, herd_run_proc, proto, policy, slow_rate, sub_secs):
     srv = herd_serve(*SERVE_ARGS, "--slow-policy", policy)
     url = sub_url(srv, proto)
@@ -45,7 +57,12 @@ def scenario(herd_serve, herd_run_proc, proto, policy, slow_rate, sub_secs):
                                     "--read-rate", str(slow_rate), "-d", f"{sub_secs}s")
     fast, fast_json = herd_run_proc(url, "--role", "subscribe", "-c", "1", "-t", "1",
                                     "-d", f"{sub_secs}s")
-    time.sleep(0.5)  # both subscribed before the first message
+    # Both subscribed before the first message (a slow build takes a while to start herd): both
+    # connections are up, and a moment later the server has their requests.
+    deadline = time.monotonic() + scaled(10)
+    while established(srv.port) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(scaled(0.5))
     pub, pub_json = herd_run_proc(srv.url("/pubsub/t"), "--role", "publish", "-c", "1", "-t", "1",
                                   "--rate", f"{RATE}/s", "-s", str(MSG_SIZE),
                                   "-d", f"{PUB_SECS}s")
@@ -59,7 +76,7 @@ def scenario(herd_serve, herd_run_proc, proto, policy, slow_rate, sub_secs):
 
 def assert_fast_kept_up(rep, sent):
     c = rep["counters"]
-    assert c["messages.received"] == sent
+    assert c["messages.received"] == sent, (c, rep["errors"])
     assert c["messages.lost"] == 0
     assert rep["errors"]["closed_by_server"] == {}
     assert rep["errors"]["reset"] == 0 and rep["errors"]["eof"] == 0
