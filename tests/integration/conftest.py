@@ -739,6 +739,21 @@ def raw_server():
 # report helpers
 
 
+def finish_run(proc, json_path, timeout=30):
+    """Wait for a herd_run_proc run; its exit code, report and stderr. The test fails on a hang
+    (the process is ended), a sanitizer report, or a missing report."""
+    try:
+        proc.wait(timeout=scaled(timeout))
+    except Exception:
+        _end_process(proc, grace=2)
+        pytest.fail(f"herd did not finish within {scaled(timeout):g}s\n"
+                    f"{(proc.logdir / 'stderr').read_text()[-3000:]}")
+    err = (proc.logdir / "stderr").read_text(errors="replace")
+    _sanitizer_check("herd run", err)
+    assert json_path.exists(), f"no report (exit {proc.returncode})\n{err[-3000:]}"
+    return proc.returncode, json.loads(json_path.read_text()), err
+
+
 def error_total(report):
     """Sum of every errors.<class>, counting the by-code maps (http_status, closed_by_server)."""
     total = 0

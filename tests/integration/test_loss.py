@@ -8,12 +8,11 @@ Timing makes the expectation exact: the subscribers are open before the first me
 published and run on ~3 s past the publishers' end, so nothing is in flight when they stop
 (the mangler's report is read only once every connection is closed). A drop at the very end of
 a publisher's stream cannot be seen by anyone (no higher seq follows) and is not expected."""
-import json
 import time
 
 import pytest
 
-from conftest import _end_process, _sanitizer_check, scaled
+from conftest import finish_run, scaled
 
 pytestmark = pytest.mark.peer
 
@@ -22,19 +21,6 @@ KINDS = ("ws", "sse")
 
 def sub_url(m, kind):
     return m.url("/sub") if kind == "ws" else m.url("/sub", "http")
-
-
-def finish(proc, json_path, timeout=30):
-    try:
-        proc.wait(timeout=scaled(timeout))
-    except Exception:
-        _end_process(proc, grace=2)
-        pytest.fail(f"herd did not finish within {scaled(timeout):g}s\n"
-                    f"{(proc.logdir / 'stderr').read_text()[-3000:]}")
-    err = (proc.logdir / "stderr").read_text(errors="replace")
-    _sanitizer_check("herd run", err)
-    assert json_path.exists(), f"no report (exit {proc.returncode})\n{err[-3000:]}"
-    return proc.returncode, json.loads(json_path.read_text()), err
 
 
 def start_subscribers(m, herd_run_proc, kind, n, *args):
@@ -71,7 +57,7 @@ def test_mangled_stream_counted_exactly(mangler, herd_run_proc, run_herd, kind):
     pub = run_herd("--role", "publish", "-c", 2, "--rate", "100/s", "-d", "3s", m.url("/pub"),
                    timeout=20)
     assert pub.code == 0, pub.stderr
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     exp = all_closed(m)
     # The mangler saw every message herd sent, and the script did something of each kind.
@@ -100,9 +86,9 @@ def test_late_join_is_no_loss(mangler, herd_run_proc):
     m.wait_report(lambda r: sum(p["received"] for p in r["publishers"].values()) >= 100,
                   what="100 messages published")
     subs, sub_json = herd_run_proc("--role", "subscribe", "-c", 5, "-d", "6s", m.url("/sub"))
-    pcode, prep, perr = finish(pubs, pub_json)
+    pcode, prep, perr = finish_run(pubs, pub_json)
     assert pcode == 0, perr
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     exp = all_closed(m)
     total = exp["total"]
@@ -128,7 +114,7 @@ def test_state_kept_across_reconnects(mangler, herd_run_proc, run_herd, kind):
     pub = run_herd("--role", "publish", "-c", 2, "--rate", "100/s", "-d", "3s", m.url("/pub"),
                    timeout=20)
     assert pub.code == 0, pub.stderr
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     exp = all_closed(m)
     chained = exp["chained"]
@@ -213,7 +199,7 @@ def test_publisher_reconnect_keeps_its_seq(mangler, herd_run_proc, run_herd):
                    "--backoff", "fixed:100ms", m.url("/pub"), timeout=20)
     assert pub.code == 0, pub.stderr
     assert pub.report["counters"]["connections.reconnects"] >= 2, pub.report["counters"]
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     exp = all_closed(m)
     reused = {p: v["seq_reused"] for p, v in exp["publishers"].items()}

@@ -12,7 +12,7 @@ import urllib.error
 
 import pytest
 
-from conftest import _end_process, _sanitizer_check, error_count, error_total, scaled
+from conftest import error_count, error_total, finish_run, scaled
 
 pytestmark = pytest.mark.peer
 
@@ -51,21 +51,6 @@ def wait_subscribers(nchan, topic, n, proc, timeout=10):
                 f"not {n}, after {scaled(timeout):g}s")
 
 
-def finish(proc, json_path, timeout=30):
-    """Wait for a herd_run_proc run; its exit code and report (the test fails on a hang or a
-    sanitizer report)."""
-    try:
-        proc.wait(timeout=scaled(timeout))
-    except Exception:
-        _end_process(proc, grace=2)
-        pytest.fail(f"herd did not finish within {scaled(timeout):g}s\n"
-                    f"{(proc.logdir / 'stderr').read_text()[-3000:]}")
-    err = (proc.logdir / "stderr").read_text(errors="replace")
-    _sanitizer_check("herd run", err)
-    assert json_path.exists(), f"no report (exit {proc.returncode})\n{err[-3000:]}"
-    return proc.returncode, json.loads(json_path.read_text()), err
-
-
 def assert_exact_delivery(rep, expected, err=""):
     """Every message reached every subscriber once, in order, and was timed."""
     c = rep["counters"]
@@ -91,7 +76,7 @@ def test_fanout_no_loss(nchan, herd_run_proc, run_herd, kind):
     sent = pub.report["counters"]["messages.sent"]
     assert 250 <= sent <= 310, pub.report["counters"]
     assert error_total(pub.report) == 0, pub.report["errors"]
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     assert error_total(rep) == 0, rep["errors"]
     assert rep["counters"]["connections.opened"] == n_subs
@@ -116,7 +101,7 @@ def test_foreign_publisher_stamps_in_envelope(nchan, herd_run_proc, kind):
         status, _ = nchan.publish("env", body)
         assert status in (200, 201, 202), status
         time.sleep(max(0.0, t0 + seq / 100 - time.monotonic()))  # 100/s
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     assert error_total(rep) == 0, rep["errors"]
     assert_exact_delivery(rep, count * n_subs, err)
@@ -144,12 +129,12 @@ def test_channel_deleted_subscribers_reconnect(nchan, herd_run_proc, kind):
         status, _ = nchan.delete("rc")
         assert status == 200, status
         time.sleep(1.2)
-    pcode, prep, perr = finish(pubs, pub_json)
+    pcode, prep, perr = finish_run(pubs, pub_json)
     assert pcode == 0, perr
     sent = prep["counters"]["messages.sent"]
     assert 350 <= sent <= 410, prep["counters"]
     assert prep["counters"]["connections.reconnects"] == 0
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     c = rep["counters"]
     assert c["connections.reconnects"] == n_subs * deletes, c
@@ -187,10 +172,10 @@ def test_nginx_restart_everyone_reconnects(nchan, herd_run_proc):
     nchan.stop()
     time.sleep(0.5)
     nchan.start()
-    pcode, prep, perr = finish(pubs, pub_json)
+    pcode, prep, perr = finish_run(pubs, pub_json)
     assert pcode == 0, perr
     assert prep["counters"]["connections.reconnects"] == 2, prep["counters"]
-    code, rep, err = finish(subs, sub_json)
+    code, rep, err = finish_run(subs, sub_json)
     assert code == 0, err
     c = rep["counters"]
     assert c["connections.reconnects"] == n_subs, c

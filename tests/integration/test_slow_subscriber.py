@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import load_report, scaled
+from conftest import finish_run, scaled
 
 SERVE_ARGS = ("--sndbuf", "16k", "--queue-limit", "32k")
 PUB_SECS = 5
@@ -26,16 +26,6 @@ RATE = 1000
 
 def sub_url(srv, proto):
     return srv.url("/pubsub/t") if proto == "ws" else srv.url("/sse/t", scheme="http")
-
-
-def wait_done(proc, json_path, timeout):
-    try:
-        proc.wait(timeout=scaled(timeout))
-    except Exception:
-        pytest.fail(f"herd run did not end within {scaled(timeout):g}s")
-    rep = load_report(json_path)
-    assert rep is not None, (proc.logdir / "stderr").read_text(errors="replace")[-2000:]
-    return rep
 
 
 def established(port):
@@ -66,9 +56,9 @@ def scenario(herd_serve, herd_run_proc, proto, policy, slow_rate, sub_secs):
     pub, pub_json = herd_run_proc(srv.url("/pubsub/t"), "--role", "publish", "-c", "1", "-t", "1",
                                   "--rate", f"{RATE}/s", "-s", str(MSG_SIZE),
                                   "-d", f"{PUB_SECS}s")
-    pub_rep = wait_done(pub, pub_json, PUB_SECS + 10)
-    slow_rep = wait_done(slow, slow_json, sub_secs + 10)
-    fast_rep = wait_done(fast, fast_json, sub_secs + 10)
+    pub_rep = finish_run(pub, pub_json, PUB_SECS + 10)[1]
+    slow_rep = finish_run(slow, slow_json, sub_secs + 10)[1]
+    fast_rep = finish_run(fast, fast_json, sub_secs + 10)[1]
     sent = pub_rep["counters"]["messages.sent"]
     assert sent >= RATE * PUB_SECS * 0.8
     return sent, slow_rep, fast_rep
