@@ -44,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HERD = str(ROOT / "build" / "release" / "herd")
 BIND = "127.0.0.2-127.0.0.60"
@@ -70,14 +72,6 @@ def wait_port(port, proc):
         except OSError:
             time.sleep(0.05)
     sys.exit(f"connrate: herd serve does not listen on {port}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def speed():

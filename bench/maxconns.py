@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HERD = str(ROOT / "build" / "release" / "herd")
 BIND = "127.0.0.2-127.0.0.60"
@@ -101,14 +103,6 @@ def descendants(pids):
         out.append(p)
         todo.extend(children.get(p, []))
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_listening(ports, procs, timeout=20):
