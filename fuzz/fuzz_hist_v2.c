@@ -13,6 +13,7 @@
 #include "base/compiler.h"
 #include "base/err.h"
 #include "stats/stats.h"
+#include "base/base64.h"
 #include "stats/stats_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -63,9 +64,9 @@ static void check_payload(const uint8_t *raw, size_t size)
     const uint32_t head[2] = {0x1c849314u, (uint32_t)zlen};
     for (int i = 0; i < 8; i++)
         bin[i] = (uint8_t)(head[i / 4] >> (24 - 8 * (i % 4)));
-    char *text = malloc(base64__encoded_len(8 + zlen) + 1);
+    char *text = malloc(base64_encoded_len(8 + zlen) + 1);
     HERD_ASSERT(text);
-    base64__encode(bin, 8 + zlen, text);
+    base64_encode(bin, 8 + zlen, text);
     free(bin);
     check_text(text, strlen(text));
     free(text);

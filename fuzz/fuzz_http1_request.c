@@ -3,7 +3,9 @@
  * names and values inside the head, names made of token characters, values trimmed and free of
  * CR/LF; the header count within capacity; every strict prefix of a complete head is
  * HERD_E_AGAIN; the same head parses alike with and without the bytes that follow it; the
- * header helpers find what the parser returned. */
+ * header helpers find what the parser returned; the body framing and the server's upgrade check
+ * decide every parsed head with a documented result, and an accepted upgrade's 101 reply passes
+ * the client's own check. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "base/compiler.h"
 #include "base/err.h"
 #include "proto/http1.h"
+#include "proto/ws.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -86,6 +89,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r2.num_headers = CAP;
         HERD_ASSERT(http1_request_parse(buf, cuts[i], &r2) == HERD_E_AGAIN);
     }
+    /* Framing: one of the documented answers; a length only for Content-Length framing. */
+    uint64_t blen = 0;
+    int fr = http1_body_framing(h, r.num_headers, 1, r.minor_version, &blen);
+    HERD_ASSERT(fr == HTTP1_BODY_LENGTH || fr == HTTP1_BODY_CHUNKED || fr == HERD_E_PROTO);
+    if (fr == HTTP1_BODY_CHUNKED)
+        HERD_ASSERT(r.minor_version >= 1 && !http1_header_find(h, r.num_headers, "content-length"));
+    if (fr == HTTP1_BODY_LENGTH && !http1_header_find(h, r.num_headers, "content-length"))
+        HERD_ASSERT(blen == 0);
+
+    /* The server's upgrade check: an answer for every head, and a reply the client accepts. */
+    struct ws_upgrade u;
+    const char *why = NULL;
+    int up = ws_upgrade_check(&r, &u, &why);
+    HERD_ASSERT(up == 0 || up == HERD_E_HANDSHAKE);
+    if (up != 0) {
+        HERD_ASSERT(why && (u.status == 400 || u.status == 405 || u.status == 426));
+    } else {
+        HERD_ASSERT(u.key_len == WS_KEY_LEN && u.key >= buf && u.key + u.key_len <= buf + rc);
+        HERD_ASSERT(!u.subprotocol || (u.subprotocol_len > 0 && u.subprotocol_len <= 128));
+        char reply[1024], key[WS_KEY_LEN + 1], proto[WS_MAX_SUBPROTOCOL + 1] = "";
+        size_t rl = ws_upgrade_reply(reply, sizeof reply, &u, NULL);
+        HERD_ASSERT(rl > 0);
+        memcpy(key, u.key, WS_KEY_LEN);
+        key[WS_KEY_LEN] = '\0';
+        if (u.subprotocol) {
+            memcpy(proto, u.subprotocol, u.subprotocol_len);
+            proto[u.subprotocol_len] = '\0';
+        }
+        struct http1_header rh[8];
+        struct http1_response resp = {.headers = rh, .num_headers = 8};
+        HERD_ASSERT(http1_response_parse(reply, rl, &resp) == (int)rl);
+        struct ws_handshake_expect e = {.key = key, .subprotocol = u.subprotocol ? proto : NULL};
+        HERD_ASSERT(ws_handshake_check(&resp, &e, NULL, NULL) == 0);
+    }
+
     /* Fewer slots than headers is a protocol error, not an overflow. */
     if (r.num_headers > 0) {
         r2.num_headers = r.num_headers - 1;

@@ -3,7 +3,7 @@
  * names and values inside the head, names made of token characters, values trimmed and free of
  * CR/LF; the header count within capacity; every strict prefix of a complete head is
  * HERD_E_AGAIN; the same head parses alike with and without the bytes that follow it; the
- * header helpers find what the parser returned. */
+ * header helpers find what the parser returned; the body framing decides every parsed head. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,5 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r2.num_headers = r.num_headers - 1;
         HERD_ASSERT(http1_response_parse(buf, size, &r2) == HERD_E_PROTO);
     }
+    uint64_t blen = 0;
+    int fr = http1_body_framing(h, r.num_headers, 0, r.minor_version, &blen);
+    HERD_ASSERT(fr == HTTP1_BODY_LENGTH || fr == HTTP1_BODY_CHUNKED || fr == HTTP1_BODY_CLOSE ||
+                fr == HERD_E_PROTO);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "cli/cli_internal.h"
 #include "load/load.h"
+#include "proto/http1.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -392,14 +393,6 @@ static const struct opt run_opts[] = {
     {"start-at", 0, ARG_TODO, R_TODO, NULL},
 };
 
-/* HTTP token characters (RFC 9110 5.6.2), which a header name must consist of. */
-static int is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* -H "Name: value". The handshake's own headers are refused: a second Upgrade or
  * Sec-WebSocket-Key would make a request that no server answers the way herd expects, and the
  * two that users do want to set have options that also make herd check the reply. */
@@ -425,7 +418,7 @@ static int header_check(const char *label, const char *h, char *err, size_t errl
     if (!colon || colon == h)
         return bad_value(err, errlen, label, "expected 'Name: value'", h);
     for (const char *p = h; p < colon; p++) {
-        if (!is_tchar((unsigned char)*p))
+        if (!http1_is_tchar((unsigned char)*p))
             return bad_value(err, errlen, label,
                              "expected 'Name: value' with a name of letters, digits and -", h);
     }
@@ -588,7 +581,7 @@ static int run_apply(struct run_options *o, int id, const char *label, const cha
     case R_SUBPROTOCOL:
         rc = get_string(label, val, &p->subprotocol, err, errlen);
         for (const char *c = val; rc == 0 && *c; c++) {
-            if (!is_tchar((unsigned char)*c) && *c != ',' && *c != ' ')
+            if (!http1_is_tchar((unsigned char)*c) && *c != ',' && *c != ' ')
                 return bad_value(err, errlen, label, "expected a protocol name (a token)", val);
         }
         break;

@@ -709,23 +709,15 @@ static int sse_head(struct conn *c, const struct http1_response *r, uint64_t now
         fail(c, ERR_HANDSHAKE);
         return -1;
     }
-    const struct http1_header *te =
-        http1_header_find(r->headers, r->num_headers, "transfer-encoding");
-    const struct http1_header *cl = http1_header_find(r->headers, r->num_headers, "content-length");
-    if (te && http1_token_list_has(te->value, te->value_len, "chunked")) {
-        s->chunked = 1;
-    } else if (cl) {
-        uint64_t v = 0;
-        for (size_t i = 0; i < cl->value_len; i++) {
-            char d = cl->value[i];
-            if (d < '0' || d > '9' || v > (UINT64_MAX - 9) / 10) {
-                fail(c, ERR_HANDSHAKE);
-                return -1;
-            }
-            v = v * 10 + (uint64_t)(d - '0');
-        }
-        s->body_left = v;
+    uint64_t length = 0;
+    int framing = http1_body_framing(r->headers, r->num_headers, 0, r->minor_version, &length);
+    if (framing < 0) {
+        fail(c, ERR_HANDSHAKE);
+        return -1;
     }
+    s->chunked = framing == HTTP1_BODY_CHUNKED;
+    if (framing == HTTP1_BODY_LENGTH)
+        s->body_left = length;
     on_open(c, now);
     return c->state == CS_OPEN ? 0 : -1;
 }

@@ -46,6 +46,14 @@ int http1_response_parse(const char *buf, size_t len, struct http1_response *r);
 /* Parse a request head; same returns as http1_response_parse. */
 int http1_request_parse(const char *buf, size_t len, struct http1_request *r);
 
+/* tchar (RFC 9110 5.6.2): the characters of a token, such as a method, a header name or a
+ * subprotocol: letters, digits and !#$%&'*+-.^_`|~. The one test of herd for it. */
+extern const uint8_t http1_tchar_map[256];
+static inline int http1_is_tchar(unsigned char c)
+{
+    return http1_tchar_map[c];
+}
+
 /* The first header named `name` (case-insensitive), or NULL. */
 const struct http1_header *http1_header_find(const struct http1_header *h, size_t n,
                                              const char *name);
@@ -53,6 +61,32 @@ const struct http1_header *http1_header_find(const struct http1_header *h, size_
 /* Whether a comma separated header value contains `token` (case-insensitive, whitespace around
  * elements ignored), e.g. Connection: keep-alive, Upgrade. */
 int http1_token_list_has(const char *value, size_t value_len, const char *token);
+
+/* How a message's body is delimited (RFC 9112 6.3), decided from its head by
+ * http1_body_framing. */
+enum http1_framing {
+    HTTP1_BODY_LENGTH, /* Content-Length bytes (a request without either header: 0) */
+    HTTP1_BODY_CHUNKED, /* the chunked transfer coding, to its last chunk */
+    HTTP1_BODY_CLOSE, /* a response without either header: read until the connection closes */
+};
+
+/* One Content-Length value (RFC 9110 8.6): 1*DIGIT, below 10^19 so that it fits in 64 bits.
+ * Empty, signed, spaced, hexadecimal or longer values are refused. Returns 0 with *out set, or
+ * HERD_E_PROTO. */
+int http1_content_length(const char *value, size_t len, uint64_t *out);
+
+/* The body framing of a head (RFC 9112 6.1-6.3) with its headers h[0..n), for a request when
+ * `request` (else a response) of HTTP/1.minor:
+ *   - Transfer-Encoding (several fields form one list): chunked, as the only coding (herd undoes
+ *     no other), and only in HTTP/1.1 (1.0 has no transfer codings); anything else is refused;
+ *   - else Content-Length: every field and list element must carry the same valid value
+ *     ("5, 5" is 5; "5, 6" or two fields that differ are refused);
+ *   - else a request has no body (length 0) and a response runs until the connection closes.
+ * Both Transfer-Encoding and Content-Length together are refused on either side: 6.3 says such a
+ * message "ought to be handled as an error", the classic request smuggling shape. Returns the
+ * framing (>= 0) with *length set for HTTP1_BODY_LENGTH, or HERD_E_PROTO. */
+int http1_body_framing(const struct http1_header *h, size_t n, int request, int minor,
+                       uint64_t *length);
 
 /* Chunked transfer decoding (RFC 9112 7.1), in place and incremental: zero-fill, then feed. */
 struct http1_chunked {

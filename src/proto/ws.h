@@ -70,6 +70,19 @@ int ws_frame_decode(const uint8_t *buf, size_t len, unsigned flags, uint64_t max
 size_t ws_frame_head_encode(uint8_t *out, int fin, unsigned rsv, unsigned opcode,
                             uint64_t payload_len, const uint8_t *mask);
 
+/* The whole frame: header (as ws_frame_head_encode) and payload[0..len), masked with `mask`
+ * unless it is NULL, into out[0..cap). The one frame builder of herd, for both sides: the
+ * client's messages, PINGs and closes, and the server's replies and broadcasts, so that the RSV
+ * bits an extension sets (RFC 7692: RSV1 on a compressed message's first frame) are given in one
+ * place. payload may not overlap out. Returns the frame's length, or 0 when cap is smaller than
+ * WS_MAX_HEAD + len. */
+size_t ws_frame_encode(uint8_t *out, size_t cap, int fin, unsigned rsv, unsigned opcode,
+                       const uint8_t *payload, size_t len, const uint8_t *mask);
+
+/* A close frame with `code` (5.5.1) and no reason; WS_CLOSE_NO_STATUS sends an empty close.
+ * Returns its length (at most WS_MAX_HEAD + 2). */
+size_t ws_close_encode(uint8_t out[WS_MAX_HEAD + 2], unsigned code, const uint8_t *mask);
+
 /* dst[i] = src[i] ^ key[(offset + i) % 4] for i < len; dst may equal src. Works a word at a
  * time (8 bytes), so it is as cheap as a copy. `offset` lets a payload be unmasked in pieces. */
 void ws_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4], size_t offset);
@@ -108,6 +121,7 @@ void ws_key_make(char out[WS_KEY_LEN + 1], const uint8_t random16[16]);
 void ws_accept_make(char out[WS_ACCEPT_LEN + 1], const char *key, size_t key_len);
 
 struct http1_response;
+struct http1_request;
 
 /* What the client asked for, to check the reply against. */
 struct ws_handshake_expect {
@@ -115,7 +129,8 @@ struct ws_handshake_expect {
     const char *subprotocol; /* NULL when none was offered; comma separated list otherwise */
 };
 
-/* Check a parsed response head (http1.h) against RFC 6455 4.1 rules: status 101, Upgrade:
+/* Check a parsed response head (http1.h) against RFC 6455 4.1 rules: status 101 in HTTP/1.1
+ * (an upgrade does not exist in 1.0), Upgrade:
  * websocket, Connection: upgrade (case-insensitive, token lists), matching Sec-WebSocket-Accept,
  * a Sec-WebSocket-Protocol only if offered and one of those offered, no extension unless
  * permessage-deflate was offered (*deflate set when accepted; pass NULL when not offered).
@@ -123,5 +138,28 @@ struct ws_handshake_expect {
  * one-line reason. */
 int ws_handshake_check(const struct http1_response *r, const struct ws_handshake_expect *e,
                        int *deflate, const char **why);
+
+/* The server's side (4.2.1-4.2.2): what a valid upgrade request asked for, pointing into its
+ * head, or on failure the answer it gets. */
+#define WS_MAX_SUBPROTOCOL 128
+struct ws_upgrade {
+    const char *key; /* Sec-WebSocket-Key: base64 of 16 bytes */
+    size_t key_len;
+    const char *subprotocol; /* the first one offered, when it is a token; NULL for none */
+    size_t subprotocol_len;
+    int status; /* on failure: the status to answer, 400, 405 or 426 */
+    const char *headers; /* on failure: CRLF-terminated header lines for that answer, or NULL */
+};
+
+/* Check a request head as a server: GET, HTTP/1.1, Upgrade: websocket, Connection: upgrade,
+ * a key that is the base64 of 16 bytes, Sec-WebSocket-Version 13. Returns 0 with u filled, or
+ * HERD_E_HANDSHAKE with u->status, u->headers and *why set (a version we do not speak or no
+ * Upgrade gets 426 and the version we do, a method other than GET 405, the rest 400). */
+int ws_upgrade_check(const struct http1_request *r, struct ws_upgrade *u, const char **why);
+
+/* The 101 answer to a checked upgrade, choosing u's subprotocol, with `extensions` (a
+ * Sec-WebSocket-Extensions value, or NULL) into out[0..cap). Returns its length, or 0 when it
+ * does not fit. */
+size_t ws_upgrade_reply(char *out, size_t cap, const struct ws_upgrade *u, const char *extensions);
 
 #endif

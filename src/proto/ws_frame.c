@@ -131,6 +131,28 @@ size_t ws_frame_head_encode(uint8_t *out, int fin, unsigned rsv, unsigned opcode
     return n;
 }
 
+size_t ws_frame_encode(uint8_t *out, size_t cap, int fin, unsigned rsv, unsigned opcode,
+                       const uint8_t *payload, size_t len, const uint8_t *mask)
+{
+    if (cap < WS_MAX_HEAD || cap - WS_MAX_HEAD < len)
+        return 0;
+    size_t h = ws_frame_head_encode(out, fin, rsv, opcode, len, mask);
+    if (mask)
+        ws_mask(out + h, payload, len, mask, 0);
+    else if (len)
+        memmove(out + h, payload, len);
+    return h + len;
+}
+
+size_t ws_close_encode(uint8_t out[WS_MAX_HEAD + 2], unsigned code, const uint8_t *mask)
+{
+    /* 1005 means "no code": it is never sent, the close goes out empty (7.4.1). */
+    if (code == WS_CLOSE_NO_STATUS)
+        return ws_frame_encode(out, WS_MAX_HEAD + 2, 1, 0, WS_OP_CLOSE, NULL, 0, mask);
+    uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    return ws_frame_encode(out, WS_MAX_HEAD + 2, 1, 0, WS_OP_CLOSE, p, 2, mask);
+}
+
 /* 5.3: octet i of the payload is XORed with octet i MOD 4 of the key. A word is built from the
  * key rotated by `offset`, so each 8-byte block (which starts at a multiple of 4 from the
  * rotation point) takes the same word. Bytes are copied into and out of uint64_t with memcpy:

@@ -1,54 +1,24 @@
-/* ws_handshake.c - the client side of the RFC 6455 opening handshake: the key, the expected
- * accept value, and the checks of 4.1 on the server's reply. (The server side uses
- * ws_accept_make too.) */
+/* ws_handshake.c - the RFC 6455 opening handshake, both sides: the client's key, the accept
+ * value and the checks of 4.1 on the server's reply; the server's checks of 4.2.1 on the
+ * request and its 101 answer (4.2.2). */
 #include "proto/ws.h"
 
+#include "base/base64.h"
 #include "base/compiler.h"
 #include "base/err.h"
 #include "proto/http1.h"
 
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <string.h>
 
 /* 1.3 and 4.2.2: the GUID appended to the key before hashing. */
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding (RFC 4648 4), written to out with a NUL; returns the length.
- * out holds 4 * ceil(n / 3) + 1 bytes. */
-static size_t b64_encode(char *out, const uint8_t *in, size_t n)
-{
-    size_t o = 0, i = 0;
-    for (; n - i >= 3; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = b64_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = '=';
-        out[o++] = '=';
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
-}
-
 void ws_key_make(char out[WS_KEY_LEN + 1], const uint8_t random16[16])
 {
     /* 4.1: a nonce of 16 random bytes, base64-encoded. The randomness is the caller's. */
-    b64_encode(out, random16, 16);
+    base64_encode(random16, 16, out);
 }
 
 void ws_accept_make(char out[WS_ACCEPT_LEN + 1], const char *key, size_t key_len)
@@ -75,7 +45,7 @@ void ws_accept_make(char out[WS_ACCEPT_LEN + 1], const char *key, size_t key_len
         out[WS_ACCEPT_LEN] = '\0';
         return;
     }
-    b64_encode(out, md, 20);
+    base64_encode(md, 20, out);
 }
 
 static int is_ows(char c)
@@ -187,6 +157,9 @@ int ws_handshake_check(const struct http1_response *r, const struct ws_handshake
      * counted under errors.http_status. */
     if (r->status != 101)
         return fail(why, "status is not 101 Switching Protocols", HERD_E_STATUS);
+    /* HTTP/1.0 has no Upgrade (RFC 9110 7.8 applies to 1.1): a 1.0 101 is no WebSocket. */
+    if (r->minor_version < 1)
+        return fail(why, "101 in HTTP/1.0", HERD_E_HANDSHAKE);
     /* Items 2 and 3: Upgrade is "websocket", Connection includes "Upgrade", both compared
      * case-insensitively, either possibly a list. */
     if (!headers_have_token(r, "Upgrade", "websocket"))
@@ -236,4 +209,94 @@ int ws_handshake_check(const struct http1_response *r, const struct ws_handshake
     if (deflate)
         *deflate = deflates == 1;
     return 0;
+}
+
+/* ---- the server's side ---- */
+
+static int refuse(struct ws_upgrade *u, int status, const char *headers, const char **why,
+                  const char *reason)
+{
+    u->status = status;
+    u->headers = headers;
+    return fail(why, reason, HERD_E_HANDSHAKE);
+}
+
+/* 4.2.1 item 5: the key is the base64 of 16 bytes, so 24 characters ending in "==". */
+static int key_valid(const struct http1_header *h)
+{
+    uint8_t raw[24];
+    return h && h->value_len == WS_KEY_LEN && base64_decode(h->value, h->value_len, raw) == 16;
+}
+
+/* The first subprotocol offered, when it is a token (4.2.2: the server chooses; we take the
+ * client's first preference). */
+static void first_subprotocol(const struct http1_header *h, struct ws_upgrade *u)
+{
+    if (!h)
+        return;
+    const char *p = h->value, *end = h->value + h->value_len;
+    while (p < end && (is_ows(*p) || *p == ','))
+        p++;
+    const char *s = p;
+    while (p < end && http1_is_tchar((unsigned char)*p))
+        p++;
+    size_t n = (size_t)(p - s);
+    while (p < end && is_ows(*p))
+        p++;
+    if (n == 0 || n > WS_MAX_SUBPROTOCOL || (p < end && *p != ','))
+        return;
+    u->subprotocol = s;
+    u->subprotocol_len = n;
+}
+
+int ws_upgrade_check(const struct http1_request *r, struct ws_upgrade *u, const char **why)
+{
+    const struct http1_header *hs = r->headers;
+    size_t nh = r->num_headers;
+    *u = (struct ws_upgrade){0};
+    if (why)
+        *why = NULL;
+    if (r->method_len != 3 || memcmp(r->method, "GET", 3) != 0)
+        return refuse(u, 405, "Allow: GET\r\n", why, "method is not GET");
+    const struct http1_header *upgrade = http1_header_find(hs, nh, "Upgrade");
+    if (!upgrade || !http1_token_list_has(upgrade->value, upgrade->value_len, "websocket"))
+        return refuse(u, 426, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n", why,
+                      "Upgrade: websocket missing");
+    if (r->minor_version < 1)
+        return refuse(u, 400, NULL, why, "upgrade in HTTP/1.0");
+    const struct http1_header *conn = http1_header_find(hs, nh, "Connection");
+    if (!conn || !http1_token_list_has(conn->value, conn->value_len, "upgrade"))
+        return refuse(u, 400, NULL, why, "Connection: Upgrade missing");
+    const struct http1_header *key = http1_header_find(hs, nh, "Sec-WebSocket-Key");
+    if (!key_valid(key))
+        return refuse(u, 400, NULL, why, "Sec-WebSocket-Key is not the base64 of 16 bytes");
+    /* 4.2.2: a version we do not speak gets 426 and the versions we do. */
+    const struct http1_header *ver = http1_header_find(hs, nh, "Sec-WebSocket-Version");
+    if (!ver || ver->value_len != 2 || memcmp(ver->value, "13", 2) != 0)
+        return refuse(u, 426, "Sec-WebSocket-Version: 13\r\n", why,
+                      "Sec-WebSocket-Version is not 13");
+    u->key = key->value;
+    u->key_len = key->value_len;
+    first_subprotocol(http1_header_find(hs, nh, "Sec-WebSocket-Protocol"), u);
+    return 0;
+}
+
+size_t ws_upgrade_reply(char *out, size_t cap, const struct ws_upgrade *u, const char *extensions)
+{
+    char accept[WS_ACCEPT_LEN + 1];
+    ws_accept_make(accept, u->key, u->key_len);
+    int sp = u->subprotocol != NULL, ext = extensions != NULL;
+    int n =
+        snprintf(out, cap,
+                 "HTTP/1.1 101 Switching Protocols\r\n"
+                 "Upgrade: websocket\r\n"
+                 "Connection: Upgrade\r\n"
+                 "Sec-WebSocket-Accept: %s\r\n"
+                 "%s%.*s%s"
+                 "%s%s%s"
+                 "\r\n",
+                 accept, sp ? "Sec-WebSocket-Protocol: " : "", sp ? (int)u->subprotocol_len : 0,
+                 sp ? u->subprotocol : "", sp ? "\r\n" : "",
+                 ext ? "Sec-WebSocket-Extensions: " : "", ext ? extensions : "", ext ? "\r\n" : "");
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -257,12 +257,10 @@ static void close_slow(struct srv_conn *s, uint64_t due)
         sse__end(s, due);
         return;
     }
-    uint8_t fr[4];
-    size_t n = ws_frame_head_encode(fr, 1, 0, WS_OP_CLOSE, 2, NULL);
-    fr[n] = (uint8_t)(WS_CLOSE_POLICY >> 8);
-    fr[n + 1] = (uint8_t)(WS_CLOSE_POLICY & 0xff);
+    uint8_t fr[WS_MAX_HEAD + 2];
+    size_t n = ws_close_encode(fr, WS_CLOSE_POLICY, NULL);
     conn__set_closing(s);
-    out__send(s, fr, n + 2, due);
+    out__send(s, fr, n, due);
 }
 
 enum { SLOW_QUEUE, SLOW_SKIP, SLOW_SHUT };

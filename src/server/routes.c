@@ -110,22 +110,6 @@ int routes__admit(struct srv_conn *c)
 
 /* ---- POST /publish/<topic> ---- */
 
-/* Content-Length: digits only. */
-static int content_length(const struct http1_header *h, uint64_t *out)
-{
-    if (h->value_len == 0 || h->value_len > 19)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i < h->value_len; i++) {
-        unsigned d = (unsigned)(h->value[i] - '0');
-        if (d > 9)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
 /* The body is whole: publish it, answer, and wait for the next request (or close). */
 static void publish_end(struct srv_conn *c)
 {
@@ -170,28 +154,21 @@ static size_t publish_begin(struct srv_conn *c, const struct http1_request *req,
         routes__http_error(c, 405, "Allow: POST\r\n");
         return len;
     }
-    const struct http1_header *te = http1_header_find(hs, nh, "Transfer-Encoding");
-    const struct http1_header *cl = http1_header_find(hs, nh, "Content-Length");
+    /* RFC 9112 6.3: a body delimited both ways, or by differing lengths, or by a coding other
+     * than chunked, is refused and the connection closed (the request smuggling shapes). */
     uint64_t left = 0;
-    int chunked = 0;
-    if (te) {
-        /* RFC 9112 6.1: chunked must be the last coding; no other is understood here. */
-        if (te->value_len != 7 || strncasecmp(te->value, "chunked", 7) != 0) {
-            routes__http_error(c, 400, NULL);
-            return len;
-        }
-        chunked = 1;
-    } else if (cl) {
-        if (content_length(cl, &left) != 0) {
-            routes__http_error(c, 400, NULL);
-            return len;
-        }
-        if (left > w->max_frame) {
-            routes__http_error(c, 413, NULL);
-            return len;
-        }
-    } else {
+    int framing = http1_body_framing(hs, nh, 1, req->minor_version, &left);
+    if (framing < 0) {
+        routes__http_error(c, 400, NULL);
+        return len;
+    }
+    int chunked = framing == HTTP1_BODY_CHUNKED;
+    if (!chunked && !http1_header_find(hs, nh, "Content-Length")) {
         routes__http_error(c, 411, NULL);
+        return len;
+    }
+    if (left > w->max_frame) {
+        routes__http_error(c, 413, NULL);
         return len;
     }
     const struct http1_header *conn = http1_header_find(hs, nh, "Connection");

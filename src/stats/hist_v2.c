@@ -19,6 +19,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "base/base64.h"
 #include "base/err.h"
 #include "stats/stats.h"
 #include "stats/stats_internal.h"
@@ -161,13 +162,13 @@ long hist_v2_encode(const struct hist *h, char **out)
     put_be32(wrapped + 4, (uint32_t)zlen);
     wrapped_len = V2_WRAPPER_BYTES + (size_t)zlen;
 
-    size_t text_len = base64__encoded_len(wrapped_len);
+    size_t text_len = base64_encoded_len(wrapped_len);
     char *text = malloc(text_len + 1);
     if (!text) {
         free(wrapped);
         return HERD_E_NOMEM;
     }
-    base64__encode(wrapped, wrapped_len, text);
+    base64_encode(wrapped, wrapped_len, text);
     free(wrapped);
     *out = text;
     return (long)text_len;
@@ -284,7 +285,7 @@ int hist_v2_decode(const char *b64, size_t len, struct hist **out)
     uint8_t *bin = malloc(len / 4 * 3 + 3);
     if (!bin)
         return HERD_E_NOMEM;
-    long bin_len = base64__decode(b64, len, bin);
+    long bin_len = base64_decode(b64, len, bin);
     if (bin_len < V2_WRAPPER_BYTES || V2_COOKIE_BASE(get_be32(bin)) != V2_COMPRESSED_COOKIE) {
         free(bin);
         return HERD_E_PROTO;

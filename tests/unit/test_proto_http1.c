@@ -470,11 +470,130 @@ static void test_chunked(void)
     CHECK_EQ_U64(len, 2);
 }
 
+/* The one token test: exactly the tchar set of RFC 9110 5.6.2. */
+static void test_tchar(void)
+{
+    int bad = 0, n = 0;
+    for (int c = 0; c < 256; c++) {
+        int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        CHECK_QUIET(http1_is_tchar((unsigned char)c) == want, bad);
+        n += want;
+    }
+    CHECK_EQ_I64(bad, 0);
+    CHECK_EQ_I64(n, 77);
+}
+
+static void test_content_length(void)
+{
+    uint64_t v = 7;
+#define CL(s) http1_content_length(s, strlen(s), &v)
+    CHECK_EQ_I64(CL("0"), 0);
+    CHECK_EQ_U64(v, 0);
+    CHECK_EQ_I64(CL("1234"), 0);
+    CHECK_EQ_U64(v, 1234);
+    CHECK_EQ_I64(CL("0000000000000000005"), 0); /* 19 digits, leading zeros */
+    CHECK_EQ_U64(v, 5);
+    CHECK_EQ_I64(CL("9999999999999999999"), 0);
+    CHECK_EQ_U64(v, 9999999999999999999ull);
+    v = 7;
+    static const char *const bad[] = {"",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1.0",
+                                      "0x10",
+                                      "1e3",
+                                      "a",
+                                      "10000000000000000000",
+                                      "99999999999999999999",
+                                      "1,2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_I64(CL(bad[i]), HERD_E_PROTO);
+    CHECK_EQ_U64(v, 7); /* untouched on failure */
+#undef CL
+}
+
+/* Framing from heads: parse a head with the real parser, then decide. */
+static int framing(const char *head, int request, uint64_t *len)
+{
+    struct http1_header h[MAXH];
+    *len = 12345;
+    if (request) {
+        struct http1_request r = {.headers = h, .num_headers = MAXH};
+        if (http1_request_parse(head, strlen(head), &r) <= 0)
+            return -1;
+        return http1_body_framing(h, r.num_headers, 1, r.minor_version, len);
+    }
+    struct http1_response r = {.headers = h, .num_headers = MAXH};
+    if (http1_response_parse(head, strlen(head), &r) <= 0)
+        return -1;
+    return http1_body_framing(h, r.num_headers, 0, r.minor_version, len);
+}
+
+static void test_body_framing(void)
+{
+    uint64_t len;
+#define REQ(hdrs) "POST /p HTTP/1.1\r\nHost: x\r\n" hdrs "\r\n"
+#define REQ10(hdrs) "POST /p HTTP/1.0\r\n" hdrs "\r\n"
+#define RESP(hdrs) "HTTP/1.1 200 OK\r\n" hdrs "\r\n"
+    /* Requests. */
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5\r\n"), 1, &len), HTTP1_BODY_LENGTH);
+    CHECK_EQ_U64(len, 5);
+    CHECK_EQ_I64(framing(REQ(""), 1, &len), HTTP1_BODY_LENGTH);
+    CHECK_EQ_U64(len, 0);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: chunked\r\n"), 1, &len), HTTP1_BODY_CHUNKED);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: CHUNKED\r\n"), 1, &len), HTTP1_BODY_CHUNKED);
+    /* The same length repeated is one length (RFC 9110 8.6); different ones are refused. */
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5, 5\r\n"), 1, &len), HTTP1_BODY_LENGTH);
+    CHECK_EQ_U64(len, 5);
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5\r\nContent-Length: 5\r\n"), 1, &len),
+                 HTTP1_BODY_LENGTH);
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5\r\nContent-Length: 6\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5, 6\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5,\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Content-Length:\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Content-Length: -1\r\n"), 1, &len), HERD_E_PROTO);
+    /* The smuggling shapes: both framings, or a coding herd cannot undo. */
+    CHECK_EQ_I64(framing(REQ("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), 1, &len),
+                 HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"), 1, &len),
+                 HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: gzip\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: gzip, chunked\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: chunked, chunked\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(
+        framing(REQ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), 1, &len),
+        HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: chunked;x=1\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding: ,\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ("Transfer-Encoding:\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ10("Transfer-Encoding: chunked\r\n"), 1, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(REQ10("Content-Length: 3\r\n"), 1, &len), HTTP1_BODY_LENGTH);
+    CHECK_EQ_U64(len, 3);
+    /* Responses: without either header the body runs to the close. */
+    CHECK_EQ_I64(framing(RESP(""), 0, &len), HTTP1_BODY_CLOSE);
+    CHECK_EQ_I64(framing(RESP("Content-Length: 0\r\n"), 0, &len), HTTP1_BODY_LENGTH);
+    CHECK_EQ_U64(len, 0);
+    CHECK_EQ_I64(framing(RESP("Transfer-Encoding: chunked\r\n"), 0, &len), HTTP1_BODY_CHUNKED);
+    CHECK_EQ_I64(framing(RESP("Transfer-Encoding: chunked\r\nContent-Length: 9\r\n"), 0, &len),
+                 HERD_E_PROTO);
+    CHECK_EQ_I64(framing(RESP("Content-Length:\r\n"), 0, &len), HERD_E_PROTO);
+    CHECK_EQ_I64(framing(RESP("Transfer-Encoding: gzip\r\n"), 0, &len), HERD_E_PROTO);
+#undef REQ
+#undef REQ10
+#undef RESP
+}
+
 int main(void)
 {
     test_response();
     test_request();
     test_helpers();
     test_chunked();
+    test_tchar();
+    test_content_length();
+    test_body_framing();
     return tap_done();
 }

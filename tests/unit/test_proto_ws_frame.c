@@ -627,8 +627,57 @@ static void test_close(void)
     CHECK_EQ_I64(close_code(999, "\xff", &code), HERD_E_PROTO);
 }
 
+/* The one frame builder: what it writes decodes to what was given, on both sides, with the
+ * RSV bits passed through; and a close frame carries its code. */
+static void test_encode(void)
+{
+    static uint8_t payload[70000], out[70000 + WS_MAX_HEAD], back[70000];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7 + 3);
+    const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    static const size_t lens[] = {0, 1, 125, 126, 65535, 65536, 70000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        for (int masked = 0; masked < 2; masked++) {
+            size_t n = ws_frame_encode(out, sizeof out, 1, 4, WS_OP_BINARY, payload, lens[i],
+                                       masked ? key : NULL);
+            struct ws_frame f;
+            unsigned fl = (masked ? WS_F_EXPECT_MASKED : WS_F_EXPECT_UNMASKED) | WS_F_ALLOW_RSV1;
+            CHECK_EQ_I64(ws_frame_decode(out, n, fl, UINT64_MAX, &f), (int64_t)n);
+            CHECK_EQ_U64(f.payload_len, lens[i]);
+            CHECK_EQ_I64(f.rsv, 4);
+            CHECK_EQ_I64(f.fin, 1);
+            ws_mask(back, out + f.head_len, lens[i], f.mask, 0);
+            if (!masked)
+                memcpy(back, out + f.head_len, lens[i]);
+            CHECK_EQ_MEM(back, payload, lens[i]);
+        }
+    }
+    /* Too small an output: 0, nothing written past cap. */
+    CHECK_EQ_U64(ws_frame_encode(out, 20, 1, 0, WS_OP_TEXT, payload, 7, NULL), 0);
+    CHECK_EQ_U64(ws_frame_encode(out, 21, 1, 0, WS_OP_TEXT, payload, 7, NULL), 9);
+
+    uint8_t c[WS_MAX_HEAD + 2];
+    size_t n = ws_close_encode(c, WS_CLOSE_TOO_BIG, NULL);
+    CHECK_EQ_U64(n, 4);
+    CHECK(c[0] == 0x88 && c[1] == 2 && c[2] == 0x03 && c[3] == 0xf1);
+    unsigned code = 0;
+    CHECK_EQ_I64(ws_close_parse(c + 2, 2, &code), 0);
+    CHECK_EQ_U64(code, 1009);
+    n = ws_close_encode(c, WS_CLOSE_NO_STATUS, key);
+    CHECK_EQ_U64(n, 6);
+    CHECK(c[0] == 0x88 && c[1] == 0x80);
+    n = ws_close_encode(c, WS_CLOSE_NORMAL, key);
+    CHECK_EQ_U64(n, 8);
+    struct ws_frame f;
+    CHECK_EQ_I64(ws_frame_decode(c, n, WS_F_EXPECT_MASKED, 125, &f), 8);
+    uint8_t pl[2];
+    ws_mask(pl, c + f.head_len, 2, f.mask, 0);
+    CHECK(pl[0] == 0x03 && pl[1] == 0xe8);
+}
+
 int main(void)
 {
+    test_encode();
     test_rfc_examples();
     test_lengths();
     test_violations();

@@ -4,6 +4,8 @@
 #include "proto/ws.h"
 #include "tap.h"
 
+#include <stdio.h>
+
 #include <stdint.h>
 #include <string.h>
 
@@ -243,9 +245,118 @@ static void test_check(void)
     CHECK_EQ_I64(check(GOOD_HEAD "Sec-WebSocket-Extensions:\r\n\r\n", NULL, NULL, &why), 0);
 }
 
+/* A 101 in HTTP/1.0 is no upgrade (RFC 9110 7.8 belongs to 1.1). */
+static void test_check_version(void)
+{
+    const char *why = NULL;
+    CHECK_EQ_I64(check("HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                       NULL, NULL, &why),
+                 HERD_E_HANDSHAKE);
+    CHECK(why != NULL && strstr(why, "1.0") != NULL);
+}
+
+/* ---- the server's side ---- */
+
+static struct http1_header req_hdrs[32];
+
+static int upgrade(const char *head, struct ws_upgrade *u)
+{
+    struct http1_request r;
+    memset(&r, 0, sizeof r);
+    r.headers = req_hdrs;
+    r.num_headers = 32;
+    if (http1_request_parse(head, strlen(head), &r) != (int)strlen(head))
+        return -1;
+    return ws_upgrade_check(&r, u, NULL);
+}
+
+#define UP_LINE "GET /chat HTTP/1.1\r\n"
+#define UP_REST                                                                                    \
+    "Host: server.example.com\r\n"                                                                 \
+    "Upgrade: websocket\r\n"                                                                       \
+    "Connection: Upgrade\r\n"                                                                      \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                                              \
+    "Sec-WebSocket-Version: 13\r\n"
+
+static void test_upgrade(void)
+{
+    struct ws_upgrade u;
+    /* RFC 6455 1.2's request, and the 1.3 accept value in the reply. */
+    CHECK_EQ_I64(upgrade(UP_LINE UP_REST "\r\n", &u), 0);
+    CHECK_EQ_U64(u.key_len, 24);
+    CHECK(u.subprotocol == NULL);
+    char out[512];
+    size_t n = ws_upgrade_reply(out, sizeof out, &u, NULL);
+    CHECK(n > 0 && n == strlen(out));
+    CHECK(strstr(out, "HTTP/1.1 101 ") == out);
+    CHECK(strstr(out, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != NULL);
+    CHECK(strstr(out, "Sec-WebSocket-Protocol") == NULL);
+    CHECK(n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0);
+    /* The reply passes the client's own check. */
+    CHECK_EQ_I64(check(out, NULL, NULL, NULL), 0);
+    /* Too small a buffer: 0, nothing half-written is returned as a reply. */
+    CHECK_EQ_U64(ws_upgrade_reply(out, 40, &u, NULL), 0);
+
+    /* Subprotocols: the first offered, when it is a token. */
+    CHECK_EQ_I64(upgrade(UP_LINE UP_REST "Sec-WebSocket-Protocol: chat, superchat\r\n\r\n", &u), 0);
+    CHECK(u.subprotocol && u.subprotocol_len == 4 && memcmp(u.subprotocol, "chat", 4) == 0);
+    n = ws_upgrade_reply(out, sizeof out, &u, "permessage-deflate");
+    CHECK(strstr(out, "\r\nSec-WebSocket-Protocol: chat\r\n") != NULL);
+    CHECK(strstr(out, "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n") != NULL);
+    CHECK_EQ_I64(upgrade(UP_LINE UP_REST "Sec-WebSocket-Protocol: a b\r\n\r\n", &u), 0);
+    CHECK(u.subprotocol == NULL);
+
+    /* Refusals and what they answer. */
+    CHECK_EQ_I64(upgrade("POST /chat HTTP/1.1\r\n" UP_REST "\r\n", &u), HERD_E_HANDSHAKE);
+    CHECK_EQ_I64(u.status, 405);
+    CHECK(u.headers && strstr(u.headers, "Allow: GET") != NULL);
+    CHECK_EQ_I64(upgrade("GET /chat HTTP/1.0\r\n" UP_REST "\r\n", &u), HERD_E_HANDSHAKE);
+    CHECK_EQ_I64(u.status, 400);
+    CHECK_EQ_I64(upgrade(UP_LINE "Host: x\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                         &u),
+                 HERD_E_HANDSHAKE);
+    CHECK_EQ_I64(u.status, 426);
+    CHECK(u.headers && strstr(u.headers, "Upgrade: websocket") != NULL);
+    CHECK_EQ_I64(upgrade(UP_LINE "Upgrade: websocket\r\nConnection: keep-alive\r\n"
+                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                         &u),
+                 HERD_E_HANDSHAKE);
+    CHECK_EQ_I64(u.status, 400);
+    static const char *const keys[] = {
+        "dGhlIHNhbXBsZSBub25jZQ=", /* 23 characters */
+        "dGhlIHNhbXBsZSBub25jZQ===", /* 25 */
+        "dGhlIHNhbXBsZSBub25jZR==", /* non-zero leftover bits */
+        "dGhlIHNhbXBsZSBub25j-Q==", /* not the alphabet */
+        "dGhlIHNhbXBsZSBub25jZQAA", /* 18 bytes, not 16 */
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char head[512];
+        snprintf(head, sizeof head,
+                 UP_LINE "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 keys[i]);
+        CHECK_EQ_I64(upgrade(head, &u), HERD_E_HANDSHAKE);
+        CHECK_EQ_I64(u.status, 400);
+    }
+    CHECK_EQ_I64(upgrade(UP_LINE "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                 "Sec-WebSocket-Version: 8\r\n\r\n",
+                         &u),
+                 HERD_E_HANDSHAKE);
+    CHECK_EQ_I64(u.status, 426);
+    CHECK(u.headers && strstr(u.headers, "Sec-WebSocket-Version: 13") != NULL);
+}
+
 int main(void)
 {
     test_keys();
     test_check();
+    test_check_version();
+    test_upgrade();
     return tap_done();
 }

@@ -1,18 +1,19 @@
-/* base64.c - standard base64 (RFC 4648 section 4) for the `hdr` text of the JSON report.
+/* base64.c - standard base64 (RFC 4648 section 4): handshake keys and the report's `hdr` text.
  *
- * proto uses libcrypto's base64 for handshake keys, but stats may depend on base and zlib only,
- * and a decoder that must survive arbitrary report files is better kept small and strict here. */
-#include "stats/stats_internal.h"
+ * The decoder must survive arbitrary report files and request heads, so it is small and strict:
+ * one accepted text per byte string. */
+#include "base/base64.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t base64__encoded_len(size_t n)
+size_t base64_encoded_len(size_t n)
 {
     return (n + 2) / 3 * 4;
 }
 
-void base64__encode(const uint8_t *src, size_t n, char *dst)
+size_t base64_encode(const uint8_t *src, size_t n, char *dst)
 {
+    char *start = dst;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t w = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
@@ -35,6 +36,7 @@ void base64__encode(const uint8_t *src, size_t n, char *dst)
         *dst++ = '=';
     }
     *dst = '\0';
+    return (size_t)(dst - start);
 }
 
 /* 0..63 for an alphabet character, -1 for anything else (including '=' and NUL). */
@@ -53,7 +55,7 @@ static int sextet(unsigned char c)
     return -1;
 }
 
-long base64__decode(const char *src, size_t len, uint8_t *dst)
+long base64_decode(const char *src, size_t len, uint8_t *dst)
 {
     /* Padding, if any, must complete the last quantum to 4 characters; then drop it. */
     if (len > 0 && src[len - 1] == '=') {
