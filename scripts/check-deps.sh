@@ -7,6 +7,7 @@
 #   loop          base/, loop/
 #   load          base/, load/
 #   net           loop/, base/, net/
+#   stream        base/, loop/, net/, stream/ (the buffered stream under client and server)
 #   client        not server/, report/, cli/, scenario/
 #   server        not client/, report/, cli/
 #   report        not loop/, net/, client/, server/
@@ -61,6 +62,12 @@ rule() {
         case "$tmod" in
         base | loop) ;;
         *) echo "net may include only base/, loop/ and net/" ;;
+        esac
+        ;;
+    stream)
+        case "$tmod" in
+        base | loop | net) ;;
+        *) echo "stream may include only base/, loop/, net/ and stream/" ;;
         esac
         ;;
     client)

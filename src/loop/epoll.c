@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/compiler.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -63,6 +64,8 @@ void loop_free(struct loop *l)
 {
     if (!l)
         return;
+    free(l->again);
+    free(l->run);
     close(l->wake_io.fd);
     close(l->epfd);
     free(l);
@@ -75,18 +78,85 @@ int loop_io_add(struct loop *l, struct loop_io *io, uint32_t events)
         ev.events |= EPOLLIN;
     if (events & LOOP_WRITE)
         ev.events |= EPOLLOUT;
+    loop_io_closed(l, io); /* a struct reused for a new fd: nothing queued for the old one */
     io->_events = events;
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, io->fd, &ev) != 0)
         return -errno;
     return 0;
 }
 
+/* Forget io in the queued and the running again-lists (it is going away). */
+static void again_forget(struct loop *l, struct loop_io *io)
+{
+    for (size_t i = 0; i < l->nagain; i++)
+        if (l->again[i] == io)
+            l->again[i] = NULL;
+    for (size_t i = 0; i < l->nrun; i++)
+        if (l->run[i] == io)
+            l->run[i] = NULL;
+    io->_events &= ~LOOP__AGAIN_MASK;
+}
+
 int loop_io_del(struct loop *l, struct loop_io *io)
 {
+    loop_io_closed(l, io);
+    io->_events = 0;
     if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL) != 0)
         return -errno;
-    io->_events = 0;
     return 0;
+}
+
+void loop_io_closed(struct loop *l, struct loop_io *io)
+{
+    if (io->_events & LOOP__AGAIN_MASK)
+        again_forget(l, io);
+}
+
+void loop_io_again(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    events &= 0xffu;
+    if (!events)
+        return;
+    if (!(io->_events & LOOP__AGAIN_MASK)) {
+        if (l->nagain == l->again_cap) {
+            size_t cap = l->again_cap ? 2 * l->again_cap : 64;
+            struct loop_io **a = realloc(l->again, cap * sizeof *a);
+            if (!a)
+                die("out of memory");
+            l->again = a;
+            l->again_cap = cap;
+        }
+        l->again[l->nagain++] = io;
+    }
+    io->_events |= events << LOOP__AGAIN_SHIFT;
+}
+
+/* Deliver what loop_io_again queued before this iteration. Watchers queued again meanwhile go
+ * to the next one. */
+static void again_run(struct loop *l)
+{
+    if (!l->nagain)
+        return;
+    /* Swap the lists: callbacks may queue (into `again`) or forget (both are scanned). */
+    struct loop_io **run = l->again;
+    size_t cap = l->again_cap;
+    l->again = l->run;
+    l->again_cap = l->run_cap;
+    l->run = run;
+    l->run_cap = cap;
+    l->nrun = l->nagain;
+    l->nagain = 0;
+    for (size_t i = 0; i < l->nrun; i++) {
+        struct loop_io *io = run[i];
+        if (!io)
+            continue;
+        run[i] = NULL;
+        uint32_t ev = (io->_events & LOOP__AGAIN_MASK) >> LOOP__AGAIN_SHIFT;
+        io->_events &= ~LOOP__AGAIN_MASK;
+        if (ev)
+            io->cb(l, io, ev);
+    }
+    l->nrun = 0;
 }
 
 uint64_t loop_now(const struct loop *l)
@@ -123,7 +193,7 @@ void loop_wake(struct loop *l)
 int loop_run_once(struct loop *l, uint64_t max_wait_ns)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];
-    uint64_t wait_ns = wheel__next_ns(&l->wheel, loop_now_update(l), max_wait_ns);
+    uint64_t wait_ns = wheel__next_ns(&l->wheel, loop_now_update(l), l->nagain ? 0 : max_wait_ns);
     struct timespec ts = {.tv_sec = (time_t)(wait_ns / NS_PER_S),
                           .tv_nsec = (long)(wait_ns % NS_PER_S)};
     int n = epoll_pwait2(l->epfd, evs, LOOP_MAX_EVENTS, &ts, NULL);
@@ -146,6 +216,7 @@ int loop_run_once(struct loop *l, uint64_t max_wait_ns)
             m |= LOOP_ERR;
         io->cb(l, io, m);
     }
+    again_run(l);
     wheel__run(l, loop_now_update(l));
     if (l->after_cb)
         l->after_cb(l, l->after_arg);

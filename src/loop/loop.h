@@ -27,7 +27,7 @@ typedef void loop_wake_cb(struct loop *l, void *arg);
 /* An fd watcher, embedded in its owner. */
 struct loop_io {
     int fd;
-    uint32_t _events; /* registered interest */
+    uint32_t _events; /* registered interest; bits 8..15: events queued by loop_io_again */
     loop_io_cb *cb;
 };
 
@@ -48,6 +48,18 @@ int loop_io_add(struct loop *l, struct loop_io *io, uint32_t events);
 
 /* Stop watching io (before closing its fd). Returns 0 or -errno. */
 int loop_io_del(struct loop *l, struct loop_io *io);
+
+/* Deliver `events` to io once more in the next iteration, as if epoll had reported them: for a
+ * reader that stopped at its budget with input left, which edge-triggered epoll will not report
+ * again. The next iteration does not wait while such work is queued; timers and other
+ * watchers' events of that iteration run too, so one busy peer cannot starve them. Repeated
+ * calls before then add to the same delivery; loop_io_del cancels it. */
+void loop_io_again(struct loop *l, struct loop_io *io, uint32_t events);
+
+/* io's fd is being closed without loop_io_del (closing removes it from epoll): drop what
+ * loop_io_again queued for it, so that the struct may watch another fd at once. Cheap when
+ * nothing is queued. */
+void loop_io_closed(struct loop *l, struct loop_io *io);
 
 /* Monotonic time in ns, read once per loop iteration (cheap). loop_now_update() re-reads it. */
 uint64_t loop_now(const struct loop *l);

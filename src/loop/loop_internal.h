@@ -23,8 +23,15 @@ struct loop {
     void *wake_arg;
     loop_wake_cb *after_cb;
     void *after_arg;
+    struct loop_io **again; /* watchers queued by loop_io_again for the next iteration */
+    size_t nagain, again_cap;
+    struct loop_io **run; /* the ones being delivered now (swapped with `again`) */
+    size_t nrun, run_cap;
     struct wheel wheel;
 };
+
+#define LOOP__AGAIN_SHIFT 8 /* loop_io._events bits holding the queued events */
+#define LOOP__AGAIN_MASK (0xffu << LOOP__AGAIN_SHIFT)
 
 void wheel__init(struct wheel *w, uint64_t now_ns);
 
