@@ -4,6 +4,7 @@ against the floor client (bench/floor.c), both against one `herd serve` started 
 
     /usr/bin/python3 bench/cpu_per_rtt.py [--repeats 3] [--window 10] [--warmup 3]
                                           [--conns 100,10000] [--port 18181]
+                                          [--baseline OTHER_HERD_BINARY]
 
 The server runs on CPU 0 and each client on CPU 1 (taskset), one thread each. Every case is run
 --repeats times, the cases interleaved round by round, and the table gives the median and the
@@ -19,6 +20,10 @@ from the client itself, counted on its own clock from its own start:
 Both clocks start within a few milliseconds of S, so the windows line up to a few ms in 10 s,
 and the rate is steady there anyway. The script checks that every connection was open for the
 whole window and that the client's ticks came on time.
+
+With --baseline, another herd binary (say, one built from the commit before a change) runs the
+same ping and echo cases in the same rounds, interleaved with the others against the same
+server, so that a change to the client is judged before and after back to back.
 
 On a shared machine other work distorts both figures. A run is flagged DISTURBED when user time
 that is neither the client's nor the server's exceeds 5% of a CPU in its window, and is done
@@ -94,7 +99,7 @@ def build(herd_too):
     subprocess.run(["gcc", "-O2", os.path.join(ROOT, "bench/floor.c"), "-o", FLOOR], check=True)
 
 
-def run_one(args, port, label, role, conns, tmp, server_pid):
+def run_one(args, port, label, role, conns, tmp, server_pid, binary=HERD):
     """One client run. Returns a dict with the window's figures."""
     duration = args.warmup + args.window + 2  # runs past the window's end
     url = f"ws://127.0.0.1:{port}/echo"
@@ -102,7 +107,7 @@ def run_one(args, port, label, role, conns, tmp, server_pid):
     if role is None:
         cmd = [FLOOR, "127.0.0.1", str(port), "/echo", str(conns), str(duration)]
     else:
-        cmd = [HERD, "run", "-c", str(conns), "-d", f"{duration}s", "-t", "1", "-q",
+        cmd = [binary, "run", "-c", str(conns), "-d", f"{duration}s", "-t", "1", "-q",
                "--json", json_path] + role + [url]
     cmd = ["taskset", "-c", CLIENT_CPU] + cmd
     out = open(os.path.join(tmp, "out.txt"), "w+")
@@ -199,6 +204,7 @@ def main():
     ap.add_argument("--retries", type=int, default=2,
                     help="runs disturbed by other processes are done again, at most this often")
     ap.add_argument("--no-build", action="store_true", help="use build/release/herd as it is")
+    ap.add_argument("--baseline", help="another herd binary to measure beside this one")
     args = ap.parse_args()
     conn_counts = [int(x) for x in args.conns.split(",")]
 
@@ -210,18 +216,24 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
     build(not args.no_build)
-    cases = [(label, role, n) for n in conn_counts for label, role in CLIENTS]
-    results = {(label, n): [] for label, _, n in cases}
+    clients = [(label, role, HERD) for label, role in CLIENTS]
+    if args.baseline:
+        if not os.access(args.baseline, os.X_OK):
+            sys.exit(f"--baseline: {args.baseline} is not an executable")
+        clients += [("base" + label[4:], role, os.path.abspath(args.baseline))
+                    for label, role in CLIENTS if role is not None]
+    cases = [(label, role, binary, n) for n in conn_counts for label, role, binary in clients]
+    results = {(label, n): [] for label, _, _, n in cases}
     tmp = tempfile.mkdtemp(prefix="herd-bench-")
     srv = start_server(args.port)
     try:
         for rep in range(args.repeats):
-            for label, role, n in cases:
+            for label, role, binary, n in cases:
                 for attempt in range(args.retries + 1):
                     waited = wait_quiet(args.max_wait)
                     if waited > 1.5:
                         print(f"(waited {waited:.0f} s for other processes to go quiet)")
-                    r = run_one(args, args.port, label, role, n, tmp, srv.pid)
+                    r = run_one(args, args.port, label, role, n, tmp, srv.pid, binary)
                     disturbed = r["other_util"] > OTHERS_MAX
                     print(f"round {rep + 1}: {label:16} -c {n:5}  {r['rt_s']:9.0f} rt/s  "
                           f"{r['cpu_us']:6.2f} us/rt (user {r['user_us']:4.2f}, "
@@ -248,7 +260,7 @@ def main():
           f"{CLIENT_CPU}\n")
     print(f"{'client':16} {'conns':>6} {'round trips/s':>26} {'CPU us/round trip':>24} "
           f"{'ratio to floor':>22} {'of which user us':>22}")
-    for label, role, n in cases:
+    for label, role, binary, n in cases:
         rs = results[(label, n)]
         floor_med = statistics.median(r["cpu_us"] for r in results[("floor", n)])
         ratios = [r["cpu_us"] / floor_med for r in rs]

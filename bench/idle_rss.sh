@@ -31,7 +31,7 @@ trap cleanup EXIT
 
 # sizeof(struct conn), from the headers herd is built with.
 cat >"$TMP/sz.c" <<'EOF'
-#include "client/client_internal.h"
+#include "client/conn.h"
 #include <stdio.h>
 int main(void)
 {

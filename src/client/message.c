@@ -1,6 +1,6 @@
 /* message.c - message templates: parsed once at start, rendered per message with a few
  * memcpy's and integer formats, no allocation. Placeholders: {{stamp}}, {{seq}}, {{conn}}. */
-#include "client/client_internal.h"
+#include "client/role.h"
 
 #include "base/err.h"
 #include "base/log.h"
@@ -19,8 +19,8 @@ static int add_seg(struct template *t, enum seg_kind kind, size_t off, size_t le
     return 0;
 }
 
-int template_parse(struct template *t, const char *text, size_t len, size_t pad_to, char *err,
-                   size_t errlen)
+int template__parse(struct template *t, const char *text, size_t len, size_t pad_to, char *err,
+                    size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->text = xmalloc(len + 1);
@@ -53,31 +53,31 @@ int template_parse(struct template *t, const char *text, size_t len, size_t pad_
                      "--message: unknown placeholder {{%.*s}} (expected {{stamp}}, {{seq}} or "
                      "{{conn}})",
                      (int)(nlen > 40 ? 40 : nlen), name);
-            template_free(t);
+            template__free(t);
             return HERD_E_INVAL;
         }
         if ((i > lit && add_seg(t, SEG_LIT, lit, i - lit, err, errlen) != 0) ||
             add_seg(t, kind, 0, 0, err, errlen) != 0) {
-            template_free(t);
+            template__free(t);
             return HERD_E_INVAL;
         }
         i += nlen + 4;
         lit = i;
     }
     if (len > lit && add_seg(t, SEG_LIT, lit, len - lit, err, errlen) != 0) {
-        template_free(t);
+        template__free(t);
         return HERD_E_INVAL;
     }
     return 0;
 }
 
-void template_free(struct template *t)
+void template__free(struct template *t)
 {
     free(t->text);
     t->text = NULL;
 }
 
-size_t template_max_len(const struct template *t)
+size_t template__max_len(const struct template *t)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->nsegs; i++)
@@ -85,8 +85,8 @@ size_t template_max_len(const struct template *t)
     return n > t->pad_to ? n : t->pad_to;
 }
 
-size_t template_render(const struct template *t, uint8_t *out, size_t cap, const struct stamp *s,
-                       uint64_t conn_index)
+size_t template__render(const struct template *t, uint8_t *out, size_t cap, const struct stamp *s,
+                        uint64_t conn_index)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->nsegs; i++) {

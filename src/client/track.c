@@ -12,7 +12,7 @@
  * Fan-out: each worker tallies, per (publisher, seq), how many of its connections got the message
  * and when the last did, in a hash table it alone writes; at each stats swap the table is handed
  * to the reporter with the stats block, and the reporter sums the tables of all workers. */
-#include "client/client_internal.h"
+#include "client/role.h"
 
 #include "base/log.h"
 
@@ -55,7 +55,7 @@ static uint64_t missing_leaving(uint64_t bits, uint64_t d)
     return d - (uint64_t)__builtin_popcountll(bits >> (64 - d));
 }
 
-enum track_kind track_seen(struct track **tp, uint64_t pub, uint64_t seq, uint64_t *lost)
+enum track_kind track__seen(struct track **tp, uint64_t pub, uint64_t seq, uint64_t *lost)
 {
     if (pub == 0) /* not a publisher id herd hands out: do not track */
         return TRACK_NEW;
@@ -102,7 +102,7 @@ enum track_kind track_seen(struct track **tp, uint64_t pub, uint64_t seq, uint64
     return TRACK_LATE;
 }
 
-uint64_t track_flush(struct track *t)
+uint64_t track__flush(struct track *t)
 {
     uint64_t lost = 0;
     if (!t)
@@ -117,7 +117,7 @@ uint64_t track_flush(struct track *t)
     return lost;
 }
 
-void track_free(struct track **tp)
+void track__free(struct track **tp)
 {
     free(*tp);
     *tp = NULL;
@@ -142,7 +142,7 @@ static struct fan_entry *fan_slot(const struct fan_table *t, uint64_t pub, uint6
     }
 }
 
-struct fan_entry *fan_find(const struct fan_table *t, uint64_t pub, uint64_t seq)
+struct fan_entry *fan__find(const struct fan_table *t, uint64_t pub, uint64_t seq)
 {
     if (!t->cap)
         return NULL;
@@ -150,8 +150,8 @@ struct fan_entry *fan_find(const struct fan_table *t, uint64_t pub, uint64_t seq
     return e->count ? e : NULL;
 }
 
-void fan_add(struct fan_table *t, uint64_t pub, uint64_t seq, uint64_t stamp_ns, uint64_t last_ns,
-             uint64_t count)
+void fan__add(struct fan_table *t, uint64_t pub, uint64_t seq, uint64_t stamp_ns, uint64_t last_ns,
+              uint64_t count)
 {
     if (count == 0)
         return;
@@ -178,14 +178,14 @@ void fan_add(struct fan_table *t, uint64_t pub, uint64_t seq, uint64_t stamp_ns,
     e->count += count;
 }
 
-void fan_clear(struct fan_table *t)
+void fan__clear(struct fan_table *t)
 {
     if (t->n)
         memset(t->e, 0, t->cap * sizeof *t->e);
     t->n = 0;
 }
 
-void fan_free(struct fan_table *t)
+void fan__free(struct fan_table *t)
 {
     free(t->e);
     *t = (struct fan_table){0};

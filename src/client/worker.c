@@ -4,13 +4,12 @@
  * The reporter and the workers share exactly three things: the swap generation (reporter asks,
  * worker answers after flipping its active stats block), the stop flag, and first_open_ns. All
  * are atomics touched once per interval or once per run, never per message. */
-#include "client/client_internal.h"
+#include "client/worker.h"
 
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,7 +20,7 @@
  * then its last delivery time is final. Later deliveries still count as delivered. */
 #define FANOUT_SETTLE_NS (5 * NS_PER_S)
 
-void worker_conn_done(struct worker *w, struct conn *c)
+void worker__conn_done(struct worker *w, struct conn *c)
 {
     (void)c;
     w->live--;
@@ -42,7 +41,7 @@ static void on_stop_timer(struct loop *l, struct loop_timer *t)
     struct worker *w = container_of(t, struct worker, stop_timer);
     (void)l;
     for (size_t i = 0; i < w->nconns; i++)
-        conn_abort(&w->conns[i]);
+        conn__abort(&w->conns[i]);
 }
 
 static void begin_stop(struct worker *w)
@@ -57,9 +56,9 @@ static void begin_stop(struct worker *w)
             c->state = CS_DONE;
             w->live--;
         } else if (abrupt) {
-            conn_abort(c);
+            conn__abort(c);
         } else {
-            conn_stop(c);
+            conn__stop(c);
         }
     }
     loop_timer_arm(w->loop, &w->stop_timer, loop_now(w->loop) + w->run->grace_ns);
@@ -91,7 +90,7 @@ static void on_pace(struct loop *l, struct loop_timer *t)
      * would start the next one early too. */
     size_t due = (size_t)((double)(now - w->pace_t0_ns) * w->pace_rate / 1e9) + 1;
     while (w->started < w->nconns && w->started < due)
-        conn_start(w, &w->conns[w->started++]);
+        conn__start(w, &w->conns[w->started++]);
     if (w->started < w->nconns) {
         uint64_t next = w->pace_t0_ns + (uint64_t)((double)w->started * 1e9 / w->pace_rate);
         loop_timer_arm(l, t, next > now + PACE_TICK_NS ? next : now + PACE_TICK_NS);
@@ -136,7 +135,7 @@ static void on_stage(struct loop *l, struct loop_timer *t)
         for (size_t i = 0; i < w->nconns && n > 0; i++) {
             struct conn *c = &w->conns[i];
             if (c->state == CS_IDLE && !loop_timer_armed(&c->timer)) {
-                conn_start(w, c);
+                conn__start(w, c);
                 n--;
             }
         }
@@ -150,7 +149,7 @@ static void on_stage(struct loop *l, struct loop_timer *t)
                     c->t_drop_ns = 0;
                     c->retries = 0;
                 } else {
-                    conn_ramp_down(c);
+                    conn__ramp_down(c);
                 }
                 n--;
             }
@@ -160,9 +159,8 @@ static void on_stage(struct loop *l, struct loop_timer *t)
     loop_timer_arm(l, t, now + STAGE_TICK_NS);
 }
 
-static void *worker_main(void *arg)
+void worker__begin(struct worker *w)
 {
-    struct worker *w = arg;
     loop_set_wake_cb(w->loop, on_wake, w);
     w->pace_timer.cb = on_pace;
     w->stop_timer.cb = on_stop_timer;
@@ -175,9 +173,15 @@ static void *worker_main(void *arg)
         on_pace(w->loop, &w->pace_timer);
     else
         while (w->started < w->nconns)
-            conn_start(w, &w->conns[w->started++]);
+            conn__start(w, &w->conns[w->started++]);
     /* Pick up a stop or swap that came before the loop was ready. */
     on_wake(w->loop, w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    worker__begin(w);
     while (!(w->stopping && w->live == 0)) {
         int rc = loop_run_once(w->loop, 100 * NS_PER_MS);
         if (rc < 0)
@@ -186,55 +190,9 @@ static void *worker_main(void *arg)
     loop_timer_cancel(w->loop, &w->stop_timer);
     /* Messages still missing behind newer ones when the run ends are lost. */
     for (size_t i = 0; i < w->nconns; i++)
-        w->st->ctr[CTR_MESSAGES_LOST] += track_flush(w->conns[i].track);
+        w->st->ctr[CTR_MESSAGES_LOST] += track__flush(w->conns[i].track);
     atomic_store_explicit(&w->exited, 1, memory_order_release);
     return NULL;
-}
-
-/* Append to a request being built; past the buffer's end it only counts, so one check at the
- * end finds an overflow. */
-static void PRINTF_LIKE(4, 5) req_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(*n < cap ? buf + *n : NULL, *n < cap ? cap - *n : 0, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        *n += (size_t)k;
-}
-
-/* The request, built once. WebSocket: only the key changes per connection (at req_key_off).
- * SSE: a Last-Event-ID header may go in before the final CRLF (at req_key_off). */
-static void build_request(struct worker *w, const struct client_params *p)
-{
-    char buf[8192];
-    size_t n = 0, key_off = 0;
-    req_add(buf, sizeof buf, &n, "GET %s HTTP/1.1\r\nHost: %s\r\n", p->url.target,
-            p->url.authority);
-    if (p->url.sse) {
-        req_add(buf, sizeof buf, &n, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n");
-    } else {
-        req_add(buf, sizeof buf, &n,
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: ");
-        key_off = n;
-        req_add(buf, sizeof buf, &n, "%*s\r\nSec-WebSocket-Version: 13\r\n", WS_KEY_LEN, "");
-        if (p->subprotocol)
-            req_add(buf, sizeof buf, &n, "Sec-WebSocket-Protocol: %s\r\n", p->subprotocol);
-    }
-    if (p->origin)
-        req_add(buf, sizeof buf, &n, "Origin: %s\r\n", p->origin);
-    for (size_t i = 0; i < p->nheaders; i++)
-        req_add(buf, sizeof buf, &n, "%s\r\n", p->headers[i]);
-    req_add(buf, sizeof buf, &n, "\r\n");
-    if (n >= sizeof buf)
-        die("the request is longer than %zu bytes (-H, --origin)", sizeof buf);
-    if (p->url.sse)
-        key_off = n - 2;
-    w->req = xmalloc(n);
-    memcpy(w->req, buf, n);
-    w->req_len = n;
-    w->req_key_off = key_off;
 }
 
 static unsigned ncpus(void)
@@ -243,7 +201,7 @@ static unsigned ncpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen)
+struct client_run *run__prepare(const struct client_params *p, char *err, size_t errlen)
 {
     struct client_run *r = xcalloc(1, sizeof *r);
     r->p = p;
@@ -297,10 +255,15 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
     /* Messages: a template, or the stamp padded to --size. */
     const char *text = p->message ? p->message : "{{stamp}}";
     size_t tlen = p->message ? p->message_len : strlen(text);
-    if (template_parse(&r->tmpl, text, tlen, p->size, err, errlen) != 0) {
+    r->tmpl = xcalloc(1, sizeof *r->tmpl);
+    if (template__parse(r->tmpl, text, tlen, p->size, err, errlen) != 0) {
+        free(r->tmpl);
         free(r);
         return NULL;
     }
+    /* The seams, chosen once: the protocol by the URL's scheme, the traffic by --role. */
+    r->sess = p->url.sse ? &session_sse : &session_ws;
+    r->role = role__ops(p->role);
 
     /* This shard's connections: global indexes shard_index, shard_index + shard_count, ... */
     uint64_t mine = 0;
@@ -311,16 +274,18 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
         nw = (unsigned)mine;
     if (nw == 0)
         nw = 1;
-    r->nworkers = nw;
+    r->nworkers = 0;
     r->workers = xcalloc(nw, sizeof *r->workers);
     int64_t offset = (int64_t)real_ns() - (int64_t)mono_ns();
-    size_t msg_cap = template_max_len(&r->tmpl) + 64;
+    size_t msg_cap = template__max_len(r->tmpl) + 64;
     if (msg_cap < WORKER_WBUF)
         msg_cap = WORKER_WBUF;
     for (unsigned i = 0; i < nw; i++) {
         struct worker *w = &r->workers[i];
         w->run = r;
         w->p = p;
+        w->sess = r->sess;
+        w->role = r->role;
         w->id = i;
         w->loop = loop_new();
         if (!w->loop)
@@ -330,7 +295,7 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
         stats_init(&w->blocks[0]);
         stats_init(&w->blocks[1]);
         w->st = &w->blocks[0];
-        w->rbuf = xmalloc(WORKER_RBUF);
+        w->env = (struct stream_env){&w->pool, xmalloc(WORKER_RBUF), WORKER_RBUF};
         w->wbuf = xmalloc(WORKER_WBUF);
         w->mbuf = xmalloc(msg_cap);
         w->mbuf_cap = msg_cap;
@@ -346,9 +311,21 @@ struct client_run *client_run_start(const struct client_params *p, char *err, si
         }
         w->live = w->nconns;
         w->pace_rate = p->connect_rate > 0 ? p->connect_rate / nw / p->shard_count : 0;
-        build_request(w, p);
+        r->nworkers = i + 1; /* (set up so far: what client_run_free undoes) */
+        if (w->sess->setup(w, err, errlen) != 0) {
+            client_run_free(r);
+            return NULL;
+        }
     }
-    for (unsigned i = 0; i < nw; i++)
+    return r;
+}
+
+struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen)
+{
+    struct client_run *r = run__prepare(p, err, errlen);
+    if (!r)
+        return NULL;
+    for (unsigned i = 0; i < r->nworkers; i++)
         if (pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) != 0)
             die("cannot start worker thread");
     return r;
@@ -362,12 +339,12 @@ static void fan_merge(struct client_run *r, struct fan_table *t)
         const struct fan_entry *e = &t->e[i];
         if (!e->count)
             continue;
-        const struct fan_entry *done = fan_find(&r->fan_settled, e->pub, 0);
-        if (done && e->seq <= done->last_ns && !fan_find(&r->fan_all, e->pub, e->seq))
+        const struct fan_entry *done = fan__find(&r->fan_settled, e->pub, 0);
+        if (done && e->seq <= done->last_ns && !fan__find(&r->fan_all, e->pub, e->seq))
             continue;
-        fan_add(&r->fan_all, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
+        fan__add(&r->fan_all, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
     }
-    fan_clear(t);
+    fan__clear(t);
 }
 
 /* Reporter: messages whose stamp is older than FANOUT_SETTLE_NS (all of them at the end) get
@@ -383,20 +360,20 @@ static void fan_settle(struct client_run *r, struct stats *into, int all)
         if (!e->count)
             continue;
         if (!all && e->stamp_ns >= before) {
-            fan_add(&keep, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
+            fan__add(&keep, e->pub, e->seq, e->stamp_ns, e->last_ns, e->count);
             continue;
         }
         into->ctr[CTR_FANOUT_MESSAGES]++;
         hist_record(into->hist[M_FANOUT], e->last_ns > e->stamp_ns
                                               ? (int64_t)((e->last_ns - e->stamp_ns) / NS_PER_US)
                                               : 0);
-        struct fan_entry *done = fan_find(&r->fan_settled, e->pub, 0);
+        struct fan_entry *done = fan__find(&r->fan_settled, e->pub, 0);
         if (!done)
-            fan_add(&r->fan_settled, e->pub, 0, 0, e->seq, 1);
+            fan__add(&r->fan_settled, e->pub, 0, 0, e->seq, 1);
         else if (e->seq > done->last_ns)
             done->last_ns = e->seq;
     }
-    fan_free(&r->fan_all);
+    fan__free(&r->fan_all);
     r->fan_all = keep;
 }
 
@@ -489,34 +466,36 @@ void client_run_free(struct client_run *r)
         return;
     for (unsigned i = 0; i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];
-        for (size_t k = 0; k < w->nconns; k++)
-            if (w->conns[k].io.fd >= 0)
-                net_close(w->conns[k].io.fd, 0);
+        for (size_t k = 0; k < w->nconns; k++) {
+            struct conn *c = &w->conns[k];
+            if (c->s.fd >= 0)
+                stream_close(&c->s, &w->pool, 0);
+            if (w->sess->release) /* one waiting to reconnect when the run stopped */
+                w->sess->release(c);
+            track__free(&c->track);
+        }
         stats_free(&w->blocks[0]);
         stats_free(&w->blocks[1]);
         net_tls_session_clear(&w->tls_session);
-        for (size_t k = 0; k < w->nconns; k++) {
-            track_free(&w->conns[k].track);
-            if (w->conns[k].sse) {
-                pool_put(&w->pool, w->conns[k].sse->line);
-                free(w->conns[k].sse);
-            }
-        }
-        fan_free(&w->fan[0]);
-        fan_free(&w->fan[1]);
+        fan__free(&w->fan[0]);
+        fan__free(&w->fan[1]);
+        if (w->sess->teardown)
+            w->sess->teardown(w);
         pool_destroy(&w->pool);
         loop_free(w->loop);
         free(w->conns);
-        free(w->rbuf);
+        free(w->env.rbuf);
         free(w->wbuf);
         free(w->mbuf);
-        free(w->req);
     }
     free(r->workers);
-    fan_free(&r->fan_all);
-    fan_free(&r->fan_settled);
+    fan__free(&r->fan_all);
+    fan__free(&r->fan_settled);
     net_tls_ctx_free(r->tls_ctx);
-    template_free(&r->tmpl);
+    if (r->tmpl) {
+        template__free(r->tmpl);
+        free(r->tmpl);
+    }
     free(r->src);
     free(r);
 }

@@ -1,6 +1,6 @@
 /* Unit tests: per-publisher sequence tracking (loss, duplicates, reordering) and fan-out tallies
  * (src/client/track.c), checked against a reference that keeps every seq it saw. */
-#include "client/client_internal.h"
+#include "client/role.h"
 
 #include "tap.h"
 
@@ -17,15 +17,15 @@ static struct totals feed(const uint64_t *seqs, size_t n)
     struct track *t = NULL;
     struct totals r = {0};
     for (size_t i = 0; i < n; i++) {
-        switch (track_seen(&t, 7, seqs[i], &r.lost)) {
+        switch (track__seen(&t, 7, seqs[i], &r.lost)) {
         case TRACK_FIRST: r.first++; break;
         case TRACK_DUP: r.dup++; break;
         case TRACK_LATE: r.late++; break;
         default: break;
         }
     }
-    r.lost += track_flush(t);
-    track_free(&t);
+    r.lost += track__flush(t);
+    track__free(&t);
     CHECK(t == NULL);
     return r;
 }
@@ -152,40 +152,40 @@ static void test_many_publishers(void)
     uint64_t lost = 0;
     for (uint64_t seq = 1; seq <= 3; seq++)
         for (uint64_t pub = 1; pub <= 1000; pub++)
-            track_seen(&t, pub, seq == 2 && pub % 10 == 0 ? 99 : seq, &lost);
+            track__seen(&t, pub, seq == 2 && pub % 10 == 0 ? 99 : seq, &lost);
     /* Publishers 10, 20, ...: 1, 99, 3 -> 2..98 lost (97), 3 is late beyond the window (and
      * stays lost). 2..34 are counted at once; 35..98 are in the window until the flush. */
     CHECK_EQ_U64(lost, 100 * 33);
     CHECK(t->cap >= 2000);
     CHECK_EQ_U64(t->n, 1000);
-    lost += track_flush(t);
+    lost += track__flush(t);
     CHECK_EQ_U64(lost, 100 * 97);
-    track_free(&t);
+    track__free(&t);
 }
 
 static void test_fan_table(void)
 {
     struct fan_table a = {0};
     for (uint64_t seq = 1; seq <= 5000; seq++) {
-        fan_add(&a, 3, seq, 1000 * seq, 1000 * seq + 5, 1);
-        fan_add(&a, 3, seq, 1000 * seq, 1000 * seq + 9, 2);
-        fan_add(&a, 3, seq, 1000 * seq, 1000 * seq + 7, 1);
+        fan__add(&a, 3, seq, 1000 * seq, 1000 * seq + 5, 1);
+        fan__add(&a, 3, seq, 1000 * seq, 1000 * seq + 9, 2);
+        fan__add(&a, 3, seq, 1000 * seq, 1000 * seq + 7, 1);
     }
     CHECK_EQ_U64(a.n, 5000);
-    const struct fan_entry *e = fan_find(&a, 3, 4242);
+    const struct fan_entry *e = fan__find(&a, 3, 4242);
     CHECK(e != NULL);
     if (e) {
         CHECK_EQ_U64(e->count, 4);
         CHECK_EQ_U64(e->last_ns, 4242000 + 9);
         CHECK_EQ_U64(e->stamp_ns, 4242000);
     }
-    CHECK(fan_find(&a, 4, 4242) == NULL);
-    fan_add(&a, 9, 9, 9, 9, 0); /* no deliveries: nothing */
-    CHECK(fan_find(&a, 9, 9) == NULL);
-    fan_clear(&a);
+    CHECK(fan__find(&a, 4, 4242) == NULL);
+    fan__add(&a, 9, 9, 9, 9, 0); /* no deliveries: nothing */
+    CHECK(fan__find(&a, 9, 9) == NULL);
+    fan__clear(&a);
     CHECK_EQ_U64(a.n, 0);
-    CHECK(fan_find(&a, 3, 4242) == NULL);
-    fan_free(&a);
+    CHECK(fan__find(&a, 3, 4242) == NULL);
+    fan__free(&a);
 }
 
 int main(void)

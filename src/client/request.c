@@ -1,0 +1,61 @@
+/* request.c - the request of a run's connections, built once per worker: the WebSocket upgrade
+ * (only the key differs per connection, written at req_key_off) or the SSE GET (a Last-Event-ID
+ * header may go in before the final CRLF, at req_key_off). */
+#include "client/session.h"
+
+#include "base/compiler.h"
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REQUEST_MAX 8192
+
+/* Append to a request being built; past the buffer's end it only counts, so one check at the
+ * end finds an overflow. */
+static void PRINTF_LIKE(4, 5) req_add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(*n < cap ? buf + *n : NULL, *n < cap ? cap - *n : 0, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n += (size_t)k;
+}
+
+int request__build(struct worker *w, char *err, size_t errlen)
+{
+    const struct client_params *p = w->p;
+    char buf[REQUEST_MAX];
+    size_t n = 0, key_off = 0;
+    req_add(buf, sizeof buf, &n, "GET %s HTTP/1.1\r\nHost: %s\r\n", p->url.target,
+            p->url.authority);
+    if (p->url.sse) {
+        req_add(buf, sizeof buf, &n, "Accept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    } else {
+        req_add(buf, sizeof buf, &n,
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: ");
+        key_off = n;
+        req_add(buf, sizeof buf, &n, "%*s\r\nSec-WebSocket-Version: 13\r\n", WS_KEY_LEN, "");
+        if (p->subprotocol)
+            req_add(buf, sizeof buf, &n, "Sec-WebSocket-Protocol: %s\r\n", p->subprotocol);
+    }
+    if (p->origin)
+        req_add(buf, sizeof buf, &n, "Origin: %s\r\n", p->origin);
+    for (size_t i = 0; i < p->nheaders; i++)
+        req_add(buf, sizeof buf, &n, "%s\r\n", p->headers[i]);
+    req_add(buf, sizeof buf, &n, "\r\n");
+    if (n >= sizeof buf) {
+        snprintf(err, errlen, "the request is longer than %zu bytes (-H, --origin)", sizeof buf);
+        return -1;
+    }
+    if (p->url.sse)
+        key_off = n - 2;
+    w->req = xmalloc(n);
+    memcpy(w->req, buf, n);
+    w->req_len = n;
+    w->req_key_off = key_off;
+    return 0;
+}

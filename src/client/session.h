@@ -1,0 +1,43 @@
+/* session.h - the client's middle layer: the protocol of a connection, behind struct
+ * session_ops (client/conn.h). Internal to src/client; includes only go down (conn.h).
+ *
+ *   ws.c       WebSocket (RFC 6455): the upgrade, frames both ways, PING/PONG, the close
+ *              handshake; stamps found in data frames go up to the role
+ *   sse.c      Server-Sent Events (WHATWG): the GET, the response head, chunked or
+ *              Content-Length or close framing, the event stream, Last-Event-ID and retry
+ *   request.c  the request of a run, built once per worker */
+#ifndef HERD_CLIENT_SESSION_H
+#define HERD_CLIENT_SESSION_H
+
+#include "client/conn.h"
+#include "proto/http1.h"
+#include "proto/sse.h"
+
+extern const struct session_ops session_ws;
+extern const struct session_ops session_sse;
+
+/* An SSE connection's stream state, held from its first connect to its end for good (the last
+ * event id outlives reconnects). */
+#define SSE_ID_MAX 128
+struct sse_state {
+    struct sse_parser p;
+    struct http1_chunked ch;
+    uint64_t body_left; /* Content-Length framing: bytes left; UINT64_MAX = until close */
+    uint64_t retry_ms; /* the server's reconnection time, 0 = none given */
+    struct stamp stamp; /* the stamp of the event being built */
+    struct chunk *line; /* a data line split over reads, joined to find a stamp in it */
+    uint8_t chunked; /* Transfer-Encoding: chunked */
+    uint8_t has_stamp; /* `stamp` is set for the event being built */
+    uint8_t id_bad; /* the id field being read is too long to keep */
+    uint8_t id_len, buf_len, last_len;
+    char id[SSE_ID_MAX]; /* the id field being read */
+    char buf[SSE_ID_MAX]; /* the last event ID buffer (WHATWG) */
+    char last[SSE_ID_MAX]; /* the last event ID string: sent as Last-Event-ID */
+};
+
+/* request.c: the run's request into w->req (WebSocket: the upgrade, with room for the key at
+ * w->req_key_off; SSE: the GET, whose final CRLF is at w->req_key_off, where a Last-Event-ID
+ * goes in). Returns 0, or < 0 with one line in err when -H and friends make it too long. */
+int request__build(struct worker *w, char *err, size_t errlen);
+
+#endif

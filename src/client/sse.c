@@ -1,0 +1,310 @@
+/* sse.c - the Server-Sent Events session (WHATWG HTML, "Server-sent events"): the GET, the
+ * response head, the body's framing (chunked, Content-Length, or until close), the event stream,
+ * and what outlives a reconnect: the last event ID (sent back as Last-Event-ID) and the server's
+ * `retry`.
+ *
+ * The stream is parsed incrementally (proto/sse.h), so nothing is kept back between reads except
+ * a data line split over reads, joined in a pool chunk only to find a stamp in it. An event's
+ * first stamp is its stamp; a dispatched event is a message received. */
+#include "client/session.h"
+
+#include "base/clock.h"
+#include "base/compiler.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HANDSHAKE_HEADERS 32
+
+static int sse_setup(struct worker *w, char *err, size_t errlen)
+{
+    return request__build(w, err, errlen);
+}
+
+static void sse_teardown(struct worker *w)
+{
+    free(w->req);
+    w->req = NULL;
+}
+
+/* The request of one attempt: the run's, plus Last-Event-ID when an id was seen before. */
+static void sse_start(struct conn *c, uint64_t now)
+{
+    struct worker *w = c->w;
+    if (!c->u.sse)
+        c->u.sse = xcalloc(1, sizeof *c->u.sse);
+    struct sse_state *s = c->u.sse;
+    sse_init(&s->p);
+    s->ch = (struct http1_chunked){0};
+    s->chunked = 0;
+    s->body_left = UINT64_MAX;
+    s->has_stamp = 0;
+    s->id_bad = 0;
+    s->id_len = s->buf_len = 0; /* a new stream starts with an empty last event ID buffer */
+    size_t n = w->req_key_off;
+    memcpy(w->wbuf, w->req, n);
+    if (s->last_len) {
+        memcpy(w->wbuf + n, "Last-Event-ID: ", 15);
+        n += 15;
+        memcpy(w->wbuf + n, s->last, s->last_len);
+        n += s->last_len;
+        memcpy(w->wbuf + n, "\r\n", 2);
+        n += 2;
+    }
+    memcpy(w->wbuf + n, "\r\n", 2);
+    n += 2;
+    c->state = CS_HANDSHAKE;
+    c->t_phase_ns = now;
+    conn__write(c, w->wbuf, n);
+}
+
+/* Whether a header value is the media type `type` (case-insensitive), parameters allowed. */
+static int media_type_is(const struct http1_header *h, const char *type)
+{
+    size_t n = strlen(type);
+    if (!h || h->value_len < n || strncasecmp(h->value, type, n) != 0)
+        return 0;
+    return h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || h->value[n] == '\t';
+}
+
+/* The response head: 200 with text/event-stream opens the stream; 204 means "do not reconnect"
+ * (WHATWG); any other status is counted by code. Returns bytes consumed, 0 when the head is
+ * incomplete, -1 when the connection ended. */
+static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t now)
+{
+    struct sse_state *s = c->u.sse;
+    struct http1_header hdrs[HANDSHAKE_HEADERS];
+    struct http1_response r = {.headers = hdrs, .num_headers = HANDSHAKE_HEADERS};
+    int n = http1_response_parse((const char *)buf, len, &r);
+    if (n == HERD_E_AGAIN)
+        return 0;
+    if (n < 0) {
+        conn__fail(c, ERR_HANDSHAKE);
+        return -1;
+    }
+    if (r.status != 200) {
+        if (r.status == 204)
+            c->flags |= CF_NO_RETRY;
+        conn__fail_status(c, r.status);
+        return -1;
+    }
+    if (!media_type_is(http1_header_find(r.headers, r.num_headers, "content-type"),
+                       "text/event-stream")) {
+        conn__fail(c, ERR_HANDSHAKE);
+        return -1;
+    }
+    uint64_t length = 0;
+    int framing = http1_body_framing(r.headers, r.num_headers, 0, r.minor_version, &length);
+    if (framing < 0) {
+        conn__fail(c, ERR_HANDSHAKE);
+        return -1;
+    }
+    s->chunked = framing == HTTP1_BODY_CHUNKED;
+    if (framing == HTTP1_BODY_LENGTH)
+        s->body_left = length;
+    conn__opened(c, now);
+    return c->state == CS_OPEN ? n : -1;
+}
+
+/* Look for the event's stamp in a piece of a data line. A line split over reads is joined in a
+ * pool chunk first, so that a stamp cut in two is neither missed nor misread; a line that fits
+ * in one read is searched where it lies. Returns 0, or -1 when the connection failed. */
+static int sse_data(struct conn *c, const struct sse_item *it)
+{
+    struct worker *w = c->w;
+    struct sse_state *s = c->u.sse;
+    if (s->has_stamp)
+        return 0; /* an event's first stamp is its stamp */
+    const uint8_t *p = it->p;
+    size_t len = it->len;
+    if (s->line || !(it->flags & SSE_F_END)) {
+        struct chunk *k = s->line;
+        size_t have = k ? k->len : 0;
+        if (have + len > w->p->max_message) { /* a line this long holds no stamp we time */
+            pool_put(&w->pool, k);
+            s->line = NULL;
+            return 0;
+        }
+        if (!k || k->cap < have + len) {
+            struct chunk *g = pool_get(&w->pool, (have + len) * 2 < 256 ? 256 : (have + len) * 2);
+            if (!g) {
+                conn__fail(c, ERR_OTHER);
+                return -1;
+            }
+            if (k)
+                memcpy(g->data, k->data, have);
+            g->len = (uint32_t)have;
+            pool_put(&w->pool, k);
+            s->line = k = g;
+        }
+        if (len)
+            memcpy(k->data + k->len, p, len);
+        k->len += (uint32_t)len;
+        if (!(it->flags & SSE_F_END))
+            return 0;
+        p = k->data;
+        len = k->len;
+    }
+    if (stamp_find(p, len, &s->stamp) >= 0)
+        s->has_stamp = 1;
+    if (s->line) {
+        pool_put(&w->pool, s->line);
+        s->line = NULL;
+    }
+    return 0;
+}
+
+static void sse_id(struct sse_state *s, const struct sse_item *it)
+{
+    if (it->flags & SSE_F_START) {
+        s->id_len = 0;
+        s->id_bad = 0;
+    }
+    if (it->len > (size_t)(SSE_ID_MAX - 1 - s->id_len))
+        s->id_bad = 1;
+    else if (it->len) {
+        memcpy(s->id + s->id_len, it->p, it->len);
+        s->id_len = (uint8_t)(s->id_len + it->len);
+    }
+    if ((it->flags & SSE_F_END) && !(it->flags & SSE_F_NUL) && !s->id_bad) {
+        memcpy(s->buf, s->id, s->id_len);
+        s->buf_len = s->id_len;
+    }
+}
+
+/* A dispatched event: a message received, timed by its stamp. */
+static void sse_event(struct conn *c, uint64_t now)
+{
+    struct sse_state *s = c->u.sse;
+    if (s->has_stamp) {
+        s->has_stamp = 0;
+        if (c->w->role->stamp)
+            c->w->role->stamp(c, &s->stamp, now);
+    }
+    conn__message_in(c, now);
+}
+
+/* Events in de-framed body bytes. Returns 0, or -1 when the connection ended. */
+static int sse_events(struct conn *c, const uint8_t *buf, size_t len, uint64_t now)
+{
+    struct sse_state *s = c->u.sse;
+    size_t off = 0;
+    while (off < len) {
+        struct sse_item it;
+        size_t used = 0;
+        int kind = sse_next(&s->p, buf + off, len - off, &used, &it);
+        off += used;
+        switch (kind) {
+        case SSE_DATA:
+            if (sse_data(c, &it) != 0)
+                return -1;
+            break;
+        case SSE_ID: sse_id(s, &it); break;
+        case SSE_RETRY: s->retry_ms = it.retry; break;
+        case SSE_DISPATCH:
+        case SSE_DISCARD:
+            /* Either way the last event ID string takes the buffer's value (WHATWG). */
+            memcpy(s->last, s->buf, s->buf_len);
+            s->last_len = s->buf_len;
+            if (kind == SSE_DISPATCH)
+                sse_event(c, now);
+            s->has_stamp = 0;
+            break;
+        default: break;
+        }
+        if (c->state == CS_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* Body bytes of an open event stream: undo the transfer framing, then parse. The end of the
+ * body is the server ending the stream. Returns 0, or -1 when the connection ended. */
+static int sse_body(struct conn *c, uint8_t *buf, size_t len, uint64_t now)
+{
+    struct sse_state *s = c->u.sse;
+    int ended = 0;
+    if (s->chunked) {
+        size_t used = 0;
+        int rc = http1_chunked_decode(&s->ch, buf, &len, &used);
+        if (rc < 0) {
+            conn__fail(c, ERR_PROTOCOL);
+            return -1;
+        }
+        ended = rc == 1;
+    } else if (s->body_left != UINT64_MAX) {
+        if (len >= s->body_left) {
+            len = (size_t)s->body_left;
+            ended = 1;
+        }
+        s->body_left -= len;
+    }
+    if (sse_events(c, buf, len, now) != 0)
+        return -1;
+    if (ended) {
+        conn__fail(c, ERR_EOF);
+        return -1;
+    }
+    return 0;
+}
+
+/* An event stream is parsed incrementally: nothing is kept back but an incomplete head. */
+static long sse_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, size_t *need)
+{
+    (void)need;
+    size_t off = 0;
+    if (c->state == CS_HANDSHAKE) {
+        long n = handle_head(c, buf, len, now);
+        if (n < 0)
+            return STREAM_STOP;
+        if (n == 0)
+            return 0;
+        off = (size_t)n;
+    }
+    if (off < len && c->state == CS_OPEN && sse_body(c, buf + off, len - off, now) != 0)
+        return STREAM_STOP;
+    return c->state == CS_DONE ? STREAM_STOP : (long)len;
+}
+
+/* An event stream has no close handshake: closing the socket is the end. */
+static void sse_close(struct conn *c)
+{
+    c->flags |= CF_STOPPING;
+    conn__finish(c);
+}
+
+/* The server's `retry` is the reconnection time (WHATWG). */
+static uint64_t sse_retry_ns(const struct conn *c)
+{
+    return c->u.sse ? c->u.sse->retry_ms * NS_PER_MS : 0;
+}
+
+static void sse_reset(struct conn *c)
+{
+    if (c->u.sse) {
+        pool_put(&c->w->pool, c->u.sse->line);
+        c->u.sse->line = NULL;
+    }
+}
+
+static void sse_release(struct conn *c)
+{
+    sse_reset(c);
+    free(c->u.sse);
+    c->u.sse = NULL;
+}
+
+const struct session_ops session_sse = {
+    .name = "sse",
+    .setup = sse_setup,
+    .teardown = sse_teardown,
+    .start = sse_start,
+    .consume = sse_consume,
+    .close = sse_close,
+    .retry_ns = sse_retry_ns,
+    .reset = sse_reset,
+    .release = sse_release,
+};
