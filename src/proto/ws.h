@@ -55,8 +55,8 @@ struct ws_frame {
 /* Decode the frame at the start of buf[0..len).
  * Returns the whole frame length (head_len + payload_len) when all of it is in buf; the payload
  * starts at buf + f->head_len and is still masked when f->masked.
- * Returns HERD_E_AGAIN when more bytes are needed; if the header itself is complete, f is filled
- * so the caller knows how much to wait for.
+ * Returns HERD_E_AGAIN when more bytes are needed: if the header itself is complete, f is filled
+ * so the caller knows how much to wait for; if not, f->head_len is 0 (and the rest of f unset).
  * Returns HERD_E_PROTO for a violation: reserved opcode, RSV bits not allowed by flags, masking
  * contrary to flags, non-minimal or 64-bit length with the MSB set, control frame with FIN clear
  * or payload > 125. Returns HERD_E_TOO_BIG when payload_len > max_payload, or when the frame

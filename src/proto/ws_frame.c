@@ -45,8 +45,10 @@ static uint64_t be_load(const uint8_t *p, unsigned n)
 int ws_frame_decode(const uint8_t *buf, size_t len, unsigned flags, uint64_t max_payload,
                     struct ws_frame *f)
 {
-    if (UNLIKELY(len < 2))
+    if (UNLIKELY(len < 2)) {
+        f->head_len = 0; /* callers size what they keep by it: never leave it unset */
         return HERD_E_AGAIN;
+    }
 
     unsigned b0 = buf[0], b1 = buf[1];
     unsigned fin = b0 >> 7, rsv = (b0 >> 4) & 7, op = b0 & 0xf;
@@ -73,8 +75,10 @@ int ws_frame_decode(const uint8_t *buf, size_t len, unsigned flags, uint64_t max
 
     unsigned ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
     unsigned head_len = 2 + ext + masked * 4;
-    if (UNLIKELY(len < head_len))
+    if (UNLIKELY(len < head_len)) {
+        f->head_len = 0;
         return HERD_E_AGAIN;
+    }
 
     uint64_t plen = len7;
     if (ext) {

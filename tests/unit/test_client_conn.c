@@ -12,8 +12,10 @@
 #include "proto/url.h"
 #include "tap.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +103,9 @@ static void peer_send(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;
     while (n) {
-        ssize_t w = write(fd, b, n);
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EPIPE)
+            return;
         if (w < 0) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             poll(&pfd, 1, 100);
@@ -237,6 +241,15 @@ static void test_upgrade_every_split(void)
         CHECK_QUIET(hcount(&f, M_HANDSHAKE) == 1 && hcount(&f, M_LATENCY) == 1, bad);
         CHECK_QUIET(stats_errors_total(f.w->st) == 0, bad);
         CHECK_QUIET(ctr(&f, CTR_BYTES_RECEIVED) == (int64_t)len, bad);
+        if (f.c->state != CS_OPEN) {
+            printf("# cut %zu of %zu: state %d, bytes in %lld", cut, len, f.c->state,
+                   (long long)ctr(&f, CTR_BYTES_RECEIVED));
+            for (int e = 0; e < ERR_COUNT; e++)
+                if (f.w->st->err[e])
+                    printf(", errors.%s %llu", err_class_name[e],
+                           (unsigned long long)f.w->st->err[e]);
+            printf("\n");
+        }
         finish(&f);
     }
     CHECK(cases > 150);
@@ -416,6 +429,8 @@ static void test_sse_reconnect(void)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* a client that closed is seen in the checks, not as a signal */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     test_upgrade_every_split();
     test_frames_bytewise();
     test_close_by_server();
