@@ -2,7 +2,8 @@
  * Invariants: a stamp found lies within the buffer and starts with "herd1:"; formatting what
  * was found and searching the result finds it again at offset 0; a stamp appended to the input
  * is always found, at or before where it was put; format -> find round trips for values taken
- * from the input. */
+ * from the input; the input fed in pieces (cut where its first bytes say, and byte by byte)
+ * finds exactly what stamp_find finds in the whole. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         HERD_ASSERT(n <= STAMP_MAX);
         HERD_ASSERT(stamp_find((const uint8_t *)text, n, &t) == 0);
         HERD_ASSERT(t.publisher == s.publisher && t.seq == s.seq && t.real_ns == s.real_ns);
+    }
+
+    /* In pieces: cuts taken from the input, then one byte at a time. */
+    for (int mode = 0; mode < 2; mode++) {
+        struct stamp_split sp = {0};
+        struct stamp u;
+        size_t off = 0;
+        int r = 0;
+        unsigned k = 0;
+        while (r == 0) {
+            size_t step = mode ? 1 : (size_t)(size ? data[k++ % size] % 97 : 0) + 1;
+            size_t n = size - off < step ? size - off : step;
+            r = stamp_split_feed(&sp, data + off, n, off + n == size, &u);
+            off += n;
+            HERD_ASSERT(r != 0 || off < size);
+        }
+        HERD_ASSERT((r == 1) == (at >= 0));
+        if (r == 1)
+            HERD_ASSERT(u.publisher == s.publisher && u.seq == s.seq && u.real_ns == s.real_ns);
     }
 
     /* Values from the input, formatted and appended after a separator. */

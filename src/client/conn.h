@@ -81,6 +81,7 @@ struct conn {
         struct {
             struct ws_msg msg; /* fragment sequencing and UTF-8 state */
             uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
+            struct chunk *split; /* a fragmented message's stamp search (struct stamp_split) */
         } ws;
         struct sse_state *sse; /* from the first request to the end for good */
     } u;

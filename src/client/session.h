@@ -25,7 +25,9 @@ struct sse_state {
     uint64_t body_left; /* Content-Length framing: bytes left; UINT64_MAX = until close */
     uint64_t retry_ms; /* the server's reconnection time, 0 = none given */
     struct stamp stamp; /* the stamp of the event being built */
-    struct chunk *line; /* a data line split over reads, joined to find a stamp in it */
+    struct stamp_split split; /* the stamp search in the data line being read */
+    uint64_t ev_bytes; /* data bytes of the event being built (--max-message) */
+    uint64_t line_bytes; /* bytes of the field line being read (--max-message) */
     uint8_t chunked; /* Transfer-Encoding: chunked */
     uint8_t has_stamp; /* `stamp` is set for the event being built */
     uint8_t id_bad; /* the id field being read is too long to keep */

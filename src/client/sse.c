@@ -3,9 +3,11 @@
  * and what outlives a reconnect: the last event ID (sent back as Last-Event-ID) and the server's
  * `retry`.
  *
- * The stream is parsed incrementally (proto/sse.h), so nothing is kept back between reads except
- * a data line split over reads, joined in a pool chunk only to find a stamp in it. An event's
- * first stamp is its stamp; a dispatched event is a message received. */
+ * The stream is parsed incrementally (proto/sse.h), so nothing is kept back between reads but the
+ * last bytes of a data line that a stamp may start in (proto/stamp.h, stamp_split). An event's
+ * first stamp is its stamp; a dispatched event is a message received. Lines and events are
+ * bounded by --max-message as they arrive: one past it fails the connection (errors.protocol),
+ * as a WebSocket message past it does. */
 #include "client/session.h"
 
 #include "base/clock.h"
@@ -42,6 +44,8 @@ static void sse_start(struct conn *c, uint64_t now)
     s->chunked = 0;
     s->body_left = UINT64_MAX;
     s->has_stamp = 0;
+    s->split.n = 0;
+    s->ev_bytes = s->line_bytes = 0;
     s->id_bad = 0;
     s->id_len = s->buf_len = 0; /* a new stream starts with an empty last event ID buffer */
     size_t n = w->req_key_off;
@@ -109,51 +113,24 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     return c->state == CS_OPEN ? n : -1;
 }
 
-/* Look for the event's stamp in a piece of a data line. A line split over reads is joined in a
- * pool chunk first, so that a stamp cut in two is neither missed nor misread; a line that fits
- * in one read is searched where it lies. Returns 0, or -1 when the connection failed. */
+/* A piece of a data line: the event's size against --max-message, and its stamp, found wherever
+ * the reads split it (an event's first stamp is its stamp). Nothing of the line is kept but the
+ * last bytes a stamp may start in. Returns 0, or -1 when the connection failed. */
 static int sse_data(struct conn *c, const struct sse_item *it)
 {
-    struct worker *w = c->w;
     struct sse_state *s = c->u.sse;
+    s->ev_bytes += it->len + ((it->flags & (SSE_F_START | SSE_F_LF)) == (SSE_F_START | SSE_F_LF));
+    if (s->ev_bytes > c->w->p->max_message) {
+        /* As a WebSocket message past the limit (closed with 1009): a protocol error. */
+        conn__fail(c, ERR_PROTOCOL);
+        return -1;
+    }
     if (s->has_stamp)
-        return 0; /* an event's first stamp is its stamp */
-    const uint8_t *p = it->p;
-    size_t len = it->len;
-    if (s->line || !(it->flags & SSE_F_END)) {
-        struct chunk *k = s->line;
-        size_t have = k ? k->len : 0;
-        if (have + len > w->p->max_message) { /* a line this long holds no stamp we time */
-            pool_put(&w->pool, k);
-            s->line = NULL;
-            return 0;
-        }
-        if (!k || k->cap < have + len) {
-            struct chunk *g = pool_get(&w->pool, (have + len) * 2 < 256 ? 256 : (have + len) * 2);
-            if (!g) {
-                conn__fail(c, ERR_OTHER);
-                return -1;
-            }
-            if (k)
-                memcpy(g->data, k->data, have);
-            g->len = (uint32_t)have;
-            pool_put(&w->pool, k);
-            s->line = k = g;
-        }
-        if (len)
-            memcpy(k->data + k->len, p, len);
-        k->len += (uint32_t)len;
-        if (!(it->flags & SSE_F_END))
-            return 0;
-        p = k->data;
-        len = k->len;
-    }
-    if (stamp_find(p, len, &s->stamp) >= 0)
+        return 0;
+    if (it->flags & SSE_F_START)
+        s->split.n = 0;
+    if (stamp_split_feed(&s->split, it->p, it->len, (it->flags & SSE_F_END) != 0, &s->stamp) == 1)
         s->has_stamp = 1;
-    if (s->line) {
-        pool_put(&w->pool, s->line);
-        s->line = NULL;
-    }
     return 0;
 }
 
@@ -197,6 +174,16 @@ static int sse_events(struct conn *c, const uint8_t *buf, size_t len, uint64_t n
         size_t used = 0;
         int kind = sse_next(&s->p, buf + off, len - off, &used, &it);
         off += used;
+        if (kind == SSE_NONE)
+            break;
+        /* Lines, whatever their field, are bounded too (a line that never ends). */
+        if (it.flags & SSE_F_START)
+            s->line_bytes = 0;
+        s->line_bytes += it.len;
+        if (s->line_bytes > c->w->p->max_message) {
+            conn__fail(c, ERR_PROTOCOL);
+            return -1;
+        }
         switch (kind) {
         case SSE_DATA:
             if (sse_data(c, &it) != 0)
@@ -212,6 +199,7 @@ static int sse_events(struct conn *c, const uint8_t *buf, size_t len, uint64_t n
             if (kind == SSE_DISPATCH)
                 sse_event(c, now);
             s->has_stamp = 0;
+            s->ev_bytes = 0;
             break;
         default: break;
         }
@@ -282,17 +270,8 @@ static uint64_t sse_retry_ns(const struct conn *c)
     return c->u.sse ? c->u.sse->retry_ms * NS_PER_MS : 0;
 }
 
-static void sse_reset(struct conn *c)
-{
-    if (c->u.sse) {
-        pool_put(&c->w->pool, c->u.sse->line);
-        c->u.sse->line = NULL;
-    }
-}
-
 static void sse_release(struct conn *c)
 {
-    sse_reset(c);
     free(c->u.sse);
     c->u.sse = NULL;
 }
@@ -305,6 +284,5 @@ const struct session_ops session_sse = {
     .consume = sse_consume,
     .close = sse_close,
     .retry_ns = sse_retry_ns,
-    .reset = sse_reset,
     .release = sse_release,
 };

@@ -184,6 +184,30 @@ static void on_close_frame(struct conn *c, const uint8_t *p, size_t len)
     conn__finish(c);
 }
 
+/* The stamp of a message in fragments, found wherever their boundaries fall: the search's state
+ * lives in a pool chunk while such a message is being received (a message in one frame, the
+ * usual case, needs none). Returns as stamp_split_feed, or -2 when out of memory (failed). */
+static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, struct stamp *s)
+{
+    struct chunk *k = c->u.ws.split;
+    if (!k) {
+        k = pool_get(&c->w->pool, sizeof(struct stamp_split));
+        if (!k) {
+            conn__fail(c, ERR_OTHER);
+            return -2;
+        }
+        memset(k->data, 0, sizeof(struct stamp_split));
+        c->u.ws.split = k;
+    }
+    return stamp_split_feed((struct stamp_split *)(void *)k->data, p, len, final, s);
+}
+
+static void split_end(struct conn *c)
+{
+    pool_put(&c->w->pool, c->u.ws.split);
+    c->u.ws.split = NULL;
+}
+
 /* Returns 0 to go on, -1 when the connection ended. */
 static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload,
                         uint64_t now)
@@ -204,14 +228,20 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
     default: /* data frame */
         if (!(c->flags & CF_IN_MSG_STAMP)) {
             struct stamp s;
-            if (stamp_find(payload, len, &s) >= 0) {
+            int found = rc == 1 && !c->u.ws.split ? stamp_find(payload, len, &s) >= 0
+                                                  : split_feed(c, payload, len, rc == 1, &s);
+            if (found == -2)
+                return -1;
+            if (found == 1) {
                 c->flags |= CF_IN_MSG_STAMP;
+                split_end(c);
                 if (c->w->role->stamp)
                     c->w->role->stamp(c, &s, now);
             }
         }
         if (rc == 1) { /* message complete */
             c->flags &= (uint16_t)~CF_IN_MSG_STAMP;
+            split_end(c);
             conn__message_in(c, now);
         }
         break;
@@ -251,6 +281,7 @@ static long ws_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, s
 static void ws_reset(struct conn *c)
 {
     c->u.ws.msg = (struct ws_msg){0};
+    split_end(c);
 }
 
 const struct session_ops session_ws = {

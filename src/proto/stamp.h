@@ -29,4 +29,19 @@ size_t stamp_put_u64(char *out, uint64_t v);
  * the first non-digit or at the end of the buffer. */
 long stamp_find(const uint8_t *buf, size_t len, struct stamp *s);
 
+/* A message that arrives in pieces (WebSocket fragments, an SSE data line split over reads): its
+ * first stamp is found wherever the boundaries fall, inside the stamp included, keeping only the
+ * last bytes a stamp may still start in. Zero it before a message's first piece. */
+struct stamp_split {
+    uint8_t n; /* bytes held */
+    uint8_t b[STAMP_MAX - 1]; /* the message's last bytes, that a stamp may start in */
+};
+
+/* Feed the next piece p[0..len) of a message, `final` when it is the last. Returns 1 when the
+ * message's first stamp is now known (in *s), 0 when not yet (feed the next piece), -1 when the
+ * message is over without one. Finds what stamp_find finds in the whole message, however it is
+ * split. */
+int stamp_split_feed(struct stamp_split *sp, const uint8_t *p, size_t len, int final,
+                     struct stamp *s);
+
 #endif

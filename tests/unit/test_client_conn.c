@@ -295,6 +295,24 @@ static void test_frames_bytewise(void)
     CHECK(len == 3 && memcmp(pl, "hey", 3) == 0);
     CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
 
+    /* A stamp cut by fragment boundaries, after multi-byte UTF-8, a PING between the pieces:
+     * timed all the same, once. */
+    char stamp[64];
+    int sl = snprintf(stamp, sizeof stamp, "herd1:3:8:%llu", (unsigned long long)real_ns());
+    n = server_frame(fr, 0, WS_OP_TEXT, "\xc3\xa9\xe2\x82\xac ", 6);
+    n += server_frame(fr + n, 0, WS_OP_CONT, stamp, 8);
+    n += server_frame(fr + n, 1, WS_OP_PING, "", 0);
+    n += server_frame(fr + n, 0, WS_OP_CONT, stamp + 8, (size_t)sl - 12);
+    n += server_frame(fr + n, 0, WS_OP_CONT, stamp + sl - 4, 4);
+    n += server_frame(fr + n, 1, WS_OP_CONT, " herd1:3:9:1", 12); /* a second stamp: ignored */
+    peer_send(fd, fr, n);
+    SPIN_UNTIL(&f, ctr(&f, CTR_MESSAGES_RECEIVED) == 2);
+    CHECK_EQ_I64(ctr(&f, CTR_MESSAGES_RECEIVED), 2);
+    CHECK_EQ_I64(hcount(&f, M_LATENCY), 2);
+    CHECK(f.c->u.ws.split == NULL);
+    CHECK_EQ_I64(client_frame(fd, pl, &len), WS_OP_PONG);
+    CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
+
     /* A frame that breaks the rules, byte by byte too: a continuation with no message. */
     n = server_frame(fr, 1, WS_OP_CONT, "z", 1);
     peer_send_bytewise(&f, fd, fr, n);

@@ -121,8 +121,81 @@ static void test_find(void)
     CHECK_EQ_U64(s.publisher, 9);
 }
 
+/* Split search: every message below, cut at every pair of points and byte by byte, finds what
+ * stamp_find finds in the whole. */
+static int split_same(const uint8_t *m, size_t len, const size_t *cuts, size_t ncuts)
+{
+    struct stamp whole, got;
+    long at = stamp_find(m, len, &whole);
+    struct stamp_split sp = {0};
+    size_t off = 0;
+    int r = 0;
+    for (size_t i = 0; i <= ncuts && r == 0; i++) {
+        size_t end = i < ncuts ? cuts[i] : len;
+        if (end < off)
+            end = off;
+        r = stamp_split_feed(&sp, m + off, end - off, end == len, &got);
+        off = end;
+    }
+    if ((r == 1) != (at >= 0))
+        return 0;
+    return r != 1 || (got.publisher == whole.publisher && got.seq == whole.seq &&
+                      got.real_ns == whole.real_ns);
+}
+
+static void test_split(void)
+{
+    static const char *const msgs[] = {
+        "herd1:1:2:3",
+        "x herd1:12:345:1700000000123456789 y",
+        "{\"d\":\"herd1:7:8:9\"}",
+        "herd1:herd1:1:2:3",
+        "herd1:1:2:", /* malformed: none */
+        "no stamp at all, just words",
+        "herd1:1:2:3 and herd1:4:5:6",
+        "\xc3\xa9\xe2\x82\xac herd1:18446744073709551615:18446744073709551615:"
+        "18446744073709551615",
+        "herd1:1:2:123456789012345678901", /* 21 digits: not a stamp */
+        "hhhhherd1:5:5:5hhh",
+        "",
+    };
+    int bad = 0, cases = 0;
+    for (size_t k = 0; k < sizeof msgs / sizeof msgs[0]; k++) {
+        const uint8_t *m = (const uint8_t *)msgs[k];
+        size_t len = strlen(msgs[k]);
+        for (size_t a = 0; a <= len; a++) {
+            for (size_t b = a; b <= len; b++) {
+                size_t cuts[2] = {a, b};
+                CHECK_QUIET(split_same(m, len, cuts, 2), bad);
+                cases++;
+            }
+        }
+        size_t bytes[128];
+        for (size_t i = 0; i < len && i < 128; i++)
+            bytes[i] = i + 1;
+        CHECK_QUIET(split_same(m, len, bytes, len < 128 ? len : 128), bad);
+    }
+    CHECK_EQ_I64(bad, 0);
+    CHECK(cases > 3000);
+    /* A long message whose stamp lies past many kilobytes, fed in 1000-byte pieces. */
+    static uint8_t big[10000];
+    memset(big, 'h', sizeof big);
+    memcpy(big + 7777, "herd1:3:4:5", 11);
+    size_t cuts[9];
+    for (int i = 0; i < 9; i++)
+        cuts[i] = 1000 * (size_t)(i + 1);
+    CHECK(split_same(big, sizeof big, cuts, 9));
+    /* The kept bytes stay bounded whatever comes. */
+    struct stamp_split sp = {0};
+    struct stamp s;
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_I64(stamp_split_feed(&sp, big, 1000, 0, &s), 0);
+    CHECK(sp.n <= sizeof sp.b);
+}
+
 int main(void)
 {
+    test_split();
     test_format();
     test_round_trip();
     test_find();
