@@ -391,9 +391,14 @@ void client_run_collect(struct client_run *r, struct stats *into)
         struct worker *w = &r->workers[i];
         for (;;) {
             if (atomic_load_explicit(&w->exited, memory_order_acquire)) {
-                /* Finished: both blocks are ours now. */
+                /* Finished: both blocks are ours now. The gauges are the worker's own, counted
+                 * once: a swap it answered just before exiting left them in the inactive block
+                 * too, and open and peak would otherwise add up twice (peak above -c). */
+                struct stats *ina = &w->blocks[w->active ^ 1];
+                int64_t peak = w->peak_interval > ina->peak ? w->peak_interval : ina->peak;
+                ina->open = ina->peak = 0;
                 w->blocks[w->active].open = w->open;
-                w->blocks[w->active].peak = w->peak_interval;
+                w->blocks[w->active].peak = peak;
                 stats_merge(into, &w->blocks[w->active]);
                 stats_reset(&w->blocks[w->active]);
                 fan_merge(r, &w->fan[w->active]);
