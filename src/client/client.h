@@ -108,6 +108,15 @@ const char *client_run_tls_error(const struct client_run *r);
 /* Whether every worker has finished (all connections closed after a stop). */
 int client_run_done(const struct client_run *r);
 
+/* After every run of a `herd run` has been joined: the messages each subscriber never saw after
+ * its last one from a publisher, which no gap can show (a reader that fell behind and was cut
+ * off by the end of the run, a server that stopped sending to it). A publisher's last message is
+ * the highest seq any subscriber of these runs saw of it, or what herd's own publishers of these
+ * runs sent. Adds them to totals[i] (the stats of runs[i]) as messages.unseen, and to
+ * fanout.expected, so that delivered / expected is "received of published". */
+void client_runs_count_unseen(struct client_run *const *runs, size_t n,
+                              struct stats *const *totals);
+
 /* Ask the workers to stop: send close frames, wait at most `grace_ns` for close handshakes, then
  * drop what is left. Returns at once; client_run_join waits. `abrupt` skips the grace period. */
 void client_run_stop(struct client_run *r, uint64_t grace_ns, int abrupt);

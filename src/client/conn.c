@@ -98,6 +98,12 @@ static void finish_with(struct conn *c, int reset)
     if (was_open) {
         w->st->ctr[CTR_CONNECTIONS_CLOSED]++;
         w->open--;
+    } else if (c->state != CS_IDLE) {
+        /* An attempt ends here: failed (counted by conn__fail), or cut short by the end of the
+         * run or a ramp-down: pending. Every attempt is exactly one of opened, failed, pending. */
+        w->connecting--;
+        if (c->flags & CF_STOPPING)
+            w->st->ctr[CTR_CONNECTIONS_PENDING]++;
     }
     loop_timer_cancel(w->loop, &c->timer);
     if (w->sess->reset)
@@ -324,6 +330,7 @@ void conn__opened(struct conn *c, uint64_t now)
     c->t_open_ns = now;
     c->t_rx_ns = now;
     c->inflight = 0;
+    w->connecting--;
     /* seq and rx_seq go on across reconnects: a publisher's seq counts from 1 once per run
      * (subscribers keep their windows across drops), and echoes lost with a drop are lost. */
     st->ctr[CTR_CONNECTIONS_OPENED]++;
@@ -528,6 +535,7 @@ void conn__start(struct worker *w, struct conn *c)
     c->io.cb = on_io;
     c->timer.cb = on_timer;
     w->st->ctr[CTR_CONNECTIONS_ATTEMPTED]++;
+    w->connecting++;
     int fd;
     if (UNLIKELY(run->connect_fn)) {
         fd = run->connect_fn(c, run->connect_arg);

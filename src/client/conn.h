@@ -185,6 +185,7 @@ struct worker {
     _Atomic uint64_t swap_done; /* worker -> reporter: swap generation done */
     _Atomic int exited;
     int64_t open; /* connections open now */
+    int64_t connecting; /* attempts in flight: started, not yet open, failed or cut short */
     int64_t peak_interval; /* most open during this interval */
     struct conn *conns; /* this worker's connections */
     size_t nconns;
@@ -223,6 +224,8 @@ struct client_run {
     struct net_addr *src; /* --bind source addresses, or NULL */
     size_t nsrc;
     struct template *tmpl; /* the message template (role layer) */
+    /* Stamp publisher ids: the run's id in the high 32 bits, the connection number + 1 below. */
+    uint64_t pub_base;
     struct backoff backoff; /* --reconnect delays */
     struct net_tls_ctx *tls_ctx; /* wss://: one client context shared by every connection */
     const char *tls_name; /* SNI and the name verified */

@@ -44,9 +44,11 @@ size_t template__max_len(const struct template *t);
 /* ---- track.c: sequence tracking per connection (loss, duplicates, reordering per publisher) */
 
 struct pub_seen {
-    uint64_t pub; /* publisher id, 0 = free slot */
+    uint64_t pub; /* publisher id (any value: herd serve --tick publishes as 0) */
     uint64_t top; /* highest seq seen */
     uint64_t bits; /* bit k: seq top-1-k arrived */
+    uint64_t top_ns; /* the stamp time of the highest seq */
+    uint8_t used; /* 0 = free slot */
 };
 struct track {
     uint32_t cap, n; /* slots (a power of two), used */
@@ -57,13 +59,35 @@ enum track_kind {
     TRACK_NEW, /* above the highest seen (lost ones before it were added to *lost) */
     TRACK_DUP, /* seen before */
     TRACK_LATE, /* below the highest seen and not seen before: reordered */
+    TRACK_COLLISION, /* below the highest seen with a newer stamp time: another publisher uses
+                      * the same id (not counted as a duplicate or a reorder) */
 };
-/* Account seq of publisher pub; *t is created or grown as needed (setup, not per message once
- * the publishers are known). Messages found lost are added to *lost. */
-enum track_kind track__seen(struct track **t, uint64_t pub, uint64_t seq, uint64_t *lost);
+/* Account seq (stamped at real_ns) of publisher pub; *t is created or grown as needed (setup,
+ * not per message once the publishers are known). Messages found lost are added to *lost. */
+enum track_kind track__seen(struct track **t, uint64_t pub, uint64_t seq, uint64_t real_ns,
+                            uint64_t *lost);
+/* Call fn for each publisher the table has heard from, with its highest seq. */
+void track__each(const struct track *t, void (*fn)(void *ctx, uint64_t pub, uint64_t top),
+                 void *ctx);
 /* At the end: the messages still missing in the windows, which count as lost. */
 uint64_t track__flush(struct track *t);
 void track__free(struct track **t);
+
+/* ---- track.c: the last seq of each publisher (a small hash map, used at the end of a run) */
+
+struct publast_entry {
+    uint64_t pub, last;
+    uint8_t used;
+};
+struct publast {
+    struct publast_entry *e;
+    size_t cap, n;
+};
+/* Note that publisher pub reached seq (keeps the highest). */
+void publast__note(struct publast *m, uint64_t pub, uint64_t seq);
+/* The highest seq noted for pub, 0 when none. */
+uint64_t publast__get(const struct publast *m, uint64_t pub);
+void publast__free(struct publast *m);
 
 /* ---- track.c: fan-out tallies (struct fan_table, client/conn.h) ---- */
 

@@ -138,7 +138,7 @@ static int data_one(struct conn *c, uint64_t intended_ns)
 {
     struct worker *w = c->w;
     struct stamp s = {
-        .publisher = (uint64_t)c->index + 1,
+        .publisher = w->run->pub_base + c->index + 1,
         .seq = ++c->seq,
         .real_ns = (uint64_t)((int64_t)intended_ns + w->real_minus_mono_ns),
     };
@@ -158,7 +158,7 @@ static void echo_stamp(struct conn *c, const struct stamp *s, uint64_t now)
 {
     struct worker *w = c->w;
     struct stats *st = w->st;
-    if (s->publisher != (uint64_t)c->index + 1) {
+    if (s->publisher != w->run->pub_base + c->index + 1) {
         latency(c, s);
         return;
     }
@@ -201,9 +201,13 @@ static void subscribe_stamp(struct conn *c, const struct stamp *s, uint64_t now)
     struct stats *st = w->st;
     uint64_t real = latency(c, s);
     uint64_t lost = 0;
-    enum track_kind k = track__seen(&c->track, s->publisher, s->seq, &lost);
+    enum track_kind k = track__seen(&c->track, s->publisher, s->seq, s->real_ns, &lost);
     st->ctr[CTR_MESSAGES_LOST] += lost;
     st->ctr[CTR_FANOUT_EXPECTED] += lost;
+    if (k == TRACK_COLLISION) {
+        st->ctr[CTR_STAMPS_COLLISIONS]++;
+        return;
+    }
     if (k == TRACK_DUP) {
         st->ctr[CTR_MESSAGES_DUPLICATED]++;
         return;

@@ -43,7 +43,7 @@ static struct pub_seen *track_slot(struct track *t, uint64_t pub)
 {
     uint32_t mask = t->cap - 1;
     for (uint32_t i = (uint32_t)mix(pub, 0) & mask;; i = (i + 1) & mask)
-        if (t->e[i].pub == pub || t->e[i].pub == 0)
+        if (!t->e[i].used || t->e[i].pub == pub)
             return &t->e[i];
 }
 
@@ -55,32 +55,34 @@ static uint64_t missing_leaving(uint64_t bits, uint64_t d)
     return d - (uint64_t)__builtin_popcountll(bits >> (64 - d));
 }
 
-enum track_kind track__seen(struct track **tp, uint64_t pub, uint64_t seq, uint64_t *lost)
+enum track_kind track__seen(struct track **tp, uint64_t pub, uint64_t seq, uint64_t real_ns,
+                            uint64_t *lost)
 {
-    if (pub == 0) /* not a publisher id herd hands out: do not track */
-        return TRACK_NEW;
     struct track *t = *tp;
     if (!t)
         t = *tp = track_new(TRACK_INITIAL);
     struct pub_seen *e = track_slot(t, pub);
-    if (e->pub == 0) {
+    if (!e->used) {
         if ((t->n + 1) * 2 > t->cap) { /* keep the table at most half full */
             struct track *g = track_new(t->cap * 2);
             for (uint32_t i = 0; i < t->cap; i++)
-                if (t->e[i].pub)
+                if (t->e[i].used)
                     *track_slot(g, t->e[i].pub) = t->e[i];
             g->n = t->n;
             free(t);
             t = *tp = g;
             e = track_slot(t, pub);
         }
+        e->used = 1;
         e->pub = pub;
         e->top = seq;
+        e->top_ns = real_ns;
         e->bits = ~0ull; /* everything before the first message heard is not expected */
         t->n++;
         return TRACK_FIRST;
     }
     if (seq > e->top) {
+        e->top_ns = real_ns;
         uint64_t d = seq - e->top;
         *lost += missing_leaving(e->bits, d);
         if (d > 65) /* the gap is wider than the window: those never entered it */
@@ -91,6 +93,10 @@ enum track_kind track__seen(struct track **tp, uint64_t pub, uint64_t seq, uint6
         e->top = seq;
         return TRACK_NEW;
     }
+    /* One publisher's stamps carry its intended send times, which grow with its seq: a lower seq
+     * stamped later than the highest is another publisher that took the same id. */
+    if (real_ns > e->top_ns)
+        return TRACK_COLLISION;
     if (seq == e->top)
         return TRACK_DUP;
     uint64_t k = e->top - 1 - seq;
@@ -109,7 +115,7 @@ uint64_t track__flush(struct track *t)
         return 0;
     for (uint32_t i = 0; i < t->cap; i++) {
         struct pub_seen *e = &t->e[i];
-        if (e->pub) {
+        if (e->used) {
             lost += 64 - (uint64_t)__builtin_popcountll(e->bits);
             e->bits = ~0ull;
         }
@@ -117,10 +123,62 @@ uint64_t track__flush(struct track *t)
     return lost;
 }
 
+void track__each(const struct track *t, void (*fn)(void *ctx, uint64_t pub, uint64_t top),
+                 void *ctx)
+{
+    for (uint32_t i = 0; t && i < t->cap; i++)
+        if (t->e[i].used)
+            fn(ctx, t->e[i].pub, t->e[i].top);
+}
+
 void track__free(struct track **tp)
 {
     free(*tp);
     *tp = NULL;
+}
+
+/* ---- the last seq per publisher ---- */
+
+static struct publast_entry *publast_slot(const struct publast *m, uint64_t pub)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)mix(pub, 1) & mask;; i = (i + 1) & mask)
+        if (!m->e[i].used || m->e[i].pub == pub)
+            return &m->e[i];
+}
+
+void publast__note(struct publast *m, uint64_t pub, uint64_t seq)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        struct publast g = {xcalloc(m->cap ? 2 * m->cap : 64, sizeof *g.e),
+                            m->cap ? 2 * m->cap : 64, m->n};
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->e[i].used)
+                *publast_slot(&g, m->e[i].pub) = m->e[i];
+        free(m->e);
+        *m = g;
+    }
+    struct publast_entry *e = publast_slot(m, pub);
+    if (!e->used) {
+        *e = (struct publast_entry){pub, seq, 1};
+        m->n++;
+    } else if (seq > e->last) {
+        e->last = seq;
+    }
+}
+
+uint64_t publast__get(const struct publast *m, uint64_t pub)
+{
+    if (!m->cap)
+        return 0;
+    const struct publast_entry *e = publast_slot(m, pub);
+    return e->used ? e->last : 0;
+}
+
+void publast__free(struct publast *m)
+{
+    free(m->e);
+    *m = (struct publast){0};
 }
 
 /* ---- per worker: fan-out tallies ---- */

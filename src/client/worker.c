@@ -11,6 +11,7 @@
 #include "base/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ void worker__conn_done(struct worker *w, struct conn *c)
 static void swap_blocks(struct worker *w)
 {
     w->blocks[w->active].open = w->open;
+    w->blocks[w->active].connecting = w->connecting;
     w->blocks[w->active].peak = w->peak_interval;
     w->active ^= 1;
     w->st = &w->blocks[w->active];
@@ -201,6 +203,34 @@ static unsigned ncpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* The run's id, the high half of its publisher ids, so that publishers of independent runs on
+ * one topic never share an id (two `herd run --role publish` processes once both counted as
+ * publisher 1, and every message of one looked like a duplicate of the other's). Random, never
+ * 0, unless the run is one process of a larger one: HERD_RUN_ID (which --procs gives its
+ * children) names the id they share, and a --shard without it takes 0, so that the shards of a
+ * run, started anywhere, keep ids that are disjoint (their connection numbers are) and the same
+ * from one run to the next. */
+static uint32_t run_id(const struct client_params *p)
+{
+    const char *env = getenv("HERD_RUN_ID");
+    if (env && *env) {
+        char *end;
+        unsigned long v = strtoul(env, &end, 10);
+        if (*end == '\0' && v <= UINT32_MAX)
+            return (uint32_t)v;
+    }
+    if (p->shard_count > 1)
+        return 0;
+    struct rng g;
+    rng_init(&g);
+    uint32_t id;
+    do {
+        rng_bytes(&g, &id, sizeof id);
+        id &= INT32_MAX;
+    } while (id == 0);
+    return id;
+}
+
 struct client_run *run__prepare(const struct client_params *p, char *err, size_t errlen)
 {
     struct client_run *r = xcalloc(1, sizeof *r);
@@ -261,6 +291,7 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         free(r);
         return NULL;
     }
+    r->pub_base = (uint64_t)run_id(p) << 32;
     /* The seams, chosen once: the protocol by the URL's scheme, the traffic by --role. */
     r->sess = p->url.sse ? &session_sse : &session_ws;
     r->role = role__ops(p->role);
@@ -396,13 +427,15 @@ void client_run_collect(struct client_run *r, struct stats *into)
                  * too, and open and peak would otherwise add up twice (peak above -c). */
                 struct stats *ina = &w->blocks[w->active ^ 1];
                 int64_t peak = w->peak_interval > ina->peak ? w->peak_interval : ina->peak;
-                ina->open = ina->peak = 0;
+                ina->open = ina->peak = ina->connecting = 0;
                 w->blocks[w->active].open = w->open;
+                w->blocks[w->active].connecting = w->connecting;
                 w->blocks[w->active].peak = peak;
                 stats_merge(into, &w->blocks[w->active]);
                 stats_reset(&w->blocks[w->active]);
                 fan_merge(r, &w->fan[w->active]);
                 w->blocks[w->active].open = w->blocks[w->active].peak = 0;
+                w->blocks[w->active].connecting = 0;
                 w->peak_interval = 0;
                 break;
             }
@@ -416,10 +449,56 @@ void client_run_collect(struct client_run *r, struct stats *into)
         struct stats *inactive = &w->blocks[w->active ^ 1];
         stats_merge(into, inactive);
         stats_reset(inactive);
-        inactive->open = inactive->peak = 0;
+        inactive->open = inactive->peak = inactive->connecting = 0;
         fan_merge(r, &w->fan[w->active ^ 1]);
     }
     fan_settle(r, into, client_run_done(r));
+}
+
+static void note_top(void *ctx, uint64_t pub, uint64_t top)
+{
+    publast__note(ctx, pub, top);
+}
+
+struct unseen_ctx {
+    const struct publast *last;
+    uint64_t unseen;
+};
+
+static void count_tail(void *ctx, uint64_t pub, uint64_t top)
+{
+    struct unseen_ctx *u = ctx;
+    uint64_t last = publast__get(u->last, pub);
+    if (last > top)
+        u->unseen += last - top;
+}
+
+void client_runs_count_unseen(struct client_run *const *runs, size_t n, struct stats *const *totals)
+{
+    struct publast last = {0};
+    for (size_t i = 0; i < n; i++) {
+        const struct client_run *r = runs[i];
+        int sends = r->role->pump && r->role->role != ROLE_PING;
+        for (unsigned k = 0; k < r->nworkers; k++) {
+            const struct worker *w = &r->workers[k];
+            for (size_t j = 0; j < w->nconns; j++) {
+                const struct conn *c = &w->conns[j];
+                track__each(c->track, note_top, &last);
+                if (sends && c->seq)
+                    publast__note(&last, r->pub_base + c->index + 1, c->seq);
+            }
+        }
+    }
+    for (size_t i = 0; i < n && last.n; i++) {
+        const struct client_run *r = runs[i];
+        struct unseen_ctx u = {&last, 0};
+        for (unsigned k = 0; k < r->nworkers; k++)
+            for (size_t j = 0; j < r->workers[k].nconns; j++)
+                track__each(r->workers[k].conns[j].track, count_tail, &u);
+        totals[i]->ctr[CTR_MESSAGES_UNSEEN] += u.unseen;
+        totals[i]->ctr[CTR_FANOUT_EXPECTED] += u.unseen;
+    }
+    publast__free(&last);
 }
 
 uint64_t client_run_first_open_ns(const struct client_run *r)

@@ -26,11 +26,14 @@ const char *const counter_name[CTR_COUNT] = {
     [CTR_CONNECTIONS_FAILED] = "connections.failed",
     [CTR_CONNECTIONS_CLOSED] = "connections.closed",
     [CTR_CONNECTIONS_RECONNECTS] = "connections.reconnects",
+    [CTR_CONNECTIONS_PENDING] = "connections.pending",
     [CTR_MESSAGES_SENT] = "messages.sent",
     [CTR_MESSAGES_RECEIVED] = "messages.received",
     [CTR_MESSAGES_LOST] = "messages.lost",
     [CTR_MESSAGES_DUPLICATED] = "messages.duplicated",
     [CTR_MESSAGES_REORDERED] = "messages.reordered",
+    [CTR_MESSAGES_UNSEEN] = "messages.unseen",
+    [CTR_STAMPS_COLLISIONS] = "stamps.collisions",
     [CTR_BYTES_SENT] = "bytes.sent",
     [CTR_BYTES_RECEIVED] = "bytes.received",
     [CTR_PINGS_SENT] = "pings.sent",
@@ -101,6 +104,7 @@ void stats_merge(struct stats *dst, const struct stats *src)
     for (int i = 0; i < STATS_CLOSE_CODES; i++)
         dst->close_code[i] += src->close_code[i];
     dst->open += src->open;
+    dst->connecting += src->connecting;
     dst->peak += src->peak;
     /* Every block's histograms come from hist_new_default(), so the layouts always match. */
     for (int m = 0; m < M_COUNT; m++) {

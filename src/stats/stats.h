@@ -99,11 +99,19 @@ enum counter {
     CTR_CONNECTIONS_FAILED, /* attempts that never opened */
     CTR_CONNECTIONS_CLOSED, /* opened connections that closed, for any reason */
     CTR_CONNECTIONS_RECONNECTS,
+    /* attempts cut short before they opened or failed: still connecting when the run ended (or
+     * a --stages ramp-down took them); attempted = opened + failed + pending at the end */
+    CTR_CONNECTIONS_PENDING,
     CTR_MESSAGES_SENT,
     CTR_MESSAGES_RECEIVED,
     CTR_MESSAGES_LOST,
     CTR_MESSAGES_DUPLICATED,
     CTR_MESSAGES_REORDERED,
+    /* messages of a publisher a subscriber never saw after its last one (known from the
+     * publisher's highest seq seen by any subscriber, or sent by herd): loss no gap shows */
+    CTR_MESSAGES_UNSEEN,
+    /* a seq that went backwards with a newer stamp time: two publishers with one id */
+    CTR_STAMPS_COLLISIONS,
     CTR_BYTES_SENT,
     CTR_BYTES_RECEIVED,
     CTR_PINGS_SENT,
@@ -149,6 +157,7 @@ struct stats {
     uint64_t http_status[STATS_HTTP_CODES]; /* errors.http_status by code */
     uint64_t close_code[STATS_CLOSE_CODES]; /* errors.closed_by_server by code */
     int64_t open; /* gauge: connections open now (not reset) */
+    int64_t connecting; /* gauge: attempts in flight (connecting, TLS, handshake) */
     int64_t peak; /* gauge: most connections open at once */
     struct hist *hist[M_COUNT];
 };

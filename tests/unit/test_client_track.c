@@ -17,7 +17,7 @@ static struct totals feed(const uint64_t *seqs, size_t n)
     struct track *t = NULL;
     struct totals r = {0};
     for (size_t i = 0; i < n; i++) {
-        switch (track__seen(&t, 7, seqs[i], &r.lost)) {
+        switch (track__seen(&t, 7, seqs[i], seqs[i], &r.lost)) {
         case TRACK_FIRST: r.first++; break;
         case TRACK_DUP: r.dup++; break;
         case TRACK_LATE: r.late++; break;
@@ -151,8 +151,10 @@ static void test_many_publishers(void)
     struct track *t = NULL;
     uint64_t lost = 0;
     for (uint64_t seq = 1; seq <= 3; seq++)
-        for (uint64_t pub = 1; pub <= 1000; pub++)
-            track__seen(&t, pub, seq == 2 && pub % 10 == 0 ? 99 : seq, &lost);
+        for (uint64_t pub = 1; pub <= 1000; pub++) {
+            uint64_t q = seq == 2 && pub % 10 == 0 ? 99 : seq;
+            track__seen(&t, pub, q, q, &lost);
+        }
     /* Publishers 10, 20, ...: 1, 99, 3 -> 2..98 lost (97), 3 is late beyond the window (and
      * stays lost). 2..34 are counted at once; 35..98 are in the window until the flush. */
     CHECK_EQ_U64(lost, 100 * 33);
@@ -161,6 +163,66 @@ static void test_many_publishers(void)
     lost += track__flush(t);
     CHECK_EQ_U64(lost, 100 * 97);
     track__free(&t);
+}
+
+static void each_note(void *ctx, uint64_t pub, uint64_t top)
+{
+    uint64_t *seen = ctx;
+    seen[0] = pub;
+    seen[1] = top;
+}
+
+/* Publisher 0 (herd serve --tick publishes as 0) is a publisher like any other. */
+static void test_publisher_zero(void)
+{
+    struct track *t = NULL;
+    uint64_t lost = 0;
+    CHECK_EQ_I64(track__seen(&t, 0, 1, 1, &lost), TRACK_FIRST);
+    CHECK_EQ_I64(track__seen(&t, 0, 2, 2, &lost), TRACK_NEW);
+    CHECK_EQ_I64(track__seen(&t, 0, 200, 200, &lost), TRACK_NEW);
+    CHECK_EQ_I64(track__seen(&t, 0, 200, 200, &lost), TRACK_DUP);
+    lost += track__flush(t);
+    CHECK_EQ_U64(lost, 197);
+    CHECK_EQ_U64(t->n, 1);
+    track__free(&t);
+}
+
+/* Two publishers that took one id: a lower seq stamped later than the highest is a collision,
+ * not a duplicate or a reorder; a genuinely late message is older. */
+static void test_collision(void)
+{
+    struct track *t = NULL;
+    uint64_t lost = 0;
+    CHECK_EQ_I64(track__seen(&t, 5, 1, 1000, &lost), TRACK_FIRST);
+    CHECK_EQ_I64(track__seen(&t, 5, 3, 3000, &lost), TRACK_NEW);
+    CHECK_EQ_I64(track__seen(&t, 5, 2, 2000, &lost), TRACK_LATE);
+    CHECK_EQ_I64(track__seen(&t, 5, 3, 3000, &lost), TRACK_DUP);
+    CHECK_EQ_I64(track__seen(&t, 5, 1, 3500, &lost), TRACK_COLLISION); /* another's seq 1 */
+    CHECK_EQ_I64(track__seen(&t, 5, 3, 4000, &lost), TRACK_COLLISION);
+    CHECK_EQ_U64(lost, 0);
+    uint64_t seen[2] = {0, 0};
+    track__each(t, each_note, seen);
+    CHECK(seen[0] == 5 && seen[1] == 3);
+    track__free(&t);
+}
+
+/* The last seq per publisher: the highest noted wins; every id, 0 included, found after growth. */
+static void test_publast(void)
+{
+    struct publast m = {0};
+    CHECK_EQ_U64(publast__get(&m, 7), 0);
+    for (uint64_t pub = 0; pub < 5000; pub++)
+        publast__note(&m, pub, pub * 3 + 1);
+    publast__note(&m, 0, 100);
+    publast__note(&m, 0, 50); /* lower: ignored */
+    int bad = 0;
+    for (uint64_t pub = 1; pub < 5000; pub++)
+        CHECK_QUIET(publast__get(&m, pub) == pub * 3 + 1, bad);
+    CHECK_EQ_I64(bad, 0);
+    CHECK_EQ_U64(publast__get(&m, 0), 100);
+    CHECK_EQ_U64(publast__get(&m, 99999), 0);
+    CHECK_EQ_U64(m.n, 5000);
+    publast__free(&m);
 }
 
 static void test_fan_table(void)
@@ -190,6 +252,9 @@ static void test_fan_table(void)
 
 int main(void)
 {
+    test_publast();
+    test_publisher_zero();
+    test_collision();
     test_in_order();
     test_join_late();
     test_gaps();
