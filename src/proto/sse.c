@@ -23,6 +23,7 @@ enum {
 #define P_STARTED 0x08 /* a piece of the current value was reported */
 #define P_BAD 0x10 /* "id" value has a NUL, or "retry" value a non-digit */
 #define P_DIGIT 0x20 /* "retry" value has a digit */
+#define P_ID 0x40 /* the event being built has an id field (even an empty one) */
 
 #define NAME_MAX_LEN ((uint8_t)sizeof(((struct sse_parser *)0)->name))
 
@@ -123,8 +124,11 @@ int sse_next(struct sse_parser *p, const uint8_t *buf, size_t len, size_t *consu
                 /* "If the line is empty (a blank line): Dispatch the event"; dispatching an
                  * event with an empty data buffer only clears the data and type buffers. */
                 i = line_end(p, buf, i);
-                uint8_t had = p->flags & (P_DATA | P_TYPE);
-                p->flags &= (uint8_t) ~(P_DATA | P_TYPE);
+                /* Dispatching first sets the last event ID string from its buffer, even for an
+                 * event without data: a blank line after an id field (an empty one resets the
+                 * id) is reported too, so that the consumer can. */
+                uint8_t had = p->flags & (P_DATA | P_TYPE | P_ID);
+                p->flags &= (uint8_t) ~(P_DATA | P_TYPE | P_ID);
                 if (had) {
                     it->kind = (had & P_DATA) ? SSE_DISPATCH : SSE_DISCARD;
                     *consumed = i;
@@ -216,6 +220,8 @@ int sse_next(struct sse_parser *p, const uint8_t *buf, size_t len, size_t *consu
                 it->flags |= SSE_F_END;
                 if (field == SSE_ID && (p->flags & P_BAD))
                     it->flags |= SSE_F_NUL;
+                else if (field == SSE_ID)
+                    p->flags |= P_ID;
             }
             it->p = n ? s : NULL;
             it->len = n;

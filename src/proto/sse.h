@@ -13,7 +13,8 @@
  *                  id, unless SSE_F_NUL says it contained NUL (then the field is ignored)
  *     SSE_RETRY    set the reconnection time to item.retry milliseconds
  *     SSE_DISPATCH dispatch (data, event type or "message", last event id); clear data and type
- *     SSE_DISCARD  a blank line ended an event without data: not dispatched; clear the type
+ *     SSE_DISCARD  a blank line ended an event without data (but with a type or an id): not
+ *                  dispatched; set the last event id from its buffer; clear the type
  *     SSE_COMMENT  a piece of a comment line (after the ':'); may be ignored
  *
  * At the end of the stream whatever is pending (the event being built and a field line without
@@ -37,7 +38,8 @@ enum sse_kind {
     SSE_RETRY, /* a valid "retry" value (ASCII digits only), complete */
     SSE_COMMENT, /* a piece of a comment */
     SSE_DISPATCH, /* blank line after data: dispatch the event */
-    SSE_DISCARD, /* blank line after an event type but no data: clear the type */
+    SSE_DISCARD, /* blank line after an event type or an id but no data: set the last event id,
+                  * clear the type */
 };
 
 /* sse_item.flags */

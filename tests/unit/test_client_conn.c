@@ -436,12 +436,20 @@ static void test_sse_reconnect(void)
     CHECK(strstr(req, "\r\nLast-Event-ID: 42\r\n") != NULL);
     CHECK_EQ_U64(f.w->st->err[ERR_EOF], 1);
     /* The second stream opens: a reconnect, timed. */
+    /* It ends after an id line with no value: that resets the last event ID (WHATWG), so the
+     * next request carries none. */
     n = (size_t)sprintf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                             "Content-Length: 12\r\n\r\ndata: c\n\n");
+                             "Content-Length: 13\r\n\r\ndata: c\n\nid\n\n");
     peer_send(peers[1], out, n);
     SPIN_UNTIL(&f, ctr(&f, CTR_MESSAGES_RECEIVED) == 3);
     CHECK_EQ_I64(ctr(&f, CTR_CONNECTIONS_RECONNECTS), 1);
     CHECK_EQ_I64(hcount(&f, M_RECONNECT), 1);
+    SPIN_UNTIL(&f, npeers == 3 && f.c->state == CS_HANDSHAKE);
+    CHECK_EQ_I64(npeers, 3);
+    n = peer_recv(peers[2], (uint8_t *)req, sizeof req - 1);
+    req[n] = 0;
+    CHECK(strstr(req, "GET /sse/t HTTP/1.1\r\n") == req);
+    CHECK(strstr(req, "Last-Event-ID") == NULL);
     finish(&f);
 }
 

@@ -366,6 +366,43 @@ static void test_id(void)
     check("id: a b \n", "$a b ");
 }
 
+/* WHATWG: dispatching sets the last event ID string from its buffer before anything else, even
+ * for an event without data; a blank line after an id field is therefore reported (as DISCARD
+ * when there is no data), so that the consumer can. */
+static void test_id_only_event(void)
+{
+    static const struct {
+        const char *in;
+        int kinds[4];
+    } cases[] = {
+        {"id\n\n", {SSE_ID, SSE_DISCARD, SSE_NONE}},
+        {"id: 9\n\n", {SSE_ID, SSE_DISCARD, SSE_NONE}},
+        {"id: 9\ndata: x\n\n", {SSE_ID, SSE_DATA, SSE_DISPATCH, SSE_NONE}},
+        {"id: a\0b\n\n", {SSE_ID, SSE_NONE}}, /* ignored id: nothing to set */
+        {"\n\n", {SSE_NONE}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct sse_parser p;
+        sse_init(&p);
+        const uint8_t *b = (const uint8_t *)cases[k].in;
+        size_t len = k == 3 ? 9 : strlen(cases[k].in), off = 0;
+        int got[8], n = 0;
+        while (n < 8) {
+            struct sse_item it;
+            size_t used = 0;
+            int kind = sse_next(&p, b + off, len - off, &used, &it);
+            off += used;
+            got[n++] = kind;
+            if (kind == SSE_NONE)
+                break;
+        }
+        int same = 1;
+        for (int i = 0; i < n; i++)
+            same &= got[i] == cases[k].kinds[i];
+        CHECK(same && cases[k].kinds[n - 1] == SSE_NONE);
+    }
+}
+
 static void test_retry(void)
 {
     tap_diag("retry");
@@ -475,6 +512,7 @@ static void test_items(void)
 
 int main(void)
 {
+    test_id_only_event();
     test_spec_examples();
     test_line_ends();
     test_bom();
