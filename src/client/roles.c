@@ -72,13 +72,23 @@ static uint64_t next_send_at(const struct conn *c)
 
 /* ---- what every role does with a stamp or a PONG ---- */
 
-/* Another publisher's stamp: one-way latency (clocks of other hosts must be in sync). Returns
- * the realtime clock read. */
+/* Another publisher's stamp: one-way latency (clocks of other hosts must be in sync). Every
+ * stamped message is a sample, so that latency.count is the stamped messages received: one
+ * whose stamp lies ahead of herd's clock counts 0, and latency.ahead and the most it was ahead
+ * say how far the clocks disagree. Returns the realtime clock read. */
 static uint64_t latency(struct conn *c, const struct stamp *s)
 {
+    struct stats *st = c->w->st;
     uint64_t real = real_ns();
-    if (s->real_ns <= real)
-        hist_record(c->w->st->hist[M_LATENCY], (int64_t)((real - s->real_ns) / NS_PER_US));
+    if (LIKELY(s->real_ns <= real)) {
+        hist_record(st->hist[M_LATENCY], (int64_t)((real - s->real_ns) / NS_PER_US));
+        return real;
+    }
+    hist_record(st->hist[M_LATENCY], 0);
+    st->ctr[CTR_LATENCY_AHEAD]++;
+    uint64_t ahead_us = (s->real_ns - real + NS_PER_US - 1) / NS_PER_US;
+    if (ahead_us > st->ahead_max_us)
+        st->ahead_max_us = ahead_us;
     return real;
 }
 

@@ -34,6 +34,7 @@ const char *const counter_name[CTR_COUNT] = {
     [CTR_MESSAGES_REORDERED] = "messages.reordered",
     [CTR_MESSAGES_UNSEEN] = "messages.unseen",
     [CTR_STAMPS_COLLISIONS] = "stamps.collisions",
+    [CTR_LATENCY_AHEAD] = "latency.ahead",
     [CTR_BYTES_SENT] = "bytes.sent",
     [CTR_BYTES_RECEIVED] = "bytes.received",
     [CTR_PINGS_SENT] = "pings.sent",
@@ -89,6 +90,7 @@ void stats_reset(struct stats *s)
     memset(s->err, 0, sizeof s->err);
     memset(s->http_status, 0, sizeof s->http_status);
     memset(s->close_code, 0, sizeof s->close_code);
+    s->ahead_max_us = 0;
     for (int m = 0; m < M_COUNT; m++)
         hist_reset(s->hist[m]);
 }
@@ -105,6 +107,8 @@ void stats_merge(struct stats *dst, const struct stats *src)
         dst->close_code[i] += src->close_code[i];
     dst->open += src->open;
     dst->connecting += src->connecting;
+    if (src->ahead_max_us > dst->ahead_max_us)
+        dst->ahead_max_us = src->ahead_max_us;
     dst->peak += src->peak;
     /* Every block's histograms come from hist_new_default(), so the layouts always match. */
     for (int m = 0; m < M_COUNT; m++) {

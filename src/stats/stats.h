@@ -112,6 +112,9 @@ enum counter {
     CTR_MESSAGES_UNSEEN,
     /* a seq that went backwards with a newer stamp time: two publishers with one id */
     CTR_STAMPS_COLLISIONS,
+    /* stamped messages whose stamp lay ahead of herd's clock (recorded as latency 0): the
+     * sender's clock runs ahead (another host, another clock source) */
+    CTR_LATENCY_AHEAD,
     CTR_BYTES_SENT,
     CTR_BYTES_RECEIVED,
     CTR_PINGS_SENT,
@@ -158,6 +161,7 @@ struct stats {
     uint64_t close_code[STATS_CLOSE_CODES]; /* errors.closed_by_server by code */
     int64_t open; /* gauge: connections open now (not reset) */
     int64_t connecting; /* gauge: attempts in flight (connecting, TLS, handshake) */
+    uint64_t ahead_max_us; /* the most a stamp lay ahead of herd's clock (merged as a max) */
     int64_t peak; /* gauge: most connections open at once */
     struct hist *hist[M_COUNT];
 };

@@ -313,6 +313,16 @@ static void test_frames_bytewise(void)
     CHECK_EQ_I64(client_frame(fd, pl, &len), WS_OP_PONG);
     CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
 
+    /* A stamp from a clock 5 ms ahead of ours: still a sample (0), counted as ahead. */
+    sl = snprintf(stamp, sizeof stamp, "herd1:4:1:%llu",
+                  (unsigned long long)(real_ns() + 5 * NS_PER_MS));
+    n = server_frame(fr, 1, WS_OP_TEXT, stamp, (size_t)sl);
+    peer_send(fd, fr, n);
+    SPIN_UNTIL(&f, ctr(&f, CTR_MESSAGES_RECEIVED) == 3);
+    CHECK_EQ_I64(hcount(&f, M_LATENCY), 3);
+    CHECK_EQ_I64(ctr(&f, CTR_LATENCY_AHEAD), 1);
+    CHECK(f.w->st->ahead_max_us >= 3000 && f.w->st->ahead_max_us <= 5000);
+
     /* A frame that breaks the rules, byte by byte too: a continuation with no message. */
     n = server_frame(fr, 1, WS_OP_CONT, "z", 1);
     peer_send_bytewise(&f, fd, fr, n);
