@@ -12,6 +12,7 @@
 
 #include "load/load.h"
 #include "proto/url.h"
+#include "stats/stats.h"
 
 struct stats;
 
@@ -104,6 +105,11 @@ size_t client_run_live(const struct client_run *r);
 
 /* The reason of the first TLS failure of the run, or NULL when there was none. */
 const char *client_run_tls_error(const struct client_run *r);
+
+/* The reason of the run's first failure of class cls (one line), or NULL when none was kept:
+ * every class whose failures have a reason to give (a socket error, a bad handshake reply, a
+ * protocol violation, TLS) keeps its first, so that errors.other is never the only trace. */
+const char *client_run_why(const struct client_run *r, enum err_class cls);
 
 /* Whether every worker has finished (all connections closed after a stop). */
 int client_run_done(const struct client_run *r);

@@ -163,6 +163,26 @@ void conn__fail(struct conn *c, enum err_class cls)
     finish_with(c, cls == ERR_RESET);
 }
 
+/* Keep the reason of the run's first failure of class cls. */
+static void note_why(struct conn *c, enum err_class cls, const char *why)
+{
+    struct client_run *run = c->w->run;
+    int zero = 0;
+    if (c->flags & CF_STOPPING)
+        return;
+    if (atomic_load_explicit(&run->why_set[cls], memory_order_relaxed) == 0 &&
+        atomic_compare_exchange_strong(&run->why_set[cls], &zero, 1))
+        snprintf(run->why[cls], sizeof run->why[cls], "%s", why);
+}
+
+void conn__fail_why(struct conn *c, enum err_class cls, const char *why)
+{
+    if (c->state == CS_DONE || c->state == CS_IDLE)
+        return;
+    note_why(c, cls, why);
+    conn__fail(c, cls);
+}
+
 void conn__fail_status(struct conn *c, int status)
 {
     struct worker *w = c->w;
@@ -177,12 +197,9 @@ void conn__fail_status(struct conn *c, int status)
 static void fail_tls(struct conn *c)
 {
     struct worker *w = c->w;
-    struct client_run *run = w->run;
     if (c->state == CS_DONE || c->state == CS_IDLE)
         return;
-    int zero = 0;
-    if (atomic_compare_exchange_strong(&run->tls_error_set, &zero, 1))
-        snprintf(run->tls_error, sizeof run->tls_error, "%s", net_tls_last_error());
+    note_why(c, ERR_TLS, net_tls_last_error());
     if (!(c->flags & CF_STOPPING)) {
         enum net_tls_fail k = net_tls_last_fail();
         w->st->ctr[k == NET_TLS_FAIL_VERIFY  ? CTR_TLS_ERR_VERIFY
@@ -202,7 +219,10 @@ void conn__fail_errno(struct conn *c, int err)
         conn__fail(c, ERR_EOF);
         return;
     }
-    conn__fail(c, err == HERD_E_NOMEM ? ERR_OTHER : classify_errno(err));
+    enum err_class cls = err == HERD_E_NOMEM ? ERR_OTHER : classify_errno(err);
+    if (c->state != CS_DONE && c->state != CS_IDLE)
+        note_why(c, cls, herd_strerror(err));
+    conn__fail(c, cls);
 }
 
 /* ---- writing ---- */
@@ -287,15 +307,15 @@ static void on_timer(struct loop *l, struct loop_timer *t)
     uint64_t now = loop_now(l);
     switch (c->state) {
     case CS_IDLE: conn__start(w, c); return; /* the backoff is over: reconnect */
-    case CS_CONNECTING:
-    case CS_TLS:
-    case CS_HANDSHAKE: conn__fail(c, ERR_TIMEOUT); return;
+    case CS_CONNECTING: conn__fail_why(c, ERR_TIMEOUT, "TCP connect timed out"); return;
+    case CS_TLS: conn__fail_why(c, ERR_TIMEOUT, "TLS handshake timed out"); return;
+    case CS_HANDSHAKE: conn__fail_why(c, ERR_TIMEOUT, "no response head in time"); return;
     case CS_CLOSING: conn__finish(c); return; /* the peer never answered our close */
     case CS_OPEN:
         if (p->idle_timeout_ns && now >= c->t_rx_ns + p->idle_timeout_ns) {
             if (w->sess->goodbye)
                 w->sess->goodbye(c, WS_CLOSE_GOING_AWAY);
-            conn__fail(c, ERR_IDLE_TIMEOUT);
+            conn__fail_why(c, ERR_IDLE_TIMEOUT, "silent for --idle-timeout");
             return;
         }
         if ((c->flags & CF_READ_WAIT) && now >= read_resume_at(c)) {
@@ -402,7 +422,7 @@ static void on_connected(struct conn *c)
     }
     if (stream_tls_client(&c->s, w->run->tls_ctx, w->run->tls_name,
                           w->p->tls_resume ? &w->tls_session : NULL) != 0) {
-        conn__fail(c, ERR_OTHER);
+        conn__fail_why(c, ERR_OTHER, "out of memory for a TLS session");
         return;
     }
     c->state = CS_TLS;
@@ -559,7 +579,7 @@ void conn__start(struct worker *w, struct conn *c)
         return;
     }
     if (loop_io_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE) != 0) {
-        conn__fail(c, ERR_OTHER);
+        conn__fail_why(c, ERR_OTHER, "epoll refused the socket");
         return;
     }
     loop_timer_arm(w->loop, &c->timer, now + w->p->timeout_ns);

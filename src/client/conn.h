@@ -229,8 +229,10 @@ struct client_run {
     struct backoff backoff; /* --reconnect delays */
     struct net_tls_ctx *tls_ctx; /* wss://: one client context shared by every connection */
     const char *tls_name; /* SNI and the name verified */
-    _Atomic int tls_error_set; /* the first TLS failure's reason, for the final message */
-    char tls_error[256];
+    /* The first failure of each class, with its reason, for the final message: set once by
+     * whichever worker fails first (a compare-and-swap per failure, never per message). */
+    _Atomic int why_set[ERR_COUNT];
+    char why[ERR_COUNT][160];
     uint64_t t0_ns; /* the run started (mono): --stages count from here */
     /* The reporter's fan-out state: tallies of all workers summed, awaiting settlement, and per
      * publisher the highest seq settled (entry seq 0, last_ns = that seq). */
@@ -263,6 +265,8 @@ int conn__write(struct conn *c, const void *p, size_t len);
 /* A failure: counted once as errors.<cls> (and connections.failed when it never opened), then
  * the connection ends. While stopping, the peer's end is no error and nothing is counted. */
 void conn__fail(struct conn *c, enum err_class cls);
+/* conn__fail with the reason (static text) kept when it is the first of its class in the run. */
+void conn__fail_why(struct conn *c, enum err_class cls, const char *why);
 /* A failure known by its errno or herd code (TLS, EOF and the socket errors get their class). */
 void conn__fail_errno(struct conn *c, int err);
 /* The server answered the request with an HTTP status that does not open the connection:

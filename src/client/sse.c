@@ -86,7 +86,9 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     if (n == HERD_E_AGAIN)
         return 0;
     if (n < 0) {
-        conn__fail(c, ERR_HANDSHAKE);
+        conn__fail_why(c, ERR_HANDSHAKE,
+                       n == HERD_E_TOO_BIG ? "response head over 16 KiB"
+                                           : "malformed response head");
         return -1;
     }
     if (r.status != 200) {
@@ -97,13 +99,15 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     }
     if (!media_type_is(http1_header_find(r.headers, r.num_headers, "content-type"),
                        "text/event-stream")) {
-        conn__fail(c, ERR_HANDSHAKE);
+        conn__fail_why(c, ERR_HANDSHAKE, "200 without Content-Type: text/event-stream");
         return -1;
     }
     uint64_t length = 0;
     int framing = http1_body_framing(r.headers, r.num_headers, 0, r.minor_version, &length);
     if (framing < 0) {
-        conn__fail(c, ERR_HANDSHAKE);
+        conn__fail_why(c, ERR_HANDSHAKE,
+                       "body framing refused (Content-Length with Transfer-Encoding, differing "
+                       "lengths, or a coding other than chunked)");
         return -1;
     }
     s->chunked = framing == HTTP1_BODY_CHUNKED;
@@ -122,7 +126,7 @@ static int sse_data(struct conn *c, const struct sse_item *it)
     s->ev_bytes += it->len + ((it->flags & (SSE_F_START | SSE_F_LF)) == (SSE_F_START | SSE_F_LF));
     if (s->ev_bytes > c->w->p->max_message) {
         /* As a WebSocket message past the limit (closed with 1009): a protocol error. */
-        conn__fail(c, ERR_PROTOCOL);
+        conn__fail_why(c, ERR_PROTOCOL, "an event larger than --max-message");
         return -1;
     }
     if (s->has_stamp)
@@ -181,7 +185,7 @@ static int sse_events(struct conn *c, const uint8_t *buf, size_t len, uint64_t n
             s->line_bytes = 0;
         s->line_bytes += it.len;
         if (s->line_bytes > c->w->p->max_message) {
-            conn__fail(c, ERR_PROTOCOL);
+            conn__fail_why(c, ERR_PROTOCOL, "an event stream line longer than --max-message");
             return -1;
         }
         switch (kind) {
@@ -219,7 +223,7 @@ static int sse_body(struct conn *c, uint8_t *buf, size_t len, uint64_t now)
         size_t used = 0;
         int rc = http1_chunked_decode(&s->ch, buf, &len, &used);
         if (rc < 0) {
-            conn__fail(c, ERR_PROTOCOL);
+            conn__fail_why(c, ERR_PROTOCOL, "invalid chunked transfer coding");
             return -1;
         }
         ended = rc == 1;

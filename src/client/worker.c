@@ -508,7 +508,12 @@ uint64_t client_run_first_open_ns(const struct client_run *r)
 
 const char *client_run_tls_error(const struct client_run *r)
 {
-    return atomic_load(&((struct client_run *)r)->tls_error_set) ? r->tls_error : NULL;
+    return client_run_why(r, ERR_TLS);
+}
+
+const char *client_run_why(const struct client_run *r, enum err_class cls)
+{
+    return atomic_load(&((struct client_run *)r)->why_set[cls]) ? r->why[cls] : NULL;
 }
 
 size_t client_run_live(const struct client_run *r)

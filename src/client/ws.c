@@ -47,7 +47,7 @@ static int send_frame(struct conn *c, unsigned opcode, const uint8_t *payload, s
         return -1;
     struct chunk *k = pool_get(&w->pool, len);
     if (!k) {
-        conn__fail(c, ERR_OTHER);
+        conn__fail_why(c, ERR_OTHER, "out of memory for an outgoing message");
         return -1;
     }
     ws_mask(k->data, payload, len, key, 0);
@@ -121,7 +121,9 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     if (n == HERD_E_AGAIN)
         return 0;
     if (n < 0) {
-        conn__fail(c, ERR_HANDSHAKE);
+        conn__fail_why(c, ERR_HANDSHAKE,
+                       n == HERD_E_TOO_BIG ? "response head over 16 KiB"
+                                           : "malformed response head");
         return -1;
     }
     char key[WS_KEY_LEN + 1];
@@ -134,7 +136,7 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
         return -1;
     }
     if (rc != 0) {
-        conn__fail(c, ERR_HANDSHAKE);
+        conn__fail_why(c, ERR_HANDSHAKE, why);
         return -1;
     }
     c->u.ws.msg = (struct ws_msg){0};
@@ -150,7 +152,10 @@ static void protocol_error(struct conn *c, int err)
                     : err == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG
                                             : WS_CLOSE_PROTOCOL;
     send_close(c, code);
-    conn__fail(c, ERR_PROTOCOL);
+    conn__fail_why(c, ERR_PROTOCOL,
+                   err == HERD_E_UTF8      ? "invalid UTF-8 in a text message or close reason"
+                   : err == HERD_E_TOO_BIG ? "a message larger than --max-message (closed 1009)"
+                                           : "a frame that breaks RFC 6455 (closed 1002)");
 }
 
 static void on_pong(struct conn *c, const uint8_t *p, size_t len, uint64_t now)
@@ -193,7 +198,7 @@ static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, s
     if (!k) {
         k = pool_get(&c->w->pool, sizeof(struct stamp_split));
         if (!k) {
-            conn__fail(c, ERR_OTHER);
+            conn__fail_why(c, ERR_OTHER, "out of memory for a fragmented message");
             return -2;
         }
         memset(k->data, 0, sizeof(struct stamp_split));
