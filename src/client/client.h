@@ -47,6 +47,8 @@ struct client_params {
     const char *subprotocol; /* --subprotocol, NULL = none */
     const char *origin; /* --origin, NULL = none */
     int compress; /* --compress: offer permessage-deflate */
+    /* --compress=PARAMS: the RFC 7692 parameters to offer (cli checked them), NULL for none */
+    const char *compress_params;
     uint64_t timeout_ns; /* --timeout: connect + handshake (default 10 s) */
     uint64_t idle_timeout_ns; /* --idle-timeout: silence on an open connection, 0 = none */
     uint64_t ping_interval_ns; /* --ping-interval: keep-alive PINGs on idle/subscribe, 0 = none */

@@ -26,6 +26,7 @@
 #include "load/load.h"
 #include "loop/loop.h"
 #include "net/net.h"
+#include "proto/pmd.h"
 #include "proto/stamp.h"
 #include "proto/ws.h"
 #include "stats/stats.h"
@@ -64,6 +65,7 @@ enum conn_state {
 #define CF_READ_BLOCKED 0x0080 /* reading paused: more than CONN_TX_LIMIT queued to write */
 
 struct sse_state; /* client/session.h */
+struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
 
 /* One connection: about 240 bytes; every buffer is a pool chunk held only while needed (the
@@ -80,7 +82,10 @@ struct conn {
     union { /* the session's own state */
         struct {
             struct ws_msg msg; /* fragment sequencing and UTF-8 state */
-            uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
+            union {
+                uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
+                struct ws_pmd *pmd; /* once open: permessage-deflate's state, NULL without */
+            } h;
             struct chunk *split; /* a fragmented message's stamp search (struct stamp_split) */
         } ws;
         struct sse_state *sse; /* from the first request to the end for good */
@@ -201,6 +206,7 @@ struct worker {
     struct loop_timer stop_timer;
     int64_t real_minus_mono_ns; /* fixed for the run: maps stamps of our own messages to mono */
     uint8_t *wbuf; /* frame scratch */
+    void *sess_data; /* the session's per-worker state (its setup and teardown) */
     uint8_t *mbuf; /* message render scratch */
     size_t mbuf_cap;
     struct net_tls_session *tls_session; /* --tls-resume: the newest session to offer */
@@ -224,6 +230,7 @@ struct client_run {
     struct net_addr *src; /* --bind source addresses, or NULL */
     size_t nsrc;
     struct template *tmpl; /* the message template (role layer) */
+    struct pmd_params pmd_offer; /* --compress: what the WebSocket session offers */
     /* Stamp publisher ids: the run's id in the high 32 bits, the connection number + 1 below. */
     uint64_t pub_base;
     struct backoff backoff; /* --reconnect delays */

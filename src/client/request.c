@@ -42,6 +42,14 @@ int request__build(struct worker *w, char *err, size_t errlen)
         if (p->subprotocol)
             req_add(buf, sizeof buf, &n, "Sec-WebSocket-Protocol: %s\r\n", p->subprotocol);
     }
+    if (p->compress && !p->url.sse) {
+        char offer[256];
+        if (pmd_offer_format(&w->run->pmd_offer, offer, sizeof offer) == 0) {
+            snprintf(err, errlen, "--compress: the offer is too long");
+            return -1;
+        }
+        req_add(buf, sizeof buf, &n, "Sec-WebSocket-Extensions: %s\r\n", offer);
+    }
     if (p->origin)
         req_add(buf, sizeof buf, &n, "Origin: %s\r\n", p->origin);
     for (size_t i = 0; i < p->nheaders; i++)

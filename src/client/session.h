@@ -37,6 +37,16 @@ struct sse_state {
     char last[SSE_ID_MAX]; /* the last event ID string: sent as Last-Event-ID */
 };
 
+/* permessage-deflate on one WebSocket connection (allocated when the upgrade agreed to it). A
+ * direction without context takeover uses the worker's shared stream, reset for each message;
+ * one with takeover gets its own, made at its first message, kept for the connection's life. */
+struct ws_pmd {
+    struct pmd_params agreed;
+    uint8_t rx_on; /* the message being received is compressed (RSV1 on its first frame) */
+    uint64_t rx_total; /* its inflated bytes so far (--max-message) */
+    z_stream *tx, *rx; /* own streams (context takeover), NULL until first used */
+};
+
 /* request.c: the run's request into w->req (WebSocket: the upgrade, with room for the key at
  * w->req_key_off; SSE: the GET, whose final CRLF is at w->req_key_off, where a Last-Event-ID
  * goes in). Returns 0, or < 0 with one line in err when -H and friends make it too long. */

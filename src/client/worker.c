@@ -238,10 +238,8 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
     r->grace_ns = CLOSE_GRACE_NS;
     r->t0_ns = mono_ns();
     int n = net_resolve(p->url.host, p->url.port, r->addrs, MAX_TARGET_ADDRS, err, errlen);
-    if (n < 0) {
-        free(r);
-        return NULL;
-    }
+    if (n < 0)
+        goto fail;
     /* Connect to the first address only: spreading over several would mix targets. */
     r->naddrs = 1;
     if (p->bind) {
@@ -252,9 +250,7 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         int ns = net_parse_addrs(p->bind, r->src, CLIENT_MAX_BIND, &why);
         if (ns <= 0) {
             snprintf(err, errlen, "--bind: %s", why ? why : "no address");
-            free(r->src);
-            free(r);
-            return NULL;
+            goto fail;
         }
         r->nsrc = (size_t)ns;
     }
@@ -263,11 +259,8 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         struct net_tls_opts to = {
             .insecure = p->insecure, .cacert = p->cacert, .cert = p->cert, .key = p->key};
         r->tls_ctx = net_tls_client_ctx(&to, err, errlen);
-        if (!r->tls_ctx) {
-            free(r->src);
-            free(r);
-            return NULL;
-        }
+        if (!r->tls_ctx)
+            goto fail;
         r->tls_name = p->sni ? p->sni : p->url.host;
         if (p->tls_resume)
             net_tls_client_enable_resume(r->tls_ctx);
@@ -277,8 +270,7 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         if (backoff_parse(p->backoff ? p->backoff : "exp:100ms..30s,jitter=full", &r->backoff,
                           &why) != 0) {
             snprintf(err, errlen, "--backoff: %s", why);
-            free(r);
-            return NULL;
+            goto fail;
         }
     }
 
@@ -286,12 +278,16 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
     const char *text = p->message ? p->message : "{{stamp}}";
     size_t tlen = p->message ? p->message_len : strlen(text);
     r->tmpl = xcalloc(1, sizeof *r->tmpl);
-    if (template__parse(r->tmpl, text, tlen, p->size, err, errlen) != 0) {
-        free(r->tmpl);
-        free(r);
-        return NULL;
-    }
+    if (template__parse(r->tmpl, text, tlen, p->size, err, errlen) != 0)
+        goto fail;
     r->pub_base = (uint64_t)run_id(p) << 32;
+    if (p->compress) {
+        const char *why = NULL;
+        if (pmd_option_parse(p->compress_params, &r->pmd_offer, &why) != 0) {
+            snprintf(err, errlen, "--compress: %s", why);
+            goto fail;
+        }
+    }
     /* The seams, chosen once: the protocol by the URL's scheme, the traffic by --role. */
     r->sess = p->url.sse ? &session_sse : &session_ws;
     r->role = role__ops(p->role);
@@ -349,6 +345,9 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         }
     }
     return r;
+fail:
+    client_run_free(r);
+    return NULL;
 }
 
 struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen)

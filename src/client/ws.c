@@ -1,48 +1,159 @@
 /* ws.c - the WebSocket session (RFC 6455, client side): the upgrade request and its reply,
- * frames both ways, PING/PONG, the close handshake.
+ * frames both ways, PING/PONG, the close handshake, and permessage-deflate (RFC 7692).
  *
  * Frames are decoded where they lie in the read buffer (the stream keeps only an incomplete
  * frame); a server's frames are unmasked, so a payload is used in place. Frames out are built by
  * proto's one builder in the worker's scratch, masked with a fresh key from the worker's random
  * buffer (RFC 6455 5.3), and written at once. Stamps found in data frames go up to the role, the
- * first per message; whole messages go up through conn__message_in. */
+ * first per message; whole messages go up through conn__message_in.
+ *
+ * permessage-deflate (--compress): data messages go out compressed with RSV1 set on their one
+ * frame; compressed messages coming in (RSV1 on a first frame) are inflated frame by frame
+ * through a per-worker scratch, the pieces validated as UTF-8 (text), searched for the stamp and
+ * counted against --max-message, and never held whole. zlib's state is what costs memory (up to
+ * 256 KiB to deflate with a 32 KiB window): a direction without context takeover shares one
+ * stream per worker, reset for each message; one with takeover gets its own stream per
+ * connection at its first message, sized from the negotiated window. Control frames are never
+ * compressed. */
 #include "client/session.h"
 
 #include "base/clock.h"
 #include "base/compiler.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "proto/http1.h"
+#include "proto/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define HANDSHAKE_HEADERS 32
+#define ZSCRATCH (16u << 10) /* inflated bytes per step */
+
+/* The worker's share of permessage-deflate: the streams of directions without context takeover
+ * (one deflater per window size, one inflater), made at first use, and the scratches. */
+struct ws_worker {
+    z_stream *tx_fresh[16]; /* by window bits */
+    z_stream *rx_fresh;
+    uint8_t *zbuf; /* a compressed message */
+    size_t zcap;
+    struct stamp_split split; /* the stamp search of a compressed message in one frame */
+    uint8_t scratch[ZSCRATCH]; /* inflated pieces */
+};
 
 static int ws_setup(struct worker *w, char *err, size_t errlen)
 {
+    if (w->p->compress) {
+        struct ws_worker *ww = xcalloc(1, sizeof *ww);
+        ww->zcap = pmd_deflate_bound(WORKER_WBUF);
+        ww->zbuf = xmalloc(ww->zcap);
+        w->sess_data = ww;
+    }
     return request__build(w, err, errlen);
+}
+
+static void zstream_free(z_stream **z, int deflater)
+{
+    if (!*z)
+        return;
+    if (deflater)
+        pmd_deflate_end(*z);
+    else
+        pmd_inflate_end(*z);
+    free(*z);
+    *z = NULL;
 }
 
 static void ws_teardown(struct worker *w)
 {
     free(w->req);
     w->req = NULL;
+    struct ws_worker *ww = w->sess_data;
+    if (ww) {
+        for (int b = 0; b < 16; b++)
+            zstream_free(&ww->tx_fresh[b], 1);
+        zstream_free(&ww->rx_fresh, 0);
+        free(ww->zbuf);
+        free(ww);
+        w->sess_data = NULL;
+    }
+}
+
+/* zlib's memory level from the window: the default (8) for the largest window, less for small
+ * ones, so that a small negotiated window keeps a connection's deflater small too. */
+static int mem_level(int bits)
+{
+    int m = bits - 7;
+    return m < 1 ? 1 : m > 8 ? 8 : m;
+}
+
+/* The stream to compress this connection's next message with, or NULL when out of memory. */
+static z_stream *tx_stream(struct conn *c, int *fresh)
+{
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_worker *ww = c->w->sess_data;
+    int bits = d->agreed.client_max_window_bits ? d->agreed.client_max_window_bits : 15;
+    z_stream **slot = d->agreed.client_no_context_takeover ? &ww->tx_fresh[bits] : &d->tx;
+    *fresh = d->agreed.client_no_context_takeover;
+    if (!*slot) {
+        z_stream *z = xmalloc(sizeof *z);
+        if (pmd_deflate_init(z, bits, mem_level(bits)) != 0) {
+            free(z);
+            return NULL;
+        }
+        *slot = z;
+    }
+    return *slot;
+}
+
+static z_stream *rx_stream(struct conn *c)
+{
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_worker *ww = c->w->sess_data;
+    int shared = d->agreed.server_no_context_takeover;
+    z_stream **slot = shared ? &ww->rx_fresh : &d->rx;
+    if (!*slot) {
+        z_stream *z = xmalloc(sizeof *z);
+        /* A shared inflater takes any window; one of our own, the negotiated one. */
+        int bits =
+            shared || !d->agreed.server_max_window_bits ? 15 : d->agreed.server_max_window_bits;
+        if (pmd_inflate_init(z, bits) != 0) {
+            free(z);
+            return NULL;
+        }
+        *slot = z;
+    } else if (shared) {
+        inflateReset(*slot);
+    }
+    return *slot;
+}
+
+static void pmd_free(struct conn *c)
+{
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    if (!d)
+        return;
+    zstream_free(&d->tx, 1);
+    zstream_free(&d->rx, 0);
+    free(d);
+    c->u.ws.h.pmd = NULL;
 }
 
 /* ---- frames out ---- */
 
-static int send_frame(struct conn *c, unsigned opcode, const uint8_t *payload, size_t len)
+static int send_frame_rsv(struct conn *c, unsigned rsv, unsigned opcode, const uint8_t *payload,
+                          size_t len)
 {
     struct worker *w = c->w;
     uint8_t *out = w->wbuf;
     uint8_t key[4];
     rng_bytes(&w->rng, key, 4);
     if (LIKELY(len <= WORKER_WBUF - WS_MAX_HEAD)) {
-        size_t n = ws_frame_encode(out, WORKER_WBUF, 1, 0, opcode, payload, len, key);
+        size_t n = ws_frame_encode(out, WORKER_WBUF, 1, rsv, opcode, payload, len, key);
         return conn__write(c, out, n);
     }
     /* Rare (messages above the scratch size): the payload is masked in a chunk of its own. */
-    size_t h = ws_frame_head_encode(out, 1, 0, opcode, len, key);
+    size_t h = ws_frame_head_encode(out, 1, rsv, opcode, len, key);
     if (conn__write(c, out, h) != 0)
         return -1;
     struct chunk *k = pool_get(&w->pool, len);
@@ -56,6 +167,11 @@ static int send_frame(struct conn *c, unsigned opcode, const uint8_t *payload, s
     return rc;
 }
 
+static int send_frame(struct conn *c, unsigned opcode, const uint8_t *payload, size_t len)
+{
+    return send_frame_rsv(c, 0, opcode, payload, len);
+}
+
 static void send_close(struct conn *c, unsigned code)
 {
     uint8_t fr[WS_MAX_HEAD + 2];
@@ -64,9 +180,44 @@ static void send_close(struct conn *c, unsigned code)
     conn__write(c, fr, ws_close_encode(fr, code, key));
 }
 
+/* A data message, compressed when permessage-deflate was agreed: RSV1 on its frame. */
 static int ws_send(struct conn *c, const uint8_t *p, size_t len, int binary)
 {
-    return send_frame(c, binary ? WS_OP_BINARY : WS_OP_TEXT, p, len);
+    unsigned op = binary ? WS_OP_BINARY : WS_OP_TEXT;
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    if (LIKELY(!d))
+        return send_frame(c, op, p, len);
+    struct worker *w = c->w;
+    struct ws_worker *ww = w->sess_data;
+    int fresh;
+    z_stream *z = tx_stream(c, &fresh);
+    if (!z) {
+        conn__fail_why(c, ERR_OTHER, "out of memory for a deflate stream");
+        return -1;
+    }
+    uint8_t *out = ww->zbuf;
+    size_t cap = ww->zcap;
+    struct chunk *k = NULL;
+    if (pmd_deflate_bound(len) > cap) { /* larger than the scratch: a chunk of its own */
+        cap = pmd_deflate_bound(len);
+        k = pool_get(&w->pool, cap);
+        if (!k) {
+            conn__fail_why(c, ERR_OTHER, "out of memory for a compressed message");
+            return -1;
+        }
+        out = k->data;
+    }
+    long n = pmd_deflate(z, p, len, out, cap, fresh);
+    if (n < 0) {
+        pool_put(&w->pool, k);
+        conn__fail_why(c, ERR_OTHER, "deflate failed");
+        return -1;
+    }
+    w->st->ctr[CTR_DEFLATE_SENT_PAYLOAD] += len;
+    w->st->ctr[CTR_DEFLATE_SENT_COMPRESSED] += (uint64_t)n;
+    int rc = send_frame_rsv(c, 4, op, out, (size_t)n);
+    pool_put(&w->pool, k);
+    return rc;
 }
 
 /* A PING whose payload is its intended send time (mono ns), so the PONG times itself and the
@@ -102,8 +253,8 @@ static void ws_start(struct conn *c, uint64_t now)
 {
     struct worker *w = c->w;
     char key[WS_KEY_LEN + 1];
-    rng_bytes(&w->rng, c->u.ws.key, sizeof c->u.ws.key);
-    ws_key_make(key, c->u.ws.key);
+    rng_bytes(&w->rng, c->u.ws.h.key, sizeof c->u.ws.h.key);
+    ws_key_make(key, c->u.ws.h.key);
     memcpy(w->wbuf, w->req, w->req_len);
     memcpy(w->wbuf + w->req_key_off, key, WS_KEY_LEN);
     c->state = CS_HANDSHAKE;
@@ -127,10 +278,12 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
         return -1;
     }
     char key[WS_KEY_LEN + 1];
-    ws_key_make(key, c->u.ws.key);
-    struct ws_handshake_expect e = {.key = key, .subprotocol = c->w->p->subprotocol};
+    ws_key_make(key, c->u.ws.h.key);
+    const struct client_params *p = c->w->p;
+    struct ws_handshake_expect e = {.key = key, .subprotocol = p->subprotocol};
     const char *why = NULL;
-    int rc = ws_handshake_check(&r, &e, NULL, &why);
+    int deflate = 0;
+    int rc = ws_handshake_check(&r, &e, p->compress ? &deflate : NULL, &why);
     if (rc == HERD_E_STATUS) {
         conn__fail_status(c, r.status);
         return -1;
@@ -138,6 +291,18 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     if (rc != 0) {
         conn__fail_why(c, ERR_HANDSHAKE, why);
         return -1;
+    }
+    struct pmd_params agreed;
+    if (deflate &&
+        pmd_response_check(r.headers, r.num_headers, &c->w->run->pmd_offer, &agreed, &why) != 1) {
+        conn__fail_why(c, ERR_HANDSHAKE, why ? why : "permessage-deflate answer refused");
+        return -1;
+    }
+    c->u.ws.h.pmd = NULL; /* the key is spent: the union holds deflate's state from here */
+    if (deflate) {
+        struct ws_pmd *d = xcalloc(1, sizeof *d);
+        d->agreed = agreed;
+        c->u.ws.h.pmd = d;
     }
     c->u.ws.msg = (struct ws_msg){0};
     conn__opened(c, now);
@@ -189,22 +354,29 @@ static void on_close_frame(struct conn *c, const uint8_t *p, size_t len)
     conn__finish(c);
 }
 
-/* The stamp of a message in fragments, found wherever their boundaries fall: the search's state
+/* The stamp search of a message in fragments, whose boundaries may fall anywhere: its state
  * lives in a pool chunk while such a message is being received (a message in one frame, the
- * usual case, needs none). Returns as stamp_split_feed, or -2 when out of memory (failed). */
-static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, struct stamp *s)
+ * usual case, needs none). NULL when out of memory (the connection failed). */
+static struct stamp_split *split_state(struct conn *c)
 {
     struct chunk *k = c->u.ws.split;
     if (!k) {
         k = pool_get(&c->w->pool, sizeof(struct stamp_split));
         if (!k) {
             conn__fail_why(c, ERR_OTHER, "out of memory for a fragmented message");
-            return -2;
+            return NULL;
         }
         memset(k->data, 0, sizeof(struct stamp_split));
         c->u.ws.split = k;
     }
-    return stamp_split_feed((struct stamp_split *)(void *)k->data, p, len, final, s);
+    return (struct stamp_split *)(void *)k->data;
+}
+
+/* Returns as stamp_split_feed, or -2 when out of memory (failed). */
+static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, struct stamp *s)
+{
+    struct stamp_split *sp = split_state(c);
+    return sp ? stamp_split_feed(sp, p, len, final, s) : -2;
 }
 
 static void split_end(struct conn *c)
@@ -213,12 +385,92 @@ static void split_end(struct conn *c)
     c->u.ws.split = NULL;
 }
 
+/* What an inflated piece of a compressed message goes through: UTF-8 (text) and the stamp. */
+struct inflated {
+    int text;
+    uint32_t utf8;
+    int found; /* the stamp: 1 found, 0 not yet, -1 none */
+    struct stamp_split *sp;
+    struct stamp s;
+};
+
+static int inflated_piece(void *ctx, const uint8_t *p, size_t len)
+{
+    struct inflated *in = ctx;
+    if (in->text) {
+        in->utf8 = utf8_feed(in->utf8, p, len);
+        if (in->utf8 == UTF8_REJECT)
+            return HERD_E_UTF8;
+    }
+    if (in->found == 0)
+        in->found = stamp_split_feed(in->sp, p, len, 0, &in->s);
+    return 0;
+}
+
+/* A data frame of a compressed message: inflate it. Returns 0, or -1 when the connection ended. */
+static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload, int text,
+                         uint32_t *utf8, uint64_t now)
+{
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct worker *w = c->w;
+    struct ws_worker *ww = w->sess_data;
+    if (f->opcode != WS_OP_CONT) { /* a message's first frame */
+        d->rx_total = 0;
+        if (!rx_stream(c)) {
+            conn__fail_why(c, ERR_OTHER, "out of memory for an inflate stream");
+            return -1;
+        }
+    }
+    z_stream *z = d->agreed.server_no_context_takeover ? ww->rx_fresh : d->rx;
+    struct inflated in = {
+        .text = text, .utf8 = *utf8, .found = (c->flags & CF_IN_MSG_STAMP) ? 1 : 0};
+    /* A message in one frame is searched with the worker's state; one in fragments keeps its
+     * own between them. */
+    if (f->fin && f->opcode != WS_OP_CONT) {
+        ww->split.n = 0;
+        in.sp = &ww->split;
+    } else if (!in.found && !(in.sp = split_state(c))) {
+        return -1;
+    }
+    uint64_t before = d->rx_total;
+    int rc = pmd_inflate(z, payload, (size_t)f->payload_len, f->fin, ww->scratch, ZSCRATCH,
+                         w->p->max_message, &d->rx_total, inflated_piece, &in);
+    w->st->ctr[CTR_DEFLATE_RECEIVED_COMPRESSED] += f->payload_len;
+    w->st->ctr[CTR_DEFLATE_RECEIVED_PAYLOAD] += d->rx_total - before;
+    if (rc == 0 && in.text && f->fin && in.utf8 != UTF8_ACCEPT)
+        rc = HERD_E_UTF8;
+    if (rc < 0) {
+        protocol_error(c, rc == HERD_E_TOO_BIG || rc == HERD_E_UTF8 ? rc : HERD_E_PROTO);
+        return -1;
+    }
+    *utf8 = in.utf8;
+    if (in.found == 0 && f->fin)
+        in.found = stamp_split_feed(in.sp, NULL, 0, 1, &in.s);
+    if (in.found == 1 && !(c->flags & CF_IN_MSG_STAMP)) {
+        c->flags |= CF_IN_MSG_STAMP;
+        split_end(c);
+        if (w->role->stamp)
+            w->role->stamp(c, &in.s, now);
+    }
+    return 0;
+}
+
 /* Returns 0 to go on, -1 when the connection ended. */
 static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload,
                         uint64_t now)
 {
     size_t len = (size_t)f->payload_len;
-    int rc = ws_msg_feed(&c->u.ws.msg, f, payload, 1);
+    struct ws_pmd *d = c->u.ws.h.pmd;
+    /* RSV1 marks a compressed message on its first frame (RFC 7692 6); its text is checked as
+     * UTF-8 once inflated. */
+    if (UNLIKELY(d) && !(f->opcode & 8) && f->opcode != WS_OP_CONT)
+        d->rx_on = (f->rsv & 4) != 0;
+    int compressed = UNLIKELY(d) && d->rx_on && !(f->opcode & 8);
+    /* The message's kind and UTF-8 state before this frame (ws_msg_feed forgets them when it
+     * ends the message; a compressed one is validated after inflating). */
+    int text = (f->opcode == WS_OP_CONT ? c->u.ws.msg.opcode : f->opcode) == WS_OP_TEXT;
+    uint32_t utf8 = f->opcode == WS_OP_CONT ? c->u.ws.msg.utf8 : UTF8_ACCEPT;
+    int rc = ws_msg_feed(&c->u.ws.msg, f, payload, !compressed);
     if (rc < 0) {
         protocol_error(c, rc);
         return -1;
@@ -231,7 +483,12 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
     case WS_OP_PONG: on_pong(c, payload, len, now); break;
     case WS_OP_CLOSE: on_close_frame(c, payload, len); return -1;
     default: /* data frame */
-        if (!(c->flags & CF_IN_MSG_STAMP)) {
+        if (compressed) {
+            if (inflate_frame(c, f, payload, text, &utf8, now) != 0)
+                return -1;
+            if (rc != 1)
+                c->u.ws.msg.utf8 = utf8;
+        } else if (!(c->flags & CF_IN_MSG_STAMP)) {
             struct stamp s;
             int found = rc == 1 && !c->u.ws.split ? stamp_find(payload, len, &s) >= 0
                                                   : split_feed(c, payload, len, rc == 1, &s);
@@ -264,9 +521,10 @@ static long ws_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, s
         off = (size_t)n;
     }
     uint64_t max = c->w->p->max_message;
+    unsigned flags = WS_F_EXPECT_UNMASKED | (c->u.ws.h.pmd ? WS_F_ALLOW_RSV1 : 0);
     while (off < len && (c->state == CS_OPEN || c->state == CS_CLOSING)) {
         struct ws_frame f;
-        int n = ws_frame_decode(buf + off, len - off, WS_F_EXPECT_UNMASKED, max, &f);
+        int n = ws_frame_decode(buf + off, len - off, flags, max, &f);
         if (n == HERD_E_AGAIN) {
             if (f.head_len)
                 *need = f.head_len + f.payload_len;
@@ -285,6 +543,11 @@ static long ws_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, s
 
 static void ws_reset(struct conn *c)
 {
+    /* Once open the union holds deflate's state; before, the key (and after a failed upgrade
+     * nothing the next attempt needs). */
+    if (c->state == CS_OPEN || c->state == CS_CLOSING)
+        pmd_free(c);
+    memset(&c->u.ws.h, 0, sizeof c->u.ws.h);
     c->u.ws.msg = (struct ws_msg){0};
     split_end(c);
 }

@@ -115,6 +115,11 @@ enum counter {
     /* stamped messages whose stamp lay ahead of herd's clock (recorded as latency 0): the
      * sender's clock runs ahead (another host, another clock source) */
     CTR_LATENCY_AHEAD,
+    /* permessage-deflate: payload bytes before and after compression, each way */
+    CTR_DEFLATE_SENT_PAYLOAD,
+    CTR_DEFLATE_SENT_COMPRESSED,
+    CTR_DEFLATE_RECEIVED_COMPRESSED,
+    CTR_DEFLATE_RECEIVED_PAYLOAD,
     CTR_BYTES_SENT,
     CTR_BYTES_RECEIVED,
     CTR_PINGS_SENT,

@@ -405,6 +405,151 @@ static void test_server_vanishes(void)
     finish(&f);
 }
 
+/* ---- permessage-deflate ---- */
+
+struct collect {
+    uint8_t buf[1 << 16];
+    size_t n;
+};
+
+static int collect_piece(void *ctx, const uint8_t *p, size_t len)
+{
+    struct collect *k = ctx;
+    if (k->n + len > sizeof k->buf)
+        return -1;
+    memcpy(k->buf + k->n, p, len);
+    k->n += len;
+    return 0;
+}
+
+/* Answer the upgrade with `ext` as Sec-WebSocket-Extensions; returns the request. */
+static void accept_upgrade_ext(struct fixture *f, int fd, const char *ext, char *req, size_t cap)
+{
+    SPIN_UNTIL(f, f->c->state == CS_HANDSHAKE);
+    size_t n = peer_recv(fd, (uint8_t *)req, cap - 1);
+    req[n] = 0;
+    char key[WS_KEY_LEN + 1], acc[WS_ACCEPT_LEN + 1], rep[512];
+    request_key(req, key);
+    ws_accept_make(acc, key, strlen(key));
+    int rl = snprintf(rep, sizeof rep,
+                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                      "Sec-WebSocket-Extensions: %s\r\n\r\n",
+                      acc, ext);
+    peer_send(fd, rep, (size_t)rl);
+    SPIN_UNTIL(f, f->c->state != CS_HANDSHAKE);
+}
+
+static void test_deflate(void)
+{
+    struct fixture f;
+    setup(&f, "ws://127.0.0.1:9/x", ROLE_ECHO);
+    f.p.compress = 1;
+    f.p.compress_params = "client_max_window_bits";
+    f.p.max_message = 65536;
+    start(&f);
+    int fd = peers[0];
+    char req[4096];
+    accept_upgrade_ext(&f, fd,
+                       "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+                       req, sizeof req);
+    CHECK(strstr(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                      "client_max_window_bits\r\n") != NULL);
+    CHECK_EQ_I64(f.c->state, CS_OPEN);
+    CHECK(f.c->u.ws.h.pmd != NULL);
+
+    /* The echo role's message goes out compressed: RSV1, and it inflates to a stamp. */
+    static uint8_t raw[65536], pl[65536];
+    size_t have = 0;
+    for (int i = 0; i < 50 && have < 2; i++) {
+        spin(&f, 2);
+        have += peer_recv(fd, raw + have, sizeof raw - have);
+    }
+    struct ws_frame fr;
+    int n = ws_frame_decode(raw, have, WS_F_EXPECT_MASKED | WS_F_ALLOW_RSV1, 1 << 20, &fr);
+    CHECK(n > 0 && fr.rsv == 4 && fr.opcode == WS_OP_TEXT && fr.fin);
+    ws_mask(pl, raw + fr.head_len, (size_t)fr.payload_len, fr.mask, 0);
+    z_stream z;
+    pmd_inflate_init(&z, 10);
+    static struct collect got;
+    static uint8_t scr[512];
+    uint64_t total = 0;
+    CHECK_EQ_I64(pmd_inflate(&z, pl, (size_t)fr.payload_len, 1, scr, sizeof scr, 1 << 20, &total,
+                             collect_piece, &got),
+                 0);
+    struct stamp st;
+    CHECK(stamp_find(got.buf, got.n, &st) >= 0);
+    CHECK(ctr(&f, CTR_DEFLATE_SENT_PAYLOAD) == (int64_t)got.n);
+    CHECK(ctr(&f, CTR_DEFLATE_SENT_COMPRESSED) == (int64_t)fr.payload_len);
+    pmd_inflate_end(&z);
+
+    /* Its echo, compressed by the server in two fragments, RSV1 on the first only, every byte
+     * on its own: timed as an echo. */
+    z_stream d;
+    pmd_deflate_init(&d, 15, 8);
+    static uint8_t comp[4096], out[8192];
+    long cn = pmd_deflate(&d, got.buf, got.n, comp, sizeof comp, 1);
+    size_t half = (size_t)cn / 2, on = 0;
+    on += ws_frame_head_encode(out, 0, 4, WS_OP_TEXT, half, NULL);
+    memcpy(out + on, comp, half);
+    on += half;
+    on += ws_frame_head_encode(out + on, 1, 0, WS_OP_CONT, (size_t)cn - half, NULL);
+    memcpy(out + on, comp + half, (size_t)cn - half);
+    on += (size_t)cn - half;
+    peer_send_bytewise(&f, fd, out, on);
+    CHECK_EQ_I64(ctr(&f, CTR_MESSAGES_RECEIVED), 1);
+    CHECK_EQ_I64(hcount(&f, M_RTT), 1);
+    CHECK_EQ_I64(ctr(&f, CTR_DEFLATE_RECEIVED_PAYLOAD), (int64_t)got.n);
+    CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
+
+    /* A small frame that inflates past --max-message: closed with 1009, a protocol error. */
+    static uint8_t zeros[1 << 20];
+    cn = pmd_deflate(&d, zeros, sizeof zeros, comp, sizeof comp, 1);
+    CHECK(cn > 0 && cn < 2048);
+    on = ws_frame_encode(out, sizeof out, 1, 4, WS_OP_BINARY, comp, (size_t)cn, NULL);
+    have = peer_recv(fd, raw, sizeof raw); /* what the echo role sent meanwhile */
+    peer_send(fd, out, on);
+    SPIN_UNTIL(&f, f.c->state == CS_DONE);
+    CHECK_EQ_I64(f.c->state, CS_DONE);
+    CHECK_EQ_U64(f.w->st->err[ERR_PROTOCOL], 1);
+    CHECK(ctr(&f, CTR_DEFLATE_RECEIVED_PAYLOAD) <= (int64_t)got.n + 65536 + (16 << 10));
+    have = peer_recv(fd, raw, sizeof raw);
+    size_t at = 0, len = 0;
+    int last = -1;
+    while (at < have) { /* the close is the last frame the client sent */
+        n = ws_frame_decode(raw + at, have - at, WS_F_EXPECT_MASKED | WS_F_ALLOW_RSV1, 1 << 20,
+                            &fr);
+        if (n <= 0)
+            break;
+        last = fr.opcode;
+        len = (size_t)fr.payload_len;
+        ws_mask(pl, raw + at + fr.head_len, len, fr.mask, 0);
+        at += (size_t)n;
+    }
+    CHECK(last == WS_OP_CLOSE && len >= 2 && pl[0] == 0x03 && pl[1] == 0xf1);
+    pmd_deflate_end(&d);
+    finish(&f);
+
+    /* An answer that accepts what was not offered fails the handshake. */
+    setup(&f, "ws://127.0.0.1:9/x", ROLE_IDLE);
+    f.p.compress = 1;
+    start(&f);
+    accept_upgrade_ext(&f, peers[0], "permessage-deflate; client_max_window_bits=10", req,
+                       sizeof req);
+    CHECK_EQ_I64(f.c->state, CS_DONE);
+    CHECK_EQ_U64(f.w->st->err[ERR_HANDSHAKE], 1);
+    finish(&f);
+
+    /* A declined offer runs uncompressed. */
+    setup(&f, "ws://127.0.0.1:9/x", ROLE_IDLE);
+    f.p.compress = 1;
+    start(&f);
+    accept_upgrade(&f, peers[0]);
+    CHECK_EQ_I64(f.c->state, CS_OPEN);
+    CHECK(f.c->u.ws.h.pmd == NULL);
+    finish(&f);
+}
+
 /* ---- SSE: a drop, `retry`, and Last-Event-ID ---- */
 
 static size_t chunk(char *out, const char *data)
@@ -473,6 +618,7 @@ int main(void)
     test_close_by_client();
     test_close_unanswered();
     test_server_vanishes();
+    test_deflate();
     test_sse_reconnect();
     return tap_done();
 }
