@@ -19,10 +19,8 @@ int cmd_merge(int argc, char **argv);
  * exit code. Used by `herd run` and `herd demo`. */
 int run_execute(struct run_options *o, FILE *out);
 
-/* Raise RLIMIT_NOFILE to the hard limit; returns the soft limit in force. */
-unsigned long raise_nofile(void);
-
-/* Descriptors a process keeps for itself beyond one per connection. */
+/* Descriptors a process keeps for itself beyond one per connection (the limit itself:
+ * base/syslimits.h). */
 #define FD_RESERVE 64
 
 /* Finish a merge (report_read_merge_done), evaluate thresholds on the merged figures (the

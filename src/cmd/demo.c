@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/syslimits.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -65,7 +66,7 @@ int cmd_demo(int argc, char **argv)
         return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    syslimits_nofile_raise();
     struct server_params sp;
     server_params_defaults(&sp);
     sp.port = 0;

@@ -7,6 +7,7 @@
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/syslimits.h"
 #include "report/report.h"
 
 #include <errno.h>
@@ -31,7 +32,7 @@ int procs_is_child(void)
 unsigned procs_needed(const struct run_options *o)
 {
     const struct client_params *p = &o->client;
-    unsigned long nofile = raise_nofile();
+    unsigned long nofile = syslimits_nofile_raise();
     uint64_t shards = p->shard_count ? p->shard_count : 1;
     uint64_t mine = p->connections / shards + 1;
     if (mine + FD_RESERVE <= nofile || getenv(CHILD_ENV) || nofile <= FD_RESERVE + 1)

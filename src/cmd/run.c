@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/syslimits.h"
 #include "client/client.h"
 #include "net/net.h"
 #include "report/report.h"
@@ -19,24 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TICK_NS NS_PER_S
-
-unsigned long raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return (unsigned long)rl.rlim_cur;
-}
 
 static void rfc3339_now(char *out, size_t len)
 {
@@ -174,7 +161,7 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
     char err[512] = "";
 
     /* Descriptors: one per connection of this shard, plus a reserve. */
-    unsigned long nofile = raise_nofile();
+    unsigned long nofile = syslimits_nofile_raise();
     uint64_t mine = 1, asked = 0;
     for (size_t i = 0; i < pl->n; i++) {
         const struct client_params *p = &pl->g[i].o->client;
