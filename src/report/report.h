@@ -1,8 +1,9 @@
 /* report.h - everything herd tells the user after (and during) a run: the live line, the summary
  * table, the JSON report (DESIGN.md version 1), CSV time series, thresholds.
  *
- * The report module reads snapshots (struct stats, struct report), never live worker state. Every
- * file is written atomically: a temporary file in the same directory, fsync, rename. */
+ * The report module reads snapshots (struct stats, struct report), never live worker state. A
+ * report file is written atomically (a temporary file in the same directory, fsync, rename) when
+ * it is a regular file; a device or a FIFO is written in place (atomic_file_write). */
 #ifndef HERD_REPORT_REPORT_H
 #define HERD_REPORT_REPORT_H
 
@@ -172,9 +173,20 @@ void report_summary_print(FILE *out, const struct report *r);
  * a newline. */
 void report_live_print(FILE *out, const struct ts_row *row, double interval_s, int metric);
 
-/* Write len bytes to path atomically (temp file in the same directory, fsync, rename). Returns 0
- * or -errno with a message in err. */
+/* Write len bytes to path. A regular file (or a new one) is written atomically: a temporary file
+ * in its directory, fsync, rename; a symlink to one stays a symlink and the file it names is
+ * replaced, keeping its permission bits. A character device or a FIFO (/dev/null, a named pipe)
+ * is written in place, and so is a descriptor named through /proc (/dev/stdout, /dev/fd/N;
+ * appended to when it is a regular file): a rename would replace the node. A read-only file, a
+ * directory, a block device and a socket are refused, and so is a FIFO nobody reads. Returns 0
+ * or -errno with a one-line message naming path in err. */
 int atomic_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* Whether atomic_file_write(path) can be expected to work, checked before a run rather than
+ * after it: what it would refuse is refused here with the same message, and for a regular or a
+ * new file a temporary file is created in its directory and removed again. Returns 0 or -errno
+ * with a message in err. */
+int atomic_file_check(const char *path, char *err, size_t errlen);
 
 /* Format a duration in us for humans: "412us", "3.21ms", "1.50s". */
 void report_fmt_us(char *out, size_t outlen, double us);
