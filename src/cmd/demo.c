@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "base/syslimits.h"
+#include "report/report.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -63,6 +64,12 @@ int cmd_demo(int argc, char **argv)
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "herd: demo: --out: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    /* Before the first phase, not after it: the echo phase's report must be writable. */
+    char why[600];
+    if (json && atomic_file_check(json, why, sizeof why) != 0) {
+        fprintf(stderr, "herd: demo: --json: %s\n", why);
         return EXIT_USAGE;
     }
     signal(SIGPIPE, SIG_IGN);

@@ -89,7 +89,7 @@ struct run_plan {
     const char *target; /* the report's target */
     const struct threshold *thr; /* the run's thresholds, on the totals */
     size_t nthr;
-    const char *json_path, *csv_path;
+    struct report_outputs outs; /* the summary and the report files */
     int quiet;
     const struct report_kv *config;
     size_t nconfig;
@@ -445,10 +445,16 @@ static void run_diagnose(const struct run_plan *pl, const struct report *rep, un
     limit_say(&rep->limit, nofile);
 }
 
-/* Start every group's run, be the reporter until all are done, write the reports. */
-static int run_plan_execute(struct run_plan *pl, FILE *out)
+/* Start every group's run, be the reporter until all are done, write the outputs. The outputs
+ * are checked first: a report that cannot be written is a usage error before anything
+ * connects, not a surprise after the run. */
+static int run_plan_execute(struct run_plan *pl)
 {
-    char err[512];
+    char err[600];
+    if (report_outputs_check(&pl->outs, err, sizeof err) != 0) {
+        fprintf(stderr, "herd: %s\n", err);
+        return EXIT_USAGE;
+    }
     unsigned long nofile = syslimits_nofile_raise();
     uint64_t asked;
     int code = descriptors_check(pl, nofile, &asked);
@@ -488,17 +494,9 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
     for (size_t i = 0; i < pl->n; i++)
         all_opened &= client_run_first_open_ns(pl->g[i].run) != 0;
     code = r.no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
-    if (out)
-        report_summary_print(out, rep);
+    if (report_outputs_write(&pl->outs, rep) != 0)
+        code = code ? code : EXIT_NORUN;
     run_diagnose(pl, rep, nofile);
-    if (pl->json_path && report_json_write(rep, pl->json_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --json: %s\n", err);
-        code = code ? code : EXIT_NORUN;
-    }
-    if (pl->csv_path && report_csv_write(rep, pl->csv_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --csv: %s\n", err);
-        code = code ? code : EXIT_NORUN;
-    }
 
     for (size_t i = 0; i < pl->n; i++) {
         client_run_free(pl->g[i].run);
@@ -522,13 +520,12 @@ int run_execute(struct run_options *o, FILE *out)
         .target = o->client.url_text,
         .thr = o->thresholds,
         .nthr = o->nthresholds,
-        .json_path = o->json_path,
-        .csv_path = o->csv_path,
         .quiet = o->client.quiet,
         .config = o->config,
         .nconfig = o->nconfig,
     };
-    return run_plan_execute(&pl, out);
+    cli_run_outputs(o, out, &pl.outs);
+    return run_plan_execute(&pl);
 }
 
 /* Online CPUs, for sharing them out between groups. */
@@ -597,13 +594,24 @@ static void check_print(FILE *out, const struct scenario *s, const struct run_op
 }
 
 /* Options the command line knows but the engine does not do yet: say so rather than run
- * something other than what was asked. NULL when everything in o is supported. */
+ * something other than what was asked. NULL when everything in o is supported. (A report format
+ * herd cannot write yet is refused with the other outputs: report_outputs_check.) */
 static const char *unsupported(const struct run_options *o)
 {
-    return o->client.compress ? "--compress"
-           : o->html_path     ? "--html"
-           : o->hlog_path     ? "--hlog"
-                              : NULL;
+    return o->client.compress ? "--compress" : NULL;
+}
+
+/* --check: the report files o asks for can be written (as run_plan_execute and procs_execute
+ * check before a run). Returns 0, or EXIT_USAGE said on stderr. */
+static int outputs_check(const struct run_options *o)
+{
+    struct report_outputs outs;
+    char err[600];
+    cli_run_outputs(o, NULL, &outs);
+    if (report_outputs_check(&outs, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "herd: %s\n", err);
+    return EXIT_USAGE;
 }
 
 /* --bind is checked here, before any process or connection starts, so that a bad spec is a
@@ -664,8 +672,9 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
     s->top.client.connections = s->connections;
     scenario_config(s);
     if (o->check) {
-        check_print(stdout, s, NULL);
-        rc = EXIT_OK;
+        rc = outputs_check(&s->top);
+        if (rc == EXIT_OK)
+            check_print(stdout, s, NULL);
         goto out;
     }
     for (size_t i = 0; i < s->ngroups; i++) {
@@ -715,13 +724,12 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .target = target,
         .thr = s->top.thresholds,
         .nthr = s->top.nthresholds,
-        .json_path = s->top.json_path,
-        .csv_path = s->top.csv_path,
         .quiet = s->top.client.quiet,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
     };
-    rc = run_plan_execute(&pl, stdout);
+    cli_run_outputs(&s->top, stdout, &pl.outs);
+    rc = run_plan_execute(&pl);
     free(g);
 out:
     scenario_free(s);
@@ -747,9 +755,11 @@ int cmd_run(int argc, char **argv)
         return rc;
     }
     if (o.check) {
-        check_print(stdout, NULL, &o);
+        rc = outputs_check(&o);
+        if (rc == EXIT_OK)
+            check_print(stdout, NULL, &o);
         cli_run_options_free(&o);
-        return EXIT_OK;
+        return rc;
     }
     const char *later = unsupported(&o);
     if (later) {

@@ -163,6 +163,39 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
 
+/* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
+ * with a one-line message in err. */
+typedef int report_write_fn(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* One report file a run asked for. */
+struct report_output {
+    const char *option; /* the option that asked for it, without dashes ("json"): messages say
+                           "--json: ..." */
+    const char *path;
+    report_write_fn *write; /* NULL: a format herd does not write yet */
+};
+
+#define REPORT_MAX_OUTPUTS 8
+
+/* Everything a run (or a merge) shows and writes at its end: the summary table and the report
+ * files. cli_run_outputs fills it from the command line. */
+struct report_outputs {
+    FILE *summary; /* where the summary table goes, NULL = nowhere */
+    struct report_output file[REPORT_MAX_OUTPUTS];
+    size_t nfiles;
+};
+
+/* Before the run: every file is of a format herd writes and its path can be written
+ * (atomic_file_check). Returns 0, or a negative error with "--OPTION: PATH: why" in err for the
+ * first that cannot. */
+int report_outputs_check(const struct report_outputs *o, char *err, size_t errlen);
+
+/* After the run: the summary on o->summary (then flushed, so that a report written through
+ * /dev/stdout comes after it), then every file, each whatever became of the others. Each failure
+ * is one line "herd: --OPTION: PATH: why" on stderr. Returns 0, or -1 when a file could not be
+ * written. */
+int report_outputs_write(const struct report_outputs *o, const struct report *r);
+
 /* The final human summary: connections, messages, each non-empty histogram's
  * min/p50/p90/p99/p99.9/max, errors by class with HTTP statuses and close codes, thresholds. */
 void report_summary_print(FILE *out, const struct report *r);

@@ -25,10 +25,6 @@
 
 #define KEY_MAX 48 /* longer keys are no option */
 
-/* Options of the whole run: not in a group. */
-static const char *const run_wide[] = {"json",  "csv",   "html",  "hlog", "quiet",
-                                       "procs", "shard", "check", "file", "help"};
-
 struct entry {
     char canon[KEY_MAX]; /* the long option with dashes; "threshold" for thresholds */
     const char *key; /* as written (into the document) */
@@ -181,13 +177,15 @@ static const struct entry *find(const struct entry *e, size_t n, const char *can
     return NULL;
 }
 
+/* What cli's option table says of a key: where it may stand. */
 static int is_run_wide(const char *canon)
 {
-    for (size_t i = 0; i < sizeof run_wide / sizeof run_wide[0]; i++) {
-        if (strcmp(canon, run_wide[i]) == 0)
-            return 1;
-    }
-    return 0;
+    return (cli_run_option_flags(canon) & CLI_RUN_WIDE) != 0;
+}
+
+static int is_cmdline_only(const char *canon)
+{
+    return (cli_run_option_flags(canon) & CLI_CMDLINE_ONLY) != 0;
 }
 
 /* Apply one scalar value of entry x to o; errors point at the value's node `at`. */
@@ -225,15 +223,14 @@ static int apply_entry(struct ctx *c, struct run_options *o, const struct entry 
         return fail(c, x->key_mark,
                     "unknown key %.40s (keys are herd run long options, e.g. connect_rate)",
                     shown(x->key));
-    if (strcmp(x->canon, "file") == 0 || strcmp(x->canon, "help") == 0 ||
-        strcmp(x->canon, "check") == 0)
+    if (is_cmdline_only(x->canon))
         return fail(c, x->key_mark, "%.40s: not allowed in a scenario file", x->key);
     yaml_node_t *v = x->value;
     if (!v || is_null(v))
         return fail(c, x->key_mark, "%.40s: missing value (expected %s)", x->key,
                     kind == CLI_OPT_FLAG ? "true or false" : "a value");
     if (v->type == YAML_SEQUENCE_NODE) {
-        if (strcmp(x->canon, "header") != 0 && strcmp(x->canon, "threshold") != 0)
+        if (!(cli_run_option_flags(x->canon) & CLI_REPEATABLE))
             return fail(c, v->start_mark, "%.40s: expected one value, got a list", x->key);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
@@ -262,8 +259,7 @@ static int apply_overrides(struct ctx *c, struct run_options *o, const struct en
         const struct scenario_override *ov = &c->in->overrides[i];
         if (group && (find(group, ngroup, ov->name) || strcmp(ov->name, "threshold") == 0))
             continue;
-        if (strcmp(ov->name, "file") == 0 || strcmp(ov->name, "check") == 0 ||
-            strcmp(ov->name, "url") == 0)
+        if (is_cmdline_only(ov->name) || strcmp(ov->name, "url") == 0)
             continue;
         char msg[400];
         int rc = cli_run_option(o, ov->name, ov->value, msg, sizeof msg);
@@ -374,8 +370,7 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     for (size_t i = 0; i < ng; i++) {
         if (strcmp(ge[i].canon, "name") == 0)
             continue;
-        if (is_run_wide(ge[i].canon) && strcmp(ge[i].canon, "file") != 0 &&
-            strcmp(ge[i].canon, "help") != 0 && strcmp(ge[i].canon, "check") != 0) {
+        if (is_run_wide(ge[i].canon)) {
             rc = fail(c, ge[i].key_mark, "%.40s: applies to the whole run: set it at the top level",
                       ge[i].key);
             goto out;
