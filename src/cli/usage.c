@@ -21,8 +21,8 @@ static const char usage_top[] =
     "  run -f SCENARIO.yaml      several groups of connections from one file\n"
     "  serve [OPTIONS]           the built-in target: echo, pub/sub broadcast, SSE, fault knobs\n"
     "  demo                      serve on loopback, a short mixed run against it, reports\n"
-    "  merge A.json B.json ...   merge the reports of shards into one (histograms merge exactly)\n"
-    "  report RUN.json           render a saved report\n"
+    "  merge A.json B.json ...   merge the reports of shards into one (histograms merge exactly);\n"
+    "                            with one report, print its summary\n"
     "\n"
     "Run `herd COMMAND --help` for the options of a command.\n"
     "\n"
@@ -92,12 +92,9 @@ static const char usage_merge_tail[] =
 static const char usage_report[] =
     "usage: herd report RUN.json [--html F] [--csv F]\n"
     "\n"
-    "Print the summary of a saved JSON report, and render it to other formats.\n"
-    "\n"
-    "options:\n"
-    "      --html F              write an HTML report\n"
-    "      --csv F               write the time series as CSV\n"
-    "  -h, --help                this text\n";
+    "Not implemented yet: herd report will render a saved report and compare two.\n"
+    "Until then, `herd merge RUN.json` prints the summary of a saved report, and\n"
+    "`herd merge RUN.json --csv F` writes its time series as CSV.\n";
 
 static const char *const section_heading[CLI_SEC_COUNT] = {
     [CLI_SEC_LOAD] = "load:",

@@ -713,9 +713,17 @@ static void test_help_from_the_table(void)
     CHECK(strstr(run_help, "--start-at") == NULL); /* not implemented: not offered */
     /* a format without a writer says so */
     CHECK(strstr(run_help, "--html F              HTML report (not supported yet)\n") != NULL);
+    /* the top level lists the commands there are */
+    char *top = usage_text(NULL);
+    CHECK(strstr(top, "  report") == NULL);
+    CHECK(strstr(top, "  merge A.json") != NULL);
+    char *report_help = usage_text("report");
+    CHECK(strstr(report_help, "Not implemented yet") != NULL);
     free(run_help);
     free(serve_help);
     free(merge_help);
+    free(top);
+    free(report_help);
 }
 
 /* Where an option counts besides the command line, as scenario.c and procs.c ask. */
