@@ -6,6 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The commands, as `herd --help` lists them (cli/usage.c). */
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} commands[] = {
+    {"run", cmd_run},
+    {"serve", cmd_serve},
+    {"demo", cmd_demo},
+    {"merge", cmd_merge},
+};
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -13,14 +24,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc - 1, argv + 1);
-    if (strcmp(cmd, "demo") == 0)
-        return cmd_demo(argc - 1, argv + 1);
-    if (strcmp(cmd, "merge") == 0)
-        return cmd_merge(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("herd %s\n", HERD_VERSION);
         return EXIT_OK;
@@ -29,7 +36,18 @@ int main(int argc, char **argv)
         cli_usage(stdout, argc > 2 ? argv[2] : NULL);
         return EXIT_OK;
     }
-    fprintf(stderr, "herd: unknown command \"%s\" (expected run, serve, demo, merge, report)\n",
-            cmd);
+    /* DESIGN.md names it and users will try it: say what there is instead of "unknown". */
+    if (strcmp(cmd, "report") == 0) {
+        fprintf(stderr, "herd: report: not implemented yet; `herd merge RUN.json` prints the "
+                        "summary of a saved report\n");
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "herd: unknown command \"%s\" (expected ", cmd);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(stderr, "%s%s", commands[i].name,
+                i + 2 < sizeof commands / sizeof commands[0]   ? ", "
+                : i + 1 < sizeof commands / sizeof commands[0] ? " or "
+                                                               : "");
+    fprintf(stderr, "; see herd --help)\n");
     return EXIT_USAGE;
 }

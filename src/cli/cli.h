@@ -3,7 +3,9 @@
  * Every user error becomes one line naming the option and what was expected, e.g.
  *   --rate: expected a number with optional /s, got "fast"
  * and the caller exits 2. Parsers of units (durations, sizes, rates, counts) are shared with
- * scenario files. */
+ * scenario files. One table of options (options.c) gives the parsers, --help, the scenario keys
+ * (cli_run_option_flags), what `--procs` passes on to its children and the report files
+ * (cli_run_outputs). */
 #ifndef HERD_CLI_CLI_H
 #define HERD_CLI_CLI_H
 
@@ -19,6 +21,7 @@
  * argv (or the values given to cli_run_option), which must outlive the struct. */
 struct run_options {
     struct client_params client;
+    /* The report files asked for (NULL = none); cli_run_outputs lists them with their writers. */
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
     int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
@@ -69,6 +72,27 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen);
 #define CLI_OPT_VALUE 2
 int cli_run_option_kind(const char *name);
 
+/* Where a `herd run` option counts besides the command line (cli_run_option_flags). */
+#define CLI_RUN_WIDE                                                                               \
+    0x01u /* the whole run's: the command line or a scenario's top level, never                    \
+             a group */
+#define CLI_CMDLINE_ONLY 0x02u /* the command line only, never a scenario key */
+#define CLI_PARENT_ONLY                                                                            \
+    0x04u /* `--procs` keeps it in the parent: its children get their own                          \
+             shard, report and -q, and none of the run's thresholds */
+#define CLI_REPEATABLE 0x08u /* may be given many times; a scenario key takes a list */
+#define CLI_MERGE 0x10u /* `herd merge` takes it too */
+#define CLI_OUTPUT 0x20u /* a report file (see cli_run_outputs) */
+
+/* The CLI_* flags of `herd run` option `name` (a long name without the dashes, dashes or
+ * underscores); 0 for an unknown name and for "url". */
+unsigned cli_run_option_flags(const char *name);
+
+/* The outputs o asks for: the summary on `summary` (NULL = none) and every report file given
+ * (--json, --csv, ...), each with the writer of its format (NULL while herd cannot write it:
+ * report_outputs_check refuses it then). Paths point into o's strings. */
+void cli_run_outputs(const struct run_options *o, FILE *summary, struct report_outputs *out);
+
 /* Walk a `herd run` command line (argv[0] is "run") and call fn(ctx, name, value) for each
  * option in order: name is the long name ("connections" for -c, "url" for the positional URL),
  * value the text given (NULL for a flag without one); both point into argv. Stops at the first
@@ -78,10 +102,19 @@ int cli_run_option_kind(const char *name);
 typedef int cli_run_each_fn(void *ctx, const char *name, const char *value);
 int cli_run_walk(int argc, char **argv, cli_run_each_fn *fn, void *ctx);
 
-/* For re-running a `herd run` command line (--procs): whether the argument arg, an option,
- * takes the next argument as its value ("--json" and "-c" do; "--json=F", "-c10", "-q" and
- * positional arguments do not). */
-int cli_run_arg_takes_next(const char *arg);
+/* The result of `herd merge`'s command line: the reports to merge and, in `run`, what of
+ * `herd run`'s options merge takes (CLI_MERGE: --threshold and the report files). */
+struct merge_options {
+    struct run_options run;
+    const char **files; /* malloc'ed; the strings point into argv */
+    size_t nfiles;
+};
+
+/* Parse the arguments of `herd merge` (argv[0] is "merge"). Returns CLI_OK, CLI_HELP (--help was
+ * printed), or a negative error with one line in err. Call cli_merge_options_free afterwards,
+ * whatever the result. */
+int cli_merge_parse(int argc, char **argv, struct merge_options *m, char *err, size_t errlen);
+void cli_merge_options_free(struct merge_options *m);
 
 /* Parse the arguments of `herd serve` (argv[0] is "serve"). */
 int cli_serve_parse(int argc, char **argv, struct server_params *p, char *err, size_t errlen);

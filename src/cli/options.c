@@ -1,10 +1,15 @@
-/* options.c - the command lines of `herd run` and `herd serve` into client_params and
- * server_params.
+/* options.c - the command lines of `herd run`, `herd serve` and `herd merge` into client_params,
+ * server_params and the report outputs.
  *
  * A table-driven parser rather than getopt_long: getopt prints its own messages in its own
  * words, keeps global state, and cannot tell us whether the user wrote -c or --connections, which
  * every message names. Each value is checked where it is read, so that the one-line error names
- * the option as the user wrote it, what was expected, and what was given. */
+ * the option as the user wrote it, what was expected, and what was given.
+ *
+ * The tables below are the one place that knows the options: their names, values and help text
+ * (usage.c prints --help from them), which belong to the whole run rather than to a scenario
+ * group, which `--procs` keeps in the parent, which `herd merge` takes, and which report file
+ * each output option writes with what. */
 #include "cli/cli.h"
 
 #include "base/clock.h"
@@ -173,28 +178,14 @@ static int get_string(const char *label, const char *val, const char **out, char
     return 0;
 }
 
-/* ---- the walk over argv, shared by run and serve ---- */
+/* ---- the walk over argv, shared by run, serve and merge ---- */
 
-enum arg_kind {
-    ARG_NONE, /* a flag; "--flag=false" is allowed too (scenario files write flag: false) */
-    ARG_REQ, /* takes a value */
-    ARG_TODO, /* a documented option the engine does not have yet: a clear error, not "unknown" */
-};
-
-struct opt {
-    const char *name; /* long name */
-    char short_name; /* 0 = none */
-    enum arg_kind arg;
-    int id;
-    const char *form; /* what the value looks like, for "missing value" */
-};
-
-typedef int opt_apply_fn(void *ctx, const struct opt *opt, const char *label, const char *val,
+typedef int opt_apply_fn(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
                          char *err, size_t errlen);
 typedef int positional_fn(void *ctx, const char *arg, char *err, size_t errlen);
 
-static const struct opt *opt_by_long(const struct opt *table, size_t n, const char *name,
-                                     size_t len)
+static const struct cli_opt *opt_by_long(const struct cli_opt *table, size_t n, const char *name,
+                                         size_t len)
 {
     for (size_t i = 0; i < n; i++) {
         if (strlen(table[i].name) == len && strncmp(table[i].name, name, len) == 0)
@@ -203,7 +194,7 @@ static const struct opt *opt_by_long(const struct opt *table, size_t n, const ch
     return NULL;
 }
 
-static const struct opt *opt_by_short(const struct opt *table, size_t n, char c)
+static const struct cli_opt *opt_by_short(const struct cli_opt *table, size_t n, char c)
 {
     for (size_t i = 0; i < n; i++) {
         if (table[i].short_name == c)
@@ -212,7 +203,7 @@ static const struct opt *opt_by_short(const struct opt *table, size_t n, char c)
     return NULL;
 }
 
-static int opt_missing(const struct opt *opt, const char *label, char *err, size_t errlen)
+static int opt_missing(const struct cli_opt *opt, const char *label, char *err, size_t errlen)
 {
     return errf(err, errlen, "%s: missing value (expected %s)", label, opt->form);
 }
@@ -222,7 +213,7 @@ static int opt_todo(const char *label, char *err, size_t errlen)
     return errf(err, errlen, "%s: not implemented yet", label);
 }
 
-static int walk(int argc, char **argv, const struct opt *table, size_t n, const char *cmd,
+static int walk(int argc, char **argv, const struct cli_opt *table, size_t n, const char *cmd,
                 opt_apply_fn *apply, positional_fn *positional, void *ctx, char *err, size_t errlen)
 {
     int options_done = 0;
@@ -246,17 +237,17 @@ static int walk(int argc, char **argv, const struct opt *table, size_t n, const 
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
             char label[64];
             label_copy(label, sizeof label, "--", name, len);
-            const struct opt *opt = opt_by_long(table, n, name, len);
+            const struct cli_opt *opt = opt_by_long(table, n, name, len);
             if (!opt)
                 return errf(err, errlen, "unknown option %s (see herd %s --help)", label, cmd);
-            if (opt->arg == ARG_TODO)
+            if (opt->arg == CLI_ARG_TODO)
                 return opt_todo(label, err, errlen);
             const char *val = NULL;
             if (eq)
                 val = eq + 1;
-            else if (opt->arg == ARG_REQ && i + 1 < argc)
+            else if (opt->arg == CLI_ARG_VALUE && i + 1 < argc)
                 val = argv[++i];
-            else if (opt->arg == ARG_REQ)
+            else if (opt->arg == CLI_ARG_VALUE)
                 return opt_missing(opt, label, err, errlen);
             rc = apply(ctx, opt, label, val, err, errlen);
             if (rc != 0)
@@ -271,10 +262,10 @@ static int walk(int argc, char **argv, const struct opt *table, size_t n, const 
                 snprintf(label, sizeof label, "-\\x%02x", (unsigned char)*p);
             else
                 snprintf(label, sizeof label, "-%c", *p);
-            const struct opt *opt = opt_by_short(table, n, *p);
+            const struct cli_opt *opt = opt_by_short(table, n, *p);
             if (!opt)
                 return errf(err, errlen, "unknown option %s (see herd %s --help)", label, cmd);
-            if (opt->arg == ARG_NONE) {
+            if (opt->arg == CLI_ARG_FLAG) {
                 rc = apply(ctx, opt, label, NULL, err, errlen);
                 if (rc != 0)
                     return rc;
@@ -320,10 +311,7 @@ enum run_opt {
     R_PING_INTERVAL,
     R_MAX_MESSAGE,
     R_THRESHOLD,
-    R_JSON,
-    R_CSV,
-    R_HTML,
-    R_HLOG,
+    R_OUTPUT, /* a report file: the row says which (path_field) and how it is written (write) */
     R_SHARD,
     R_QUIET,
     R_FILE,
@@ -343,55 +331,142 @@ enum run_opt {
     R_STAGES,
     R_CHECK,
     R_TODO,
-    R_URL, /* the positional argument, also "url" for cli_run_option */
 };
 
-static const struct opt run_opts[] = {
-    {"connections", 'c', ARG_REQ, R_CONNECTIONS, "a whole number"},
-    {"duration", 'd', ARG_REQ, R_DURATION, "a duration like 30s"},
-    {"threads", 't', ARG_REQ, R_THREADS, "a whole number"},
-    {"role", 0, ARG_REQ, R_ROLE, "ping, echo, publish, subscribe or idle"},
-    {"connect-rate", 0, ARG_REQ, R_CONNECT_RATE, "a number with optional /s"},
-    {"rate", 0, ARG_REQ, R_RATE, "a number with optional /s"},
-    {"pipeline", 0, ARG_REQ, R_PIPELINE, "a whole number"},
-    {"size", 's', ARG_REQ, R_SIZE, "a size like 256 or 4k"},
-    {"text", 0, ARG_NONE, R_TEXT, NULL},
-    {"binary", 0, ARG_NONE, R_BINARY, NULL},
-    {"message", 0, ARG_REQ, R_MESSAGE, "a message template"},
-    {"message-file", 0, ARG_REQ, R_MESSAGE_FILE, "a file name"},
-    {"header", 'H', ARG_REQ, R_HEADER, "'Name: value'"},
-    {"subprotocol", 0, ARG_REQ, R_SUBPROTOCOL, "a protocol name"},
-    {"origin", 0, ARG_REQ, R_ORIGIN, "an origin like https://example.com"},
-    {"compress", 0, ARG_NONE, R_COMPRESS, NULL},
-    {"timeout", 0, ARG_REQ, R_TIMEOUT, "a duration like 10s"},
-    {"idle-timeout", 0, ARG_REQ, R_IDLE_TIMEOUT, "a duration like 30s"},
-    {"ping-interval", 0, ARG_REQ, R_PING_INTERVAL, "a duration like 15s"},
-    {"max-message", 0, ARG_REQ, R_MAX_MESSAGE, "a size like 64MiB"},
-    {"threshold", 0, ARG_REQ, R_THRESHOLD, "an expression like rtt.p99<20ms"},
-    {"json", 0, ARG_REQ, R_JSON, "a file name"},
-    {"csv", 0, ARG_REQ, R_CSV, "a file name"},
-    {"html", 0, ARG_REQ, R_HTML, "a file name"},
-    {"hlog", 0, ARG_REQ, R_HLOG, "a file name"},
-    {"shard", 0, ARG_REQ, R_SHARD, "I/N"},
-    {"quiet", 'q', ARG_NONE, R_QUIET, NULL},
-    {"file", 'f', ARG_REQ, R_FILE, "a scenario file name"},
-    {"help", 'h', ARG_NONE, R_HELP, NULL},
-    {"reconnect", 0, ARG_NONE, R_RECONNECT, NULL},
-    {"backoff", 0, ARG_REQ, R_BACKOFF, "none, fixed:DUR or exp:MIN..MAX"},
-    {"max-retries", 0, ARG_REQ, R_MAX_RETRIES, "a whole number"},
-    {"read-rate", 0, ARG_REQ, R_READ_RATE, "bytes per second like 64k/s"},
-    {"bind", 0, ARG_REQ, R_BIND, "addresses like 127.0.0.2-127.0.0.40"},
-    {"insecure", 0, ARG_NONE, R_INSECURE, NULL},
-    {"cacert", 0, ARG_REQ, R_CACERT, "a file name"},
-    {"cert", 0, ARG_REQ, R_CERT, "a file name"},
-    {"key", 0, ARG_REQ, R_KEY, "a file name"},
-    {"sni", 0, ARG_REQ, R_SNI, "a server name"},
-    {"tls-resume", 0, ARG_NONE, R_TLS_RESUME, NULL},
-    {"procs", 0, ARG_REQ, R_PROCS, "a whole number"},
-    {"stages", 0, ARG_REQ, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0"},
-    {"check", 0, ARG_NONE, R_CHECK, NULL},
-    {"start-at", 0, ARG_TODO, R_TODO, NULL},
+/* An output's flags: the whole run's, written by the parent of --procs, taken by herd merge. */
+#define CLI_OUTPUT_FLAGS (CLI_OUTPUT | CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_MERGE)
+
+/* `herd run`: the options in their --help sections. A row's flags (cli.h) say where else the
+ * option counts: CLI_RUN_WIDE (not in a scenario group), CLI_CMDLINE_ONLY (not in a scenario
+ * file), CLI_PARENT_ONLY (--procs keeps it from its children), CLI_REPEATABLE, CLI_MERGE
+ * (`herd merge` takes it too), CLI_OUTPUT (a report file: path_field says where its path goes,
+ * write what writes it, NULL while herd cannot yet; --help then says so). */
+const struct cli_opt cli__run_opts[] = {
+    /* load */
+    {"connections", 'c', CLI_ARG_VALUE, R_CONNECTIONS, "a whole number", "N",
+     "concurrent connections to hold (default 10; 10k, 1M allowed)", .section = CLI_SEC_LOAD},
+    {"duration", 'd', CLI_ARG_VALUE, R_DURATION, "a duration like 30s", "DUR",
+     "run time after the first connection opens (default 10s)", .section = CLI_SEC_LOAD},
+    {"threads", 't', CLI_ARG_VALUE, R_THREADS, "a whole number", "N",
+     "event-loop threads (default: number of CPUs)", .section = CLI_SEC_LOAD},
+    {"role", 0, CLI_ARG_VALUE, R_ROLE, "ping, echo, publish, subscribe or idle", "ROLE",
+     "ping (default): WebSocket PINGs, time the PONGs\n"
+     "echo: send data, time the echo\n"
+     "publish: send stamped messages at --rate\n"
+     "subscribe: receive, time the stamps one way\n"
+     "idle: hold the connection only",
+     .section = CLI_SEC_LOAD},
+    {"connect-rate", 0, CLI_ARG_VALUE, R_CONNECT_RATE, "a number with optional /s", "R",
+     "new connections per second (default: as fast as possible)", .section = CLI_SEC_LOAD},
+    {"stages", 0, CLI_ARG_VALUE, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0",
+     "LIST",
+     "ramp the open connections: 30s:1000,1m:1000,10s:0 ramps to 1000\n"
+     "in 30s, holds them 1m, closes them in 10s (replaces -c and -d)",
+     .section = CLI_SEC_LOAD},
+    {"rate", 0, CLI_ARG_VALUE, R_RATE, "a number with optional /s", "R",
+     "messages per second per connection (open model, timed from\n"
+     "the intended send time)",
+     .section = CLI_SEC_LOAD},
+    {"pipeline", 0, CLI_ARG_VALUE, R_PIPELINE, "a whole number", "K",
+     "closed model: messages in flight per connection (default 1)", .section = CLI_SEC_LOAD},
+    {"shard", 0, CLI_ARG_VALUE, R_SHARD, "I/N", "I/N",
+     "take shard I of N of every count and rate (0 <= I < N)", .section = CLI_SEC_LOAD,
+     .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
+    {"procs", 0, CLI_ARG_VALUE, R_PROCS, "a whole number", "N",
+     "spread the run over N local processes, merged exactly\n"
+     "(automatic when the descriptor limit is below -c)",
+     .section = CLI_SEC_LOAD, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
+    {"start-at", 0, CLI_ARG_TODO, R_TODO, NULL, NULL, NULL, .section = CLI_SEC_HIDDEN},
+
+    /* messages */
+    {"size", 's', CLI_ARG_VALUE, R_SIZE, "a size like 256 or 4k", "BYTES",
+     "payload size (256, 4k, 1MiB)", .section = CLI_SEC_MESSAGES},
+    {"text", 0, CLI_ARG_FLAG, R_TEXT, NULL, NULL, "text data frames (the default)",
+     .section = CLI_SEC_MESSAGES},
+    {"binary", 0, CLI_ARG_FLAG, R_BINARY, NULL, NULL, "binary data frames",
+     .section = CLI_SEC_MESSAGES},
+    {"message", 0, CLI_ARG_VALUE, R_MESSAGE, "a message template", "STR",
+     "message template; {{stamp}}, {{seq}} and {{conn}} are filled in",
+     .section = CLI_SEC_MESSAGES},
+    {"message-file", 0, CLI_ARG_VALUE, R_MESSAGE_FILE, "a file name", "F",
+     "the template from a file", .section = CLI_SEC_MESSAGES},
+    {"max-message", 0, CLI_ARG_VALUE, R_MAX_MESSAGE, "a size like 64MiB", "BYTES",
+     "largest message accepted (default 64MiB)", .section = CLI_SEC_MESSAGES},
+
+    /* handshake */
+    {"header", 'H', CLI_ARG_VALUE, R_HEADER, "'Name: value'", "'K: V'",
+     "extra request header (repeatable)", .section = CLI_SEC_HANDSHAKE, .flags = CLI_REPEATABLE},
+    {"subprotocol", 0, CLI_ARG_VALUE, R_SUBPROTOCOL, "a protocol name", "P",
+     "offer Sec-WebSocket-Protocol P", .section = CLI_SEC_HANDSHAKE},
+    {"origin", 0, CLI_ARG_VALUE, R_ORIGIN, "an origin like https://example.com", "O",
+     "send Origin: O", .section = CLI_SEC_HANDSHAKE},
+    {"compress", 0, CLI_ARG_FLAG, R_COMPRESS, NULL, NULL, "offer permessage-deflate",
+     .section = CLI_SEC_HANDSHAKE},
+    {"timeout", 0, CLI_ARG_VALUE, R_TIMEOUT, "a duration like 10s", "DUR",
+     "connect + handshake timeout (default 10s)", .section = CLI_SEC_HANDSHAKE},
+    {"idle-timeout", 0, CLI_ARG_VALUE, R_IDLE_TIMEOUT, "a duration like 30s", "DUR",
+     "fail a connection silent for this long (default: never)", .section = CLI_SEC_HANDSHAKE},
+    {"ping-interval", 0, CLI_ARG_VALUE, R_PING_INTERVAL, "a duration like 15s", "DUR",
+     "keep-alive PINGs on idle or subscribing connections", .section = CLI_SEC_HANDSHAKE},
+    {"bind", 0, CLI_ARG_VALUE, R_BIND, "addresses like 127.0.0.2-127.0.0.40", "ADDRS",
+     "local source addresses, e.g. 127.0.0.2-127.0.0.40", .section = CLI_SEC_HANDSHAKE},
+
+    /* reconnects and slow readers */
+    {"reconnect", 0, CLI_ARG_FLAG, R_RECONNECT, NULL, NULL, "open again after a drop",
+     .section = CLI_SEC_RECONNECT},
+    {"backoff", 0, CLI_ARG_VALUE, R_BACKOFF, "none, fixed:DUR or exp:MIN..MAX", "SPEC",
+     "none, fixed:1s or exp:100ms..30s, optionally\n"
+     ",jitter=full|equal|none",
+     .section = CLI_SEC_RECONNECT},
+    {"max-retries", 0, CLI_ARG_VALUE, R_MAX_RETRIES, "a whole number", "N",
+     "reconnect attempts per connection (default: unlimited)", .section = CLI_SEC_RECONNECT},
+    {"read-rate", 0, CLI_ARG_VALUE, R_READ_RATE, "bytes per second like 64k/s", "BYTES/s",
+     "read at most this fast (64k/s); 0 stops reading", .section = CLI_SEC_RECONNECT},
+
+    /* TLS */
+    {"insecure", 0, CLI_ARG_FLAG, R_INSECURE, NULL, NULL, "do not verify the server's certificate",
+     .section = CLI_SEC_TLS},
+    {"cacert", 0, CLI_ARG_VALUE, R_CACERT, "a file name", "F", "CA certificates to verify with",
+     .section = CLI_SEC_TLS},
+    {"cert", 0, CLI_ARG_VALUE, R_CERT, "a file name", "F", "client certificate (with --key)",
+     .section = CLI_SEC_TLS},
+    {"key", 0, CLI_ARG_VALUE, R_KEY, "a file name", "F", "the client certificate's private key",
+     .section = CLI_SEC_TLS},
+    {"sni", 0, CLI_ARG_VALUE, R_SNI, "a server name", "NAME",
+     "server name to send (default: the URL's host)", .section = CLI_SEC_TLS},
+    {"tls-resume", 0, CLI_ARG_FLAG, R_TLS_RESUME, NULL, NULL, "resume TLS sessions on reconnect",
+     .section = CLI_SEC_TLS},
+
+    /* results */
+    {"threshold", 0, CLI_ARG_VALUE, R_THRESHOLD, "an expression like rtt.p99<20ms", "EXPR",
+     "exit 1 unless EXPR holds; repeatable, e.g.\n"
+     "rtt.p99<20ms  errors==0  connections.failed<1%\n"
+     "messages.received/s>1000  latency.p99.9<=5ms",
+     .section = CLI_SEC_RESULTS, .flags = CLI_REPEATABLE | CLI_PARENT_ONLY | CLI_MERGE},
+    {"json", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "JSON report",
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_json_write,
+     .path_field = offsetof(struct run_options, json_path)},
+    {"csv", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "time series, one row per second",
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_csv_write,
+     .path_field = offsetof(struct run_options, csv_path)},
+    {"html", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HTML report",
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
+     .path_field = offsetof(struct run_options, html_path)},
+    {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
+     .path_field = offsetof(struct run_options, hlog_path)},
+    {"quiet", 'q', CLI_ARG_FLAG, R_QUIET, NULL, NULL, "no live progress line",
+     .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
+    {"file", 'f', CLI_ARG_VALUE, R_FILE, "a scenario file name", "F",
+     "scenario file (YAML); its keys are these long options", .section = CLI_SEC_RESULTS,
+     .flags = CLI_CMDLINE_ONLY},
+    {"check", 0, CLI_ARG_FLAG, R_CHECK, NULL, NULL,
+     "check the options (and -f file), print the groups, run nothing", .section = CLI_SEC_RESULTS,
+     .flags = CLI_CMDLINE_ONLY},
+    {"help", 'h', CLI_ARG_FLAG, R_HELP, NULL, NULL, "this text", .section = CLI_SEC_RESULTS,
+     .flags = CLI_CMDLINE_ONLY | CLI_MERGE},
 };
+const size_t cli__run_nopts = ARRAY_SIZE(cli__run_opts);
 
 /* -H "Name: value". The handshake's own headers are refused: a second Upgrade or
  * Sec-WebSocket-Key would make a request that no server answers the way herd expects, and the
@@ -513,12 +588,13 @@ static int run_url(struct run_options *o, const char *val, char *err, size_t err
     return 0;
 }
 
-static int run_apply(struct run_options *o, int id, const char *label, const char *val, char *err,
-                     size_t errlen)
+static int run_apply(struct run_options *o, const struct cli_opt *opt, const char *label,
+                     const char *val, char *err, size_t errlen)
 {
     struct client_params *p = &o->client;
     uint64_t u;
     int rc = 0;
+    int id = opt->id;
     switch (id) {
     case R_CONNECTIONS:
         rc = get_count(label, val, 1, MAX_CONNECTIONS, &p->connections, err, errlen);
@@ -609,10 +685,10 @@ static int run_apply(struct run_options *o, int id, const char *label, const cha
         o->nthresholds++;
         break;
     }
-    case R_JSON: rc = get_string(label, val, &o->json_path, err, errlen); break;
-    case R_CSV: rc = get_string(label, val, &o->csv_path, err, errlen); break;
-    case R_HTML: rc = get_string(label, val, &o->html_path, err, errlen); break;
-    case R_HLOG: rc = get_string(label, val, &o->hlog_path, err, errlen); break;
+    case R_OUTPUT:
+        rc = get_string(label, val, (const char **)(void *)((char *)o + opt->path_field), err,
+                        errlen);
+        break;
     case R_STAGES: {
         const char *why;
         int n = stages_parse(val, p->stages, LOAD_MAX_STAGES, &why);
@@ -655,16 +731,15 @@ static int run_apply(struct run_options *o, int id, const char *label, const cha
         if (rc == 0)
             p->procs = (unsigned)u;
         break;
-    case R_URL: return run_url(o, val, err, errlen);
     default: return opt_todo(label, err, errlen);
     }
     return rc;
 }
 
-static int run_apply_cb(void *ctx, const struct opt *opt, const char *label, const char *val,
+static int run_apply_cb(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
                         char *err, size_t errlen)
 {
-    return run_apply(ctx, opt->id, label, val, err, errlen);
+    return run_apply(ctx, opt, label, val, err, errlen);
 }
 
 static int run_positional_cb(void *ctx, const char *arg, char *err, size_t errlen)
@@ -696,33 +771,60 @@ int cli_run_option(struct run_options *o, const char *name, const char *value, c
             return errf(err, errlen, "%s: missing value (expected a URL)", name);
         return run_url(o, value, err, errlen);
     }
-    const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), folded, len);
+    const struct cli_opt *opt = opt_by_long(cli__run_opts, cli__run_nopts, folded, len);
     if (!opt) {
         char label[64];
         label_copy(label, sizeof label, "", name, len);
         return errf(err, errlen, "unknown option %s", label);
     }
-    if (opt->arg == ARG_TODO)
+    if (opt->arg == CLI_ARG_TODO)
         return opt_todo(name, err, errlen);
-    if (opt->arg == ARG_REQ && !value)
+    if (opt->arg == CLI_ARG_VALUE && !value)
         return opt_missing(opt, name, err, errlen);
-    return run_apply(o, opt->id, name, value, err, errlen);
+    return run_apply(o, opt, name, value, err, errlen);
 }
 
-int cli_run_option_kind(const char *name)
+/* The row of `herd run` option name (dashes or underscores), NULL for none. */
+static const struct cli_opt *run_opt_find(const char *name)
 {
     char folded[64];
     size_t len = strlen(name);
     if (len >= sizeof folded)
-        return CLI_OPT_UNKNOWN;
+        return NULL;
     for (size_t i = 0; i <= len; i++)
         folded[i] = name[i] == '_' ? '-' : name[i];
-    if (strcmp(folded, "url") == 0)
+    return opt_by_long(cli__run_opts, cli__run_nopts, folded, len);
+}
+
+int cli_run_option_kind(const char *name)
+{
+    if (strcmp(name, "url") == 0)
         return CLI_OPT_VALUE;
-    const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), folded, len);
-    if (!opt || opt->arg == ARG_TODO)
+    const struct cli_opt *opt = run_opt_find(name);
+    if (!opt || opt->arg == CLI_ARG_TODO)
         return CLI_OPT_UNKNOWN;
-    return opt->arg == ARG_NONE ? CLI_OPT_FLAG : CLI_OPT_VALUE;
+    return opt->arg == CLI_ARG_FLAG ? CLI_OPT_FLAG : CLI_OPT_VALUE;
+}
+
+unsigned cli_run_option_flags(const char *name)
+{
+    const struct cli_opt *opt = run_opt_find(name);
+    return opt ? opt->flags : 0;
+}
+
+void cli_run_outputs(const struct run_options *o, FILE *summary, struct report_outputs *out)
+{
+    memset(out, 0, sizeof *out);
+    out->summary = summary;
+    for (size_t i = 0; i < cli__run_nopts; i++) {
+        const struct cli_opt *opt = &cli__run_opts[i];
+        if (!(opt->flags & CLI_OUTPUT))
+            continue;
+        const char *path = *(const char *const *)(const void *)((const char *)o + opt->path_field);
+        if (!path || out->nfiles == REPORT_MAX_OUTPUTS)
+            continue;
+        out->file[out->nfiles++] = (struct report_output){opt->name, path, opt->write};
+    }
 }
 
 struct each_ctx {
@@ -730,7 +832,7 @@ struct each_ctx {
     void *ctx;
 };
 
-static int each_apply_cb(void *ctx, const struct opt *opt, const char *label, const char *val,
+static int each_apply_cb(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
                          char *err, size_t errlen)
 {
     struct each_ctx *e = ctx;
@@ -749,8 +851,8 @@ int cli_run_walk(int argc, char **argv, cli_run_each_fn *fn, void *ctx)
 {
     struct each_ctx e = {fn, ctx};
     char err[128];
-    return walk(argc, argv, run_opts, ARRAY_SIZE(run_opts), "run", each_apply_cb,
-                each_positional_cb, &e, err, sizeof err);
+    return walk(argc, argv, cli__run_opts, cli__run_nopts, "run", each_apply_cb, each_positional_cb,
+                &e, err, sizeof err);
 }
 
 /* ---- the effective configuration, for the report ---- */
@@ -912,32 +1014,11 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
 int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_t errlen)
 {
     cli_run_init(o);
-    int rc = walk(argc, argv, run_opts, ARRAY_SIZE(run_opts), "run", run_apply_cb,
-                  run_positional_cb, o, err, errlen);
+    int rc = walk(argc, argv, cli__run_opts, cli__run_nopts, "run", run_apply_cb, run_positional_cb,
+                  o, err, errlen);
     if (rc != 0)
         return rc;
     return cli_run_finish(o, err, errlen);
-}
-
-int cli_run_arg_takes_next(const char *arg)
-{
-    if (arg[0] != '-' || arg[1] == '\0' || strcmp(arg, "--") == 0)
-        return 0;
-    if (arg[1] == '-') {
-        const char *name = arg + 2;
-        if (strchr(name, '='))
-            return 0;
-        const struct opt *opt = opt_by_long(run_opts, ARRAY_SIZE(run_opts), name, strlen(name));
-        return opt && opt->arg == ARG_REQ;
-    }
-    for (const char *p = arg + 1; *p; p++) {
-        const struct opt *opt = opt_by_short(run_opts, ARRAY_SIZE(run_opts), *p);
-        if (!opt)
-            return 0;
-        if (opt->arg != ARG_NONE)
-            return p[1] == '\0';
-    }
-    return 0;
 }
 
 void cli_run_options_free(struct run_options *o)
@@ -946,6 +1027,51 @@ void cli_run_options_free(struct run_options *o)
     o->message_buf = NULL;
     o->client.message = NULL;
     o->client.message_len = 0;
+}
+
+/* ---- herd merge: --threshold and the report files of herd run's table ---- */
+
+static int merge_apply(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
+                       char *err, size_t errlen)
+{
+    struct merge_options *m = ctx;
+    if (!(opt->flags & CLI_MERGE))
+        return errf(err, errlen, "unknown option %s (see herd merge --help)", label);
+    if (opt->id == R_HELP) {
+        cli_usage(stdout, "merge");
+        return CLI_HELP;
+    }
+    return run_apply(&m->run, opt, label, val, err, errlen);
+}
+
+static int merge_positional(void *ctx, const char *arg, char *err, size_t errlen)
+{
+    struct merge_options *m = ctx;
+    (void)err, (void)errlen;
+    m->files[m->nfiles++] = arg;
+    return 0;
+}
+
+int cli_merge_parse(int argc, char **argv, struct merge_options *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    cli_run_init(&m->run);
+    m->files = xcalloc((size_t)(argc > 0 ? argc : 1), sizeof *m->files);
+    int rc = walk(argc, argv, cli__run_opts, cli__run_nopts, "merge", merge_apply, merge_positional,
+                  m, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (!m->nfiles)
+        return errf(err, errlen, "merge: expected JSON reports to merge (see herd merge --help)");
+    return CLI_OK;
+}
+
+void cli_merge_options_free(struct merge_options *m)
+{
+    cli_run_options_free(&m->run);
+    free(m->files);
+    m->files = NULL;
+    m->nfiles = 0;
 }
 
 /* ---- herd serve ---- */
@@ -975,28 +1101,54 @@ enum serve_opt {
     S_HELP,
 };
 
-static const struct opt serve_opts[] = {
-    {"bind", 0, ARG_REQ, S_BIND, "an address like 127.0.0.1"},
-    {"port", 0, ARG_REQ, S_PORT, "a port number"},
-    {"threads", 't', ARG_REQ, S_THREADS, "a whole number"},
-    {"delay", 0, ARG_REQ, S_DELAY, "a duration like 10ms"},
-    {"stall", 0, ARG_REQ, S_STALL, "a duration like 1s"},
-    {"stall-every", 0, ARG_REQ, S_STALL_EVERY, "a duration like 10s"},
-    {"tick", 0, ARG_REQ, S_TICK, "a number with optional /s"},
-    {"slow-policy", 0, ARG_REQ, S_SLOW_POLICY, "buffer, drop or close"},
-    {"queue-limit", 0, ARG_REQ, S_QUEUE_LIMIT, "a size like 1MiB"},
-    {"sndbuf", 0, ARG_REQ, S_SNDBUF, "a size like 32KiB"},
-    {"max-connections", 0, ARG_REQ, S_MAX_CONNECTIONS, "a whole number"},
-    {"reject", 0, ARG_REQ, S_REJECT, "a fraction from 0 to 1"},
-    {"die-after", 0, ARG_REQ, S_DIE_AFTER, "a duration like 30s"},
-    {"tls-cert", 0, ARG_REQ, S_TLS_CERT, "a file name"},
-    {"tls-key", 0, ARG_REQ, S_TLS_KEY, "a file name"},
-    {"history", 0, ARG_REQ, S_HISTORY, "a whole number"},
-    {"sse-retry", 0, ARG_REQ, S_SSE_RETRY, "a duration like 3s"},
-    {"procs", 0, ARG_REQ, S_PROCS, "a whole number"},
-    {"quiet", 'q', ARG_NONE, S_QUIET, NULL},
-    {"help", 'h', ARG_NONE, S_HELP, NULL},
+/* `herd serve`, in its --help sections. */
+const struct cli_opt cli__serve_opts[] = {
+    {"bind", 0, CLI_ARG_VALUE, S_BIND, "an address like 127.0.0.1", "ADDR",
+     "address to listen on (default 127.0.0.1)", .section = CLI_SEC_SERVE},
+    {"port", 0, CLI_ARG_VALUE, S_PORT, "a port number", "N",
+     "port (default 8080; 0 = any free port)", .section = CLI_SEC_SERVE},
+    {"threads", 't', CLI_ARG_VALUE, S_THREADS, "a whole number", "N",
+     "event-loop threads (default: number of CPUs)", .section = CLI_SEC_SERVE},
+    {"procs", 0, CLI_ARG_VALUE, S_PROCS, "a whole number", "N",
+     "N processes sharing the port (SO_REUSEPORT), --threads each;\n"
+     "topics are per process",
+     .section = CLI_SEC_SERVE},
+    {"tls-cert", 0, CLI_ARG_VALUE, S_TLS_CERT, "a file name", "F",
+     "serve TLS (wss://, https://) with this certificate ...", .section = CLI_SEC_SERVE},
+    {"tls-key", 0, CLI_ARG_VALUE, S_TLS_KEY, "a file name", "F", "... and this key",
+     .section = CLI_SEC_SERVE},
+    {"max-connections", 0, CLI_ARG_VALUE, S_MAX_CONNECTIONS, "a whole number", "N",
+     "refuse connections beyond N (default: unlimited)", .section = CLI_SEC_SERVE},
+    {"history", 0, CLI_ARG_VALUE, S_HISTORY, "a whole number", "N",
+     "messages per topic kept for Last-Event-ID (default 1024)", .section = CLI_SEC_SERVE},
+    {"sse-retry", 0, CLI_ARG_VALUE, S_SSE_RETRY, "a duration like 3s", "DUR",
+     "start every event stream with retry: DUR", .section = CLI_SEC_SERVE},
+    {"quiet", 'q', CLI_ARG_FLAG, S_QUIET, NULL, NULL, "print nothing but errors",
+     .section = CLI_SEC_SERVE},
+    {"help", 'h', CLI_ARG_FLAG, S_HELP, NULL, NULL, "this text", .section = CLI_SEC_SERVE},
+
+    {"delay", 0, CLI_ARG_VALUE, S_DELAY, "a duration like 10ms", "DUR", "hold each reply this long",
+     .section = CLI_SEC_FAULTS},
+    {"stall", 0, CLI_ARG_VALUE, S_STALL, "a duration like 1s", "DUR", "freeze for DUR ...",
+     .section = CLI_SEC_FAULTS},
+    {"stall-every", 0, CLI_ARG_VALUE, S_STALL_EVERY, "a duration like 10s", "DUR",
+     "... every DUR (shows coordinated omission)", .section = CLI_SEC_FAULTS},
+    {"tick", 0, CLI_ARG_VALUE, S_TICK, "a number with optional /s", "R",
+     "publish stamped messages to topic \"tick\" at R per second", .section = CLI_SEC_FAULTS},
+    {"slow-policy", 0, CLI_ARG_VALUE, S_SLOW_POLICY, "buffer, drop or close", "P",
+     "what a slow subscriber gets: buffer (default), drop or close", .section = CLI_SEC_FAULTS},
+    {"queue-limit", 0, CLI_ARG_VALUE, S_QUEUE_LIMIT, "a size like 1MiB", "BYTES",
+     "per-subscriber queue before the policy applies (default 1MiB)", .section = CLI_SEC_FAULTS},
+    {"sndbuf", 0, CLI_ARG_VALUE, S_SNDBUF, "a size like 32KiB", "BYTES",
+     "SO_SNDBUF of accepted sockets (default: the kernel's autotuning;\n"
+     "e.g. --sndbuf 32k --queue-limit 64k for prompt slow policies)",
+     .section = CLI_SEC_FAULTS},
+    {"reject", 0, CLI_ARG_VALUE, S_REJECT, "a fraction from 0 to 1", "P",
+     "answer a fraction P of upgrades with 503 (0.1 or 10%)", .section = CLI_SEC_FAULTS},
+    {"die-after", 0, CLI_ARG_VALUE, S_DIE_AFTER, "a duration like 30s", "DUR",
+     "exit abruptly after DUR", .section = CLI_SEC_FAULTS},
 };
+const size_t cli__serve_nopts = ARRAY_SIZE(cli__serve_opts);
 
 /* --reject: "0.05" or "5%". */
 static int reject_parse(const char *label, const char *val, double *out, char *err, size_t errlen)
@@ -1016,7 +1168,7 @@ static int reject_parse(const char *label, const char *val, double *out, char *e
     return 0;
 }
 
-static int serve_apply(void *ctx, const struct opt *opt, const char *label, const char *val,
+static int serve_apply(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
                        char *err, size_t errlen)
 {
     struct server_params *p = ctx;
@@ -1095,7 +1247,7 @@ static int serve_positional(void *ctx, const char *arg, char *err, size_t errlen
 int cli_serve_parse(int argc, char **argv, struct server_params *p, char *err, size_t errlen)
 {
     server_params_defaults(p);
-    int rc = walk(argc, argv, serve_opts, ARRAY_SIZE(serve_opts), "serve", serve_apply,
+    int rc = walk(argc, argv, cli__serve_opts, cli__serve_nopts, "serve", serve_apply,
                   serve_positional, p, err, errlen);
     if (rc != 0)
         return rc;

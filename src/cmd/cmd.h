@@ -19,21 +19,19 @@ int cmd_merge(int argc, char **argv);
  * exit code. Used by `herd run` and `herd demo`. */
 int run_execute(struct run_options *o, FILE *out);
 
-/* Raise RLIMIT_NOFILE to the hard limit; returns the soft limit in force. */
-unsigned long raise_nofile(void);
-
-/* Descriptors a process keeps for itself beyond one per connection. */
+/* Descriptors a process keeps for itself beyond one per connection (the limit itself:
+ * base/syslimits.h). */
 #define FD_RESERVE 64
 
 /* Finish a merge (report_read_merge_done), evaluate thresholds on the merged figures (the
  * reports' own when file_thresholds, then thr[0..nthr); a report's threshold of a scenario group
- * is checked on that group's merged figures), print the summary on `out` (NULL =
- * none) and write the JSON and CSV reports (NULL = none). config, when not NULL, replaces the
- * reports' "config". *failed is how many thresholds failed. Returns 0, or -1 when a report could
- * not be written (said on stderr). */
+ * is checked on that group's merged figures), then write the outputs (report_outputs_write: the
+ * summary and the report files). config, when not NULL, replaces the reports' "config". *failed
+ * is how many thresholds failed. Returns 0, or -1 when a report could not be written (said on
+ * stderr). */
 int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
                  int file_thresholds, const struct report_kv *config, size_t nconfig,
-                 const char *json_path, const char *csv_path, FILE *out, int *failed);
+                 const struct report_outputs *outs, int *failed);
 
 /* How many processes `herd run` needs for -c given this process's descriptor limit: 1 when one
  * is enough (or when this is already a child of --procs). */

@@ -4,6 +4,8 @@
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/syslimits.h"
+#include "report/report.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -64,8 +66,14 @@ int cmd_demo(int argc, char **argv)
         fprintf(stderr, "herd: demo: --out: cannot create %s: %s\n", dir, strerror(errno));
         return EXIT_USAGE;
     }
+    /* Before the first phase, not after it: the echo phase's report must be writable. */
+    char why[600];
+    if (json && atomic_file_check(json, why, sizeof why) != 0) {
+        fprintf(stderr, "herd: demo: --json: %s\n", why);
+        return EXIT_USAGE;
+    }
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    syslimits_nofile_raise();
     struct server_params sp;
     server_params_defaults(&sp);
     sp.port = 0;

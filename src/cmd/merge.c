@@ -13,7 +13,7 @@
 
 int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
                  int file_thresholds, const struct report_kv *config, size_t nconfig,
-                 const char *json_path, const char *csv_path, FILE *out, int *failed)
+                 const struct report_outputs *outs, int *failed)
 {
     report_read_merge_done(m);
     struct report rep;
@@ -76,96 +76,39 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
         ng++;
     }
 
-    int rc = 0;
-    char err[512];
-    if (out)
-        report_summary_print(out, &rep);
-    if (json_path && report_json_write(&rep, json_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --json: %s\n", err);
-        rc = -1;
-    }
-    if (csv_path && report_csv_write(&rep, csv_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --csv: %s\n", err);
-        rc = -1;
-    }
+    int rc = report_outputs_write(outs, &rep);
     free(all);
     return rc;
 }
 
-/* The value of option `name` at argv[*i] ("--name V" or "--name=V"); NULL if argv[*i] is not
- * that option. Sets *missing when the value is missing. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 int cmd_merge(int argc, char **argv)
 {
-    const char *json_path = NULL, *csv_path = NULL;
-    struct threshold *thr = xcalloc(REPORT_MAX_THRESHOLDS, sizeof *thr);
-    size_t nthr = 0;
-    const char **files = xcalloc((size_t)argc, sizeof *files);
-    size_t nfiles = 0;
-    int code = EXIT_USAGE, options_done = 0;
+    struct merge_options mo;
+    char err[600];
+    int code = EXIT_USAGE;
     struct report_read merged, next;
     int have = 0;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int missing = 0;
-        if (options_done || a[0] != '-' || a[1] == '\0') {
-            files[nfiles++] = a;
-        } else if (strcmp(a, "--") == 0) {
-            options_done = 1;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            cli_usage(stdout, "merge");
-            code = EXIT_OK;
-            goto out;
-        } else if ((v = opt_value(argc, argv, &i, "--json", &missing)) != NULL) {
-            json_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--csv", &missing)) != NULL) {
-            csv_path = v;
-        } else if ((v = opt_value(argc, argv, &i, "--threshold", &missing)) != NULL) {
-            char why[256];
-            if (nthr == REPORT_MAX_THRESHOLDS) {
-                fprintf(stderr, "herd: --threshold: at most %d thresholds\n",
-                        REPORT_MAX_THRESHOLDS);
-                goto out;
-            }
-            if (threshold_parse(v, &thr[nthr], why, sizeof why) != 0) {
-                fprintf(stderr, "herd: --threshold: %s\n", why);
-                goto out;
-            }
-            nthr++;
-        } else if (missing) {
-            fprintf(stderr, "herd: %s: expected a value\n", a);
-            goto out;
-        } else {
-            fprintf(stderr, "herd: unknown option %s (see herd merge --help)\n", a);
-            goto out;
-        }
+    int rc = cli_merge_parse(argc, argv, &mo, err, sizeof err);
+    if (rc == CLI_HELP) {
+        code = EXIT_OK;
+        goto out;
     }
-    if (!nfiles) {
-        fprintf(stderr, "herd: merge: expected JSON reports to merge (see herd merge --help)\n");
+    if (rc < 0) {
+        fprintf(stderr, "herd: %s\n", err);
+        goto out;
+    }
+    /* The outputs before the inputs: a path that cannot be written is said before the work. */
+    struct report_outputs outs;
+    cli_run_outputs(&mo.run, stdout, &outs);
+    if (report_outputs_check(&outs, err, sizeof err) != 0) {
+        fprintf(stderr, "herd: %s\n", err);
         goto out;
     }
 
-    for (size_t f = 0; f < nfiles; f++) {
-        char err[512];
+    for (size_t f = 0; f < mo.nfiles; f++) {
         struct report_read *r = have ? &next : &merged;
-        if (report_json_read(files[f], r, err, sizeof err) != 0) {
+        if (report_json_read(mo.files[f], r, err, sizeof err) != 0) {
             fprintf(stderr, "herd: %s\n", err);
             report_read_free(r);
             goto out;
@@ -177,21 +120,21 @@ int cmd_merge(int argc, char **argv)
         if ((merged.target || next.target) &&
             (!merged.target || !next.target || strcmp(merged.target, next.target) != 0))
             fprintf(stderr, "herd: warning: %s is a report of %s, %s of %s; merging anyway\n",
-                    files[f], next.target ? next.target : "(no target)", files[0],
+                    mo.files[f], next.target ? next.target : "(no target)", mo.files[0],
                     merged.target ? merged.target : "(no target)");
         report_read_merge(&merged, &next);
         report_read_free(&next);
     }
 
     int failed = 0;
-    if (merge_finish(&merged, thr, nthr, 1, NULL, 0, json_path, csv_path, stdout, &failed) != 0)
+    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed) !=
+        0)
         code = EXIT_USAGE;
     else
         code = failed ? EXIT_THRESHOLD : EXIT_OK;
 out:
     if (have)
         report_read_free(&merged);
-    free(files);
-    free(thr);
+    cli_merge_options_free(&mo);
     return code;
 }

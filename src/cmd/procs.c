@@ -1,12 +1,14 @@
 /* procs.c - `herd run --procs N`: spread one run over N local processes. One process can hold no
  * more connections than its descriptor limit allows; N processes, each shard I of N, can. The
- * parent re-executes itself (/proc/self/exe) N times with the same command line minus --procs
- * and the report options, plus `--shard I/N --json DIR/shard-I.json -q`, forwards SIGINT and
- * SIGTERM, waits for every child and merges their reports exactly as `herd merge` does. The
- * user's reports and thresholds belong to the parent. */
+ * parent re-executes itself (/proc/self/exe) N times with the same command line minus what the
+ * option table keeps in the parent (--procs, --shard, the report files, --threshold, -q), plus
+ * `--shard I/N --json DIR/shard-I.json -q`, forwards SIGINT and SIGTERM, waits for every child
+ * and merges their reports exactly as `herd merge` does. The user's reports and thresholds
+ * belong to the parent. */
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/syslimits.h"
 #include "report/report.h"
 
 #include <errno.h>
@@ -31,7 +33,7 @@ int procs_is_child(void)
 unsigned procs_needed(const struct run_options *o)
 {
     const struct client_params *p = &o->client;
-    unsigned long nofile = raise_nofile();
+    unsigned long nofile = syslimits_nofile_raise();
     uint64_t shards = p->shard_count ? p->shard_count : 1;
     uint64_t mine = p->connections / shards + 1;
     if (mine + FD_RESERVE <= nofile || getenv(CHILD_ENV) || nofile <= FD_RESERVE + 1)
@@ -48,49 +50,33 @@ unsigned procs_needed(const struct run_options *o)
     return (unsigned)n;
 }
 
-/* Options the parent keeps: the children get their own shard, report path and -q. */
-static int dropped(const char *arg)
-{
-    static const char *const names[] = {"procs", "json",  "csv",       "html",
-                                        "hlog",  "shard", "threshold", "quiet"};
-    if (strncmp(arg, "--", 2) != 0)
-        return strcmp(arg, "-q") == 0;
-    const char *name = arg + 2;
-    size_t len = strcspn(name, "=");
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strlen(names[i]) == len && strncmp(name, names[i], len) == 0)
-            return 1;
-    }
-    return 0;
-}
+/* The children's arguments after the inserted ones: every option of the command line that
+ * the option table does not keep in the parent (CLI_PARENT_ONLY: --procs, --shard, the report
+ * files, --threshold, -q), each as "--name=value" (or "--name" for a flag given bare), and the
+ * URL. Parsed with the parser's own walk, so "-qc10" or "--json F" are taken apart as the parser
+ * takes them. The strings are malloc'ed into args->own. */
+struct child_args {
+    char **v; /* where the next argument goes */
+    size_t n;
+    char **own; /* the strings made here, to free */
+    size_t nown;
+};
 
-/* The children's arguments after the inserted ones: argv[1..argc) without the dropped options
- * (and their values). */
-static size_t child_args(int argc, char **argv, char **out)
+static int child_arg_add(void *ctx, const char *name, const char *value)
 {
-    size_t n = 0;
-    int options_done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (options_done || a[0] != '-' || a[1] == '\0') {
-            out[n++] = argv[i];
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
-            options_done = 1;
-            out[n++] = argv[i];
-            continue;
-        }
-        int next = cli_run_arg_takes_next(a) && i + 1 < argc;
-        if (dropped(a)) {
-            i += next;
-            continue;
-        }
-        out[n++] = argv[i];
-        if (next)
-            out[n++] = argv[++i];
+    struct child_args *a = ctx;
+    if (strcmp(name, "url") == 0) {
+        a->v[a->n++] = (char *)value;
+        return 0;
     }
-    return n;
+    if (cli_run_option_flags(name) & CLI_PARENT_ONLY)
+        return 0;
+    size_t len = strlen(name) + (value ? strlen(value) + 1 : 0) + 3;
+    char *arg = xmalloc(len);
+    snprintf(arg, len, "--%s%s%s", name, value ? "=" : "", value ? value : "");
+    a->own[a->nown++] = arg;
+    a->v[a->n++] = arg;
+    return 0;
 }
 
 struct child {
@@ -104,6 +90,14 @@ struct child {
 int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv, FILE *out)
 {
     const struct client_params *p = &o->client;
+    /* The user's outputs are the parent's: checked before any child starts. */
+    struct report_outputs outs;
+    char err[600];
+    cli_run_outputs(o, out, &outs);
+    if (report_outputs_check(&outs, err, sizeof err) != 0) {
+        fprintf(stderr, "herd: %s\n", err);
+        return EXIT_USAGE;
+    }
     unsigned sc = p->shard_count ? p->shard_count : 1;
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
@@ -122,7 +116,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     args[2] = "--shard";
     args[4] = "--json";
     args[6] = "-q";
-    child_args(argc, argv, args + 7);
+    struct child_args ca = {args + 7, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
+    cli_run_walk(argc, argv, child_arg_add, &ca);
     setenv(CHILD_ENV, "1", 1);
 
     sigset_t sigs, old;
@@ -214,7 +209,6 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
             child_failed = 1;
         }
         struct report_read *r = have ? &next : &merged;
-        char err[512];
         int rc = report_json_read(c->path, r, err, sizeof err);
         if (rc != 0) {
             if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_USAGE)
@@ -231,6 +225,9 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
         unlink(c->path);
     }
     rmdir(dir);
+    for (size_t i = 0; i < ca.nown; i++)
+        free(ca.own[i]);
+    free(ca.own);
     free(args);
     free(kids);
     if (!have)
@@ -258,7 +255,7 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
      * check those on the merged figures too. */
     int failed = 0;
     int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, o->scenario_path != NULL, cfg,
-                             ncfg, o->json_path, o->csv_path, out, &failed);
+                             ncfg, &outs, &failed);
     int opened = merged.total.ctr[CTR_CONNECTIONS_OPENED] != 0;
     int code = !opened        ? EXIT_NORUN
                : failed       ? EXIT_THRESHOLD

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/syslimits.h"
 #include "client/client.h"
 #include "net/net.h"
 #include "report/report.h"
@@ -19,24 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TICK_NS NS_PER_S
-
-unsigned long raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return (unsigned long)rl.rlim_cur;
-}
 
 static void rfc3339_now(char *out, size_t len)
 {
@@ -100,13 +87,26 @@ struct run_plan {
     size_t n;
     int scenario; /* report groups (else the one run is the report) */
     const char *target; /* the report's target */
-    const char *label; /* for messages: the URL or the scenario file */
     const struct threshold *thr; /* the run's thresholds, on the totals */
     size_t nthr;
-    const char *json_path, *csv_path;
+    struct report_outputs outs; /* the summary and the report files */
     int quiet;
     const struct report_kv *config;
     size_t nconfig;
+};
+
+/* The reporter's state: the run's totals and time series, and how the run is ending. */
+struct reporter {
+    sigset_t sigs; /* SIGINT and SIGTERM, blocked, taken with sigtimedwait */
+    uint64_t t0, next_tick, last_tick;
+    struct stats total, iv;
+    struct ts_row *rows;
+    size_t nrows, rows_cap;
+    int64_t peak;
+    int live; /* the live line on stderr */
+    int signals; /* SIGINT/SIGTERM taken */
+    int complete; /* 0 once cut short */
+    int no_open; /* no connection of some group ever opened */
 };
 
 /* The end of group g's run: its stages' total from the start, or -d after the first connection
@@ -129,6 +129,18 @@ static void group_stop(struct group_run *g, uint64_t at, int abrupt)
         g->stop_at = at;
     g->stopping = 1;
     client_run_stop(g->run, abrupt ? 0 : 2 * NS_PER_S, abrupt);
+}
+
+/* When the first connection of any group opened, 0 while none has. */
+static uint64_t first_open_any(const struct run_plan *pl)
+{
+    uint64_t first = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        uint64_t f = client_run_first_open_ns(pl->g[i].run);
+        if (f && (!first || f < first))
+            first = f;
+    }
+    return first;
 }
 
 /* At the end of a run: a local limit that kept it below the connections asked for gets one line
@@ -168,41 +180,33 @@ static const char *no_open_reason(const struct stats *s)
                                      : "see errors in the report";
 }
 
-/* Start every group's run, be the reporter until all are done, write the reports. */
-static int run_plan_execute(struct run_plan *pl, FILE *out)
-{
-    char err[512] = "";
+/* ---- before: descriptors, the groups' workers ---- */
 
-    /* Descriptors: one per connection of this shard, plus a reserve. */
-    unsigned long nofile = raise_nofile();
-    uint64_t mine = 1, asked = 0;
+/* Descriptors: one per connection of this shard, plus a reserve. Sets *asked to the
+ * connections this process is to hold. Returns 0, or EXIT_USAGE (said on stderr). */
+static int descriptors_check(const struct run_plan *pl, unsigned long nofile, uint64_t *asked)
+{
+    uint64_t mine = 1;
+    *asked = 0;
     for (size_t i = 0; i < pl->n; i++) {
         const struct client_params *p = &pl->g[i].o->client;
-        uint64_t share = shard_share(p->connections, p->shard_index, p->shard_count);
         mine += p->connections / (p->shard_count ? p->shard_count : 1);
-        asked += share;
+        *asked += shard_share(p->connections, p->shard_index, p->shard_count);
     }
-    if (mine + FD_RESERVE > nofile) {
-        fprintf(stderr,
-                "herd: -c: %llu connections need %llu file descriptors, but this process may "
-                "hold %lu (hard limit); run shards with --shard I/N in several processes\n",
-                (unsigned long long)(mine - 1), (unsigned long long)(mine + FD_RESERVE), nofile);
-        return EXIT_USAGE;
-    }
+    if (mine + FD_RESERVE <= nofile)
+        return 0;
+    fprintf(stderr,
+            "herd: -c: %llu connections need %llu file descriptors, but this process may "
+            "hold %lu (hard limit); run shards with --shard I/N in several processes\n",
+            (unsigned long long)(mine - 1), (unsigned long long)(mine + FD_RESERVE), nofile);
+    return EXIT_USAGE;
+}
 
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigset_t old;
-    pthread_sigmask(SIG_BLOCK, &sigs, &old);
-    signal(SIGPIPE, SIG_IGN);
-
-    /* The report is large (threshold results, groups): keep it off the stack. */
-    struct report *rep = xcalloc(1, sizeof *rep);
-    rfc3339_now(rep->started_at, sizeof rep->started_at);
-    uint64_t t0 = mono_ns();
-    int any_stages = 0;
+/* Start every group's client run. Returns 0, or EXIT_NORUN (said on stderr) with none left
+ * running. */
+static int groups_start(struct run_plan *pl)
+{
+    char err[512] = "";
     for (size_t i = 0; i < pl->n; i++) {
         struct group_run *g = &pl->g[i];
         g->run = client_run_start(&g->o->client, err, sizeof err);
@@ -216,40 +220,95 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
                 client_run_join(pl->g[k].run);
                 client_run_free(pl->g[k].run);
             }
-            free(rep);
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
             return EXIT_NORUN;
         }
         stats_init(&g->total);
         stats_init(&g->iv);
-        any_stages |= g->o->client.nstages != 0;
     }
+    return 0;
+}
 
-    struct stats total, iv;
-    stats_init(&total);
-    stats_init(&iv);
-    size_t rows_cap = 64, nrows = 0;
-    struct ts_row *rows = xcalloc(rows_cap, sizeof *rows);
-    int live = !pl->quiet && isatty(STDERR_FILENO);
-    int signals = 0, complete = 1, no_open = 0;
-    uint64_t next_tick = t0 + TICK_NS, last_tick = t0;
-    int64_t peak = 0;
-    const struct client_params *p0 = &pl->g[0].o->client;
+/* ---- during: the reporter loop and the stop policy ---- */
 
+/* One tick: collect every group's interval into its totals and the run's, one time-series row,
+ * the live line. */
+static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
+{
+    struct stats *iv = &r->iv;
+    for (size_t i = 0; i < pl->n; i++) {
+        struct group_run *g = &pl->g[i];
+        client_run_collect(g->run, &g->iv);
+        if (g->iv.peak > g->peak)
+            g->peak = g->iv.peak;
+        if (g->iv.open > g->peak)
+            g->peak = g->iv.open;
+        stats_merge(&g->total, &g->iv);
+        if (!g->stopping) /* open as the run ended, before herd's own closes */
+            g->open_at_end = g->iv.open;
+        stats_merge(iv, &g->iv); /* open and the interval peaks add up */
+        stats_reset(&g->iv);
+        g->iv.open = g->iv.peak = 0;
+    }
+    if (iv->peak > r->peak)
+        r->peak = iv->peak;
+    if (iv->open > r->peak)
+        r->peak = iv->open;
+    stats_merge(&r->total, iv);
+    if (r->nrows == r->rows_cap) {
+        r->rows_cap *= 2;
+        r->rows = xrealloc(r->rows, r->rows_cap * sizeof *r->rows);
+    }
+    struct ts_row *row = &r->rows[r->nrows++];
+    fill_row(row, iv, (double)(now - r->t0) / 1e9);
+    if (r->live)
+        report_live_print(stderr, row, (double)(now - r->last_tick) / 1e9,
+                          live_metric(&pl->g[0].o->client));
+    r->last_tick = now;
+    stats_reset(iv);
+    iv->open = iv->peak = 0;
+}
+
+/* After a tick, what ends which group: its deadline (a graceful stop); no connection of some
+ * group ever opened, every attempt having failed or none finished in time (the whole run stops
+ * at once: it cannot be what was asked); every connection of a group gone for good (a server
+ * that vanished: that group stops, marked incomplete). */
+static void stop_policy(struct run_plan *pl, struct reporter *r, uint64_t now, uint64_t first_any)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        struct group_run *g = &pl->g[i];
+        const struct client_params *p = &g->o->client;
+        if (g->stopping)
+            continue;
+        uint64_t d = group_deadline(g, r->t0, first_any);
+        uint64_t first = client_run_first_open_ns(g->run);
+        if (d && now >= d) {
+            group_stop(g, d, 0);
+        } else if (!first && (client_run_live(g->run) == 0 ||
+                              (!p->nstages && now > r->t0 + p->timeout_ns + TICK_NS))) {
+            r->no_open = 1;
+            r->complete = 0;
+            for (size_t k = 0; k < pl->n; k++)
+                group_stop(&pl->g[k], now, 1);
+            return;
+        } else if (first && client_run_live(g->run) == 0) {
+            r->complete = 0;
+            group_stop(g, now, 1);
+        }
+    }
+}
+
+/* Be the reporter until every group's run is done: wake at each tick, at a group's deadline
+ * (exactly: no traffic runs past what the report says) and on SIGINT/SIGTERM (the first stops
+ * every group gracefully, a second at once). */
+static void reporter_loop(struct run_plan *pl, struct reporter *r)
+{
     for (;;) {
         uint64_t now = mono_ns();
-        uint64_t first_any = 0;
-        for (size_t i = 0; i < pl->n; i++) {
-            uint64_t f = client_run_first_open_ns(pl->g[i].run);
-            if (f && (!first_any || f < first_any))
-                first_any = f;
-        }
-        /* Wake at the next tick or at the first end of a group's run, exactly: no traffic
-         * runs past what the report says. */
-        uint64_t wake = next_tick;
+        uint64_t first_any = first_open_any(pl);
+        uint64_t wake = r->next_tick;
         int stopping_any = 0, all_done = 1;
         for (size_t i = 0; i < pl->n; i++) {
-            uint64_t d = group_deadline(&pl->g[i], t0, first_any);
+            uint64_t d = group_deadline(&pl->g[i], r->t0, first_any);
             if (d && d < wake)
                 wake = d;
             stopping_any |= pl->g[i].stopping;
@@ -259,122 +318,78 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
         if (stopping_any && wait > 20 * NS_PER_MS) /* notice the workers finishing promptly */
             wait = 20 * NS_PER_MS;
         struct timespec ts = {(time_t)(wait / NS_PER_S), (long)(wait % NS_PER_S)};
-        int sig = wait && !all_done ? sigtimedwait(&sigs, NULL, &ts) : -1;
+        int sig = wait && !all_done ? sigtimedwait(&r->sigs, NULL, &ts) : -1;
         if (sig == SIGINT || sig == SIGTERM) {
-            signals++;
-            complete = 0;
+            r->signals++;
+            r->complete = 0;
             for (size_t i = 0; i < pl->n; i++)
-                group_stop(&pl->g[i], mono_ns(), signals > 1);
+                group_stop(&pl->g[i], mono_ns(), r->signals > 1);
             continue;
         }
         now = mono_ns();
         int end_now = 0;
         all_done = 1;
         for (size_t i = 0; i < pl->n; i++) {
-            uint64_t d = group_deadline(&pl->g[i], t0, first_any);
+            uint64_t d = group_deadline(&pl->g[i], r->t0, first_any);
             end_now |= d && now >= d;
             all_done &= client_run_done(pl->g[i].run);
         }
-        if (now < next_tick && !end_now && !all_done)
+        if (now < r->next_tick && !end_now && !all_done)
             continue;
-        next_tick += TICK_NS;
-        if (next_tick < now)
-            next_tick = now + TICK_NS;
-
-        for (size_t i = 0; i < pl->n; i++) {
-            struct group_run *g = &pl->g[i];
-            client_run_collect(g->run, &g->iv);
-            if (g->iv.peak > g->peak)
-                g->peak = g->iv.peak;
-            if (g->iv.open > g->peak)
-                g->peak = g->iv.open;
-            stats_merge(&g->total, &g->iv);
-            if (!g->stopping) /* open as the run ended, before herd's own closes */
-                g->open_at_end = g->iv.open;
-            stats_merge(&iv, &g->iv); /* open and the interval peaks add up */
-            stats_reset(&g->iv);
-            g->iv.open = g->iv.peak = 0;
-        }
-        if (iv.peak > peak)
-            peak = iv.peak;
-        if (iv.open > peak)
-            peak = iv.open;
-        stats_merge(&total, &iv);
-        if (nrows == rows_cap) {
-            rows_cap *= 2;
-            rows = xrealloc(rows, rows_cap * sizeof *rows);
-        }
-        fill_row(&rows[nrows], &iv, (double)(now - t0) / 1e9);
-        if (live)
-            report_live_print(stderr, &rows[nrows], (double)(now - last_tick) / 1e9,
-                              live_metric(p0));
-        nrows++;
-        last_tick = now;
-        stats_reset(&iv);
-        iv.open = iv.peak = 0;
-
+        r->next_tick += TICK_NS;
+        if (r->next_tick < now)
+            r->next_tick = now + TICK_NS;
+        reporter_tick(pl, r, now);
         if (all_done)
-            break;
-        for (size_t i = 0; i < pl->n; i++) {
-            struct group_run *g = &pl->g[i];
-            const struct client_params *p = &g->o->client;
-            if (g->stopping)
-                continue;
-            uint64_t d = group_deadline(g, t0, first_any);
-            uint64_t first = client_run_first_open_ns(g->run);
-            if (d && now >= d) {
-                group_stop(g, d, 0);
-            } else if (!first && (client_run_live(g->run) == 0 ||
-                                  (!p->nstages && now > t0 + p->timeout_ns + TICK_NS))) {
-                /* Nothing ever opened: every attempt failed or none finished in time. The run
-                 * cannot be what was asked: stop all of it. */
-                no_open = 1;
-                complete = 0;
-                for (size_t k = 0; k < pl->n; k++)
-                    group_stop(&pl->g[k], now, 1);
-                break;
-            } else if (first && client_run_live(g->run) == 0) {
-                /* Every connection is gone (a server that vanished) and none will come back. */
-                complete = 0;
-                group_stop(g, now, 1);
-            }
-        }
+            return;
+        stop_policy(pl, r, now, first_any);
     }
+}
+
+/* ---- after: the last figures, the report, the outputs ---- */
+
+/* Join every group and take what was recorded after the last tick; the groups' and the run's
+ * open (as the run ended) and peak. Returns when the last group stopped. */
+static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
+{
     uint64_t stop_at = 0;
     for (size_t i = 0; i < pl->n; i++) {
         struct group_run *g = &pl->g[i];
         client_run_join(g->run);
         client_run_collect(g->run, &g->iv); /* anything recorded after the last tick */
         stats_merge(&g->total, &g->iv);
-        stats_merge(&total, &g->iv);
+        stats_merge(&r->total, &g->iv);
         g->total.open = g->open_at_end;
         g->total.peak = g->peak;
         stop_at = g->stop_at > stop_at ? g->stop_at : stop_at;
     }
-    total.open = 0;
+    r->total.open = 0;
     for (size_t i = 0; i < pl->n; i++)
-        total.open += pl->g[i].open_at_end;
-    total.peak = peak;
-    if (live)
+        r->total.open += pl->g[i].open_at_end;
+    r->total.peak = r->peak;
+    if (r->live)
         fputs("\r\033[K", stderr);
+    return stop_at;
+}
 
-    uint64_t first = 0;
-    int all_opened = 1;
-    for (size_t i = 0; i < pl->n; i++) {
-        uint64_t f = client_run_first_open_ns(pl->g[i].run);
-        all_opened &= f != 0;
-        if (f && (!first || f < first))
-            first = f;
-    }
+/* Fill the report from the run's figures; evaluate the thresholds. Returns how many failed. */
+static int report_fill(const struct run_plan *pl, const struct reporter *r, struct report *rep,
+                       uint64_t stop_at, uint64_t asked)
+{
+    const struct client_params *p0 = &pl->g[0].o->client;
+    int any_stages = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        any_stages |= pl->g[i].o->client.nstages != 0;
+    uint64_t first = first_open_any(pl);
     rep->tool_version = HERD_VERSION;
-    rep->complete = complete;
+    rep->complete = r->complete;
     rep->target = pl->target;
-    uint64_t begin = any_stages ? t0 : first;
+    uint64_t begin = any_stages ? r->t0 : first;
     rep->duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;
     rep->shards = 1;
-    rep->total = &total;
-    rep->rows = rows;
-    rep->nrows = nrows;
+    rep->total = &r->total;
+    rep->rows = r->rows;
+    rep->nrows = r->nrows;
     memcpy(rep->config, pl->config, pl->nconfig * sizeof pl->config[0]);
     rep->nconfig = pl->nconfig;
     /* --stages: this process's targets, judged from the time series (single-URL runs). */
@@ -397,15 +412,18 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
         rg->config = g->o->config;
         rg->nconfig = g->o->nconfig;
     }
-    report_limit_check(&total, asked, &rep->limit);
+    report_limit_check(&r->total, asked, &rep->limit);
     int failed = report_thresholds_eval(rep, pl->thr, pl->nthr);
     for (size_t i = 0; i < rep->ngroups; i++)
         failed +=
             report_group_thresholds_eval(rep, i, pl->g[i].o->thresholds, pl->g[i].o->nthresholds);
+    return failed;
+}
 
-    int code = !first || no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
-    if (out)
-        report_summary_print(out, rep);
+/* What went wrong that the report's figures do not say in words: groups that never opened a
+ * connection (and why), TLS failures, a local limit. One line each on stderr. */
+static void run_diagnose(const struct run_plan *pl, const struct report *rep, unsigned long nofile)
+{
     for (size_t i = 0; i < pl->n; i++) {
         const struct group_run *g = &pl->g[i];
         if (client_run_first_open_ns(g->run))
@@ -425,23 +443,69 @@ static int run_plan_execute(struct run_plan *pl, FILE *out)
                     (unsigned long long)pl->g[i].total.err[ERR_TLS], tls_err);
     }
     limit_say(&rep->limit, nofile);
-    if (pl->json_path && report_json_write(rep, pl->json_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --json: %s\n", err);
-        code = code ? code : EXIT_NORUN;
+}
+
+/* Start every group's run, be the reporter until all are done, write the outputs. The outputs
+ * are checked first: a report that cannot be written is a usage error before anything
+ * connects, not a surprise after the run. */
+static int run_plan_execute(struct run_plan *pl)
+{
+    char err[600];
+    if (report_outputs_check(&pl->outs, err, sizeof err) != 0) {
+        fprintf(stderr, "herd: %s\n", err);
+        return EXIT_USAGE;
     }
-    if (pl->csv_path && report_csv_write(rep, pl->csv_path, err, sizeof err) != 0) {
-        fprintf(stderr, "herd: --csv: %s\n", err);
-        code = code ? code : EXIT_NORUN;
+    unsigned long nofile = syslimits_nofile_raise();
+    uint64_t asked;
+    int code = descriptors_check(pl, nofile, &asked);
+    if (code != 0)
+        return code;
+
+    struct reporter r = {.complete = 1, .rows_cap = 64};
+    sigemptyset(&r.sigs);
+    sigaddset(&r.sigs, SIGINT);
+    sigaddset(&r.sigs, SIGTERM);
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &r.sigs, &old);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The report is large (threshold results, groups): keep it off the stack. */
+    struct report *rep = xcalloc(1, sizeof *rep);
+    rfc3339_now(rep->started_at, sizeof rep->started_at);
+    r.t0 = mono_ns();
+    code = groups_start(pl);
+    if (code != 0) {
+        free(rep);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return code;
     }
+    stats_init(&r.total);
+    stats_init(&r.iv);
+    r.rows = xcalloc(r.rows_cap, sizeof *r.rows);
+    r.live = !pl->quiet && isatty(STDERR_FILENO);
+    r.next_tick = r.t0 + TICK_NS;
+    r.last_tick = r.t0;
+
+    reporter_loop(pl, &r);
+    uint64_t stop_at = groups_finish(pl, &r);
+
+    int failed = report_fill(pl, &r, rep, stop_at, asked);
+    int all_opened = 1;
+    for (size_t i = 0; i < pl->n; i++)
+        all_opened &= client_run_first_open_ns(pl->g[i].run) != 0;
+    code = r.no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
+    if (report_outputs_write(&pl->outs, rep) != 0)
+        code = code ? code : EXIT_NORUN;
+    run_diagnose(pl, rep, nofile);
 
     for (size_t i = 0; i < pl->n; i++) {
         client_run_free(pl->g[i].run);
         stats_free(&pl->g[i].total);
         stats_free(&pl->g[i].iv);
     }
-    stats_free(&total);
-    stats_free(&iv);
-    free(rows);
+    stats_free(&r.total);
+    stats_free(&r.iv);
+    free(r.rows);
     free(rep);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return code;
@@ -454,16 +518,14 @@ int run_execute(struct run_options *o, FILE *out)
         .g = &g,
         .n = 1,
         .target = o->client.url_text,
-        .label = o->client.url_text,
         .thr = o->thresholds,
         .nthr = o->nthresholds,
-        .json_path = o->json_path,
-        .csv_path = o->csv_path,
         .quiet = o->client.quiet,
         .config = o->config,
         .nconfig = o->nconfig,
     };
-    return run_plan_execute(&pl, out);
+    cli_run_outputs(o, out, &pl.outs);
+    return run_plan_execute(&pl);
 }
 
 /* Online CPUs, for sharing them out between groups. */
@@ -532,13 +594,24 @@ static void check_print(FILE *out, const struct scenario *s, const struct run_op
 }
 
 /* Options the command line knows but the engine does not do yet: say so rather than run
- * something other than what was asked. NULL when everything in o is supported. */
+ * something other than what was asked. NULL when everything in o is supported. (A report format
+ * herd cannot write yet is refused with the other outputs: report_outputs_check.) */
 static const char *unsupported(const struct run_options *o)
 {
-    return o->client.compress ? "--compress"
-           : o->html_path     ? "--html"
-           : o->hlog_path     ? "--hlog"
-                              : NULL;
+    return o->client.compress ? "--compress" : NULL;
+}
+
+/* --check: the report files o asks for can be written (as run_plan_execute and procs_execute
+ * check before a run). Returns 0, or EXIT_USAGE said on stderr. */
+static int outputs_check(const struct run_options *o)
+{
+    struct report_outputs outs;
+    char err[600];
+    cli_run_outputs(o, NULL, &outs);
+    if (report_outputs_check(&outs, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "herd: %s\n", err);
+    return EXIT_USAGE;
 }
 
 /* --bind is checked here, before any process or connection starts, so that a bad spec is a
@@ -599,8 +672,9 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
     s->top.client.connections = s->connections;
     scenario_config(s);
     if (o->check) {
-        check_print(stdout, s, NULL);
-        rc = EXIT_OK;
+        rc = outputs_check(&s->top);
+        if (rc == EXIT_OK)
+            check_print(stdout, s, NULL);
         goto out;
     }
     for (size_t i = 0; i < s->ngroups; i++) {
@@ -648,16 +722,14 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .n = s->ngroups,
         .scenario = 1,
         .target = target,
-        .label = s->name,
         .thr = s->top.thresholds,
         .nthr = s->top.nthresholds,
-        .json_path = s->top.json_path,
-        .csv_path = s->top.csv_path,
         .quiet = s->top.client.quiet,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
     };
-    rc = run_plan_execute(&pl, stdout);
+    cli_run_outputs(&s->top, stdout, &pl.outs);
+    rc = run_plan_execute(&pl);
     free(g);
 out:
     scenario_free(s);
@@ -683,9 +755,11 @@ int cmd_run(int argc, char **argv)
         return rc;
     }
     if (o.check) {
-        check_print(stdout, NULL, &o);
+        rc = outputs_check(&o);
+        if (rc == EXIT_OK)
+            check_print(stdout, NULL, &o);
         cli_run_options_free(&o);
-        return EXIT_OK;
+        return rc;
     }
     const char *later = unsupported(&o);
     if (later) {

@@ -12,6 +12,7 @@
  * process only. */
 #include "cmd/cmd.h"
 
+#include "base/syslimits.h"
 #include "net/net.h"
 #include "server/server.h"
 
@@ -264,7 +265,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "herd: %s\n", err);
         return EXIT_USAGE;
     }
-    raise_nofile();
+    syslimits_nofile_raise();
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

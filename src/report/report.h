@@ -1,8 +1,9 @@
 /* report.h - everything herd tells the user after (and during) a run: the live line, the summary
  * table, the JSON report (DESIGN.md version 1), CSV time series, thresholds.
  *
- * The report module reads snapshots (struct stats, struct report), never live worker state. Every
- * file is written atomically: a temporary file in the same directory, fsync, rename. */
+ * The report module reads snapshots (struct stats, struct report), never live worker state. A
+ * report file is written atomically (a temporary file in the same directory, fsync, rename) when
+ * it is a regular file; a device or a FIFO is written in place (atomic_file_write). */
 #ifndef HERD_REPORT_REPORT_H
 #define HERD_REPORT_REPORT_H
 
@@ -162,6 +163,39 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
 
+/* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
+ * with a one-line message in err. */
+typedef int report_write_fn(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* One report file a run asked for. */
+struct report_output {
+    const char *option; /* the option that asked for it, without dashes ("json"): messages say
+                           "--json: ..." */
+    const char *path;
+    report_write_fn *write; /* NULL: a format herd does not write yet */
+};
+
+#define REPORT_MAX_OUTPUTS 8
+
+/* Everything a run (or a merge) shows and writes at its end: the summary table and the report
+ * files. cli_run_outputs fills it from the command line. */
+struct report_outputs {
+    FILE *summary; /* where the summary table goes, NULL = nowhere */
+    struct report_output file[REPORT_MAX_OUTPUTS];
+    size_t nfiles;
+};
+
+/* Before the run: every file is of a format herd writes and its path can be written
+ * (atomic_file_check). Returns 0, or a negative error with "--OPTION: PATH: why" in err for the
+ * first that cannot. */
+int report_outputs_check(const struct report_outputs *o, char *err, size_t errlen);
+
+/* After the run: the summary on o->summary (then flushed, so that a report written through
+ * /dev/stdout comes after it), then every file, each whatever became of the others. Each failure
+ * is one line "herd: --OPTION: PATH: why" on stderr. Returns 0, or -1 when a file could not be
+ * written. */
+int report_outputs_write(const struct report_outputs *o, const struct report *r);
+
 /* The final human summary: connections, messages, each non-empty histogram's
  * min/p50/p90/p99/p99.9/max, errors by class with HTTP statuses and close codes, thresholds. */
 void report_summary_print(FILE *out, const struct report *r);
@@ -172,9 +206,20 @@ void report_summary_print(FILE *out, const struct report *r);
  * a newline. */
 void report_live_print(FILE *out, const struct ts_row *row, double interval_s, int metric);
 
-/* Write len bytes to path atomically (temp file in the same directory, fsync, rename). Returns 0
- * or -errno with a message in err. */
+/* Write len bytes to path. A regular file (or a new one) is written atomically: a temporary file
+ * in its directory, fsync, rename; a symlink to one stays a symlink and the file it names is
+ * replaced, keeping its permission bits. A character device or a FIFO (/dev/null, a named pipe)
+ * is written in place, and so is a descriptor named through /proc (/dev/stdout, /dev/fd/N;
+ * appended to when it is a regular file): a rename would replace the node. A read-only file, a
+ * directory, a block device and a socket are refused, and so is a FIFO nobody reads. Returns 0
+ * or -errno with a one-line message naming path in err. */
 int atomic_file_write(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* Whether atomic_file_write(path) can be expected to work, checked before a run rather than
+ * after it: what it would refuse is refused here with the same message, and for a regular or a
+ * new file a temporary file is created in its directory and removed again. Returns 0 or -errno
+ * with a message in err. */
+int atomic_file_check(const char *path, char *err, size_t errlen);
 
 /* Format a duration in us for humans: "412us", "3.21ms", "1.50s". */
 void report_fmt_us(char *out, size_t outlen, double us);

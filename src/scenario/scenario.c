@@ -4,6 +4,8 @@
  * marks, which is all the error messages need. Aliases are resolved by libyaml to shared nodes
  * (no expansion), and the walk below is only three levels deep (top mapping, groups list, group
  * mapping, value list), so no input makes it recurse or multiply work beyond the group limit.
+ * Before the tree is built, one pass over the parser's events refuses nesting deeper than
+ * SCENARIO_MAX_DEPTH and more than SCENARIO_MAX_NODES nodes (see shape_check).
  *
  * Values reach cli_run_option as text: YAML's `100`, `true` and `"100"` all arrive as their
  * characters, and the command line's parsers decide what they mean. */
@@ -22,10 +24,6 @@
 #include <yaml.h>
 
 #define KEY_MAX 48 /* longer keys are no option */
-
-/* Options of the whole run: not in a group. */
-static const char *const run_wide[] = {"json",  "csv",   "html",  "hlog", "quiet",
-                                       "procs", "shard", "check", "file", "help"};
 
 struct entry {
     char canon[KEY_MAX]; /* the long option with dashes; "threshold" for thresholds */
@@ -179,13 +177,15 @@ static const struct entry *find(const struct entry *e, size_t n, const char *can
     return NULL;
 }
 
+/* What cli's option table says of a key: where it may stand. */
 static int is_run_wide(const char *canon)
 {
-    for (size_t i = 0; i < sizeof run_wide / sizeof run_wide[0]; i++) {
-        if (strcmp(canon, run_wide[i]) == 0)
-            return 1;
-    }
-    return 0;
+    return (cli_run_option_flags(canon) & CLI_RUN_WIDE) != 0;
+}
+
+static int is_cmdline_only(const char *canon)
+{
+    return (cli_run_option_flags(canon) & CLI_CMDLINE_ONLY) != 0;
 }
 
 /* Apply one scalar value of entry x to o; errors point at the value's node `at`. */
@@ -223,15 +223,14 @@ static int apply_entry(struct ctx *c, struct run_options *o, const struct entry 
         return fail(c, x->key_mark,
                     "unknown key %.40s (keys are herd run long options, e.g. connect_rate)",
                     shown(x->key));
-    if (strcmp(x->canon, "file") == 0 || strcmp(x->canon, "help") == 0 ||
-        strcmp(x->canon, "check") == 0)
+    if (is_cmdline_only(x->canon))
         return fail(c, x->key_mark, "%.40s: not allowed in a scenario file", x->key);
     yaml_node_t *v = x->value;
     if (!v || is_null(v))
         return fail(c, x->key_mark, "%.40s: missing value (expected %s)", x->key,
                     kind == CLI_OPT_FLAG ? "true or false" : "a value");
     if (v->type == YAML_SEQUENCE_NODE) {
-        if (strcmp(x->canon, "header") != 0 && strcmp(x->canon, "threshold") != 0)
+        if (!(cli_run_option_flags(x->canon) & CLI_REPEATABLE))
             return fail(c, v->start_mark, "%.40s: expected one value, got a list", x->key);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
@@ -260,8 +259,7 @@ static int apply_overrides(struct ctx *c, struct run_options *o, const struct en
         const struct scenario_override *ov = &c->in->overrides[i];
         if (group && (find(group, ngroup, ov->name) || strcmp(ov->name, "threshold") == 0))
             continue;
-        if (strcmp(ov->name, "file") == 0 || strcmp(ov->name, "check") == 0 ||
-            strcmp(ov->name, "url") == 0)
+        if (is_cmdline_only(ov->name) || strcmp(ov->name, "url") == 0)
             continue;
         char msg[400];
         int rc = cli_run_option(o, ov->name, ov->value, msg, sizeof msg);
@@ -372,8 +370,7 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     for (size_t i = 0; i < ng; i++) {
         if (strcmp(ge[i].canon, "name") == 0)
             continue;
-        if (is_run_wide(ge[i].canon) && strcmp(ge[i].canon, "file") != 0 &&
-            strcmp(ge[i].canon, "help") != 0 && strcmp(ge[i].canon, "check") != 0) {
+        if (is_run_wide(ge[i].canon)) {
             rc = fail(c, ge[i].key_mark, "%.40s: applies to the whole run: set it at the top level",
                       ge[i].key);
             goto out;
@@ -546,6 +543,51 @@ static int yaml_failed(struct ctx *c, const yaml_parser_t *p, const char *data, 
     }
 }
 
+/* Refuse, before the document is loaded, collections nested deeper than SCENARIO_MAX_DEPTH and
+ * more than SCENARIO_MAX_NODES nodes. libyaml's parser does work in proportion to the
+ * collections open at every token (it keeps a possible simple key per flow level and checks them
+ * all each time), so n levels cost n^2: `[[[...]]]` 100 000 deep took 23 s of CPU, and the 4 MiB
+ * a file may have allows 4 million. Loading costs about 100 bytes and a few allocations per
+ * node, so a 4 MiB file of `[],` (1.4 million lists) took 2 s and 400 MiB before the walk saw
+ * that it holds no groups. This pass stops at the first collection too deep or node too many,
+ * after a bounded amount of that work; a file that passes costs one linear pass more. Syntax
+ * errors found here are the ones the loader would report (the same parser), at the same place. */
+static int shape_check(struct ctx *c, const char *data, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        die("out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    size_t depth = 0, nodes = 0;
+    int rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = yaml_failed(c, &parser, data, len);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        int node = type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT ||
+                   type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT;
+        if (node && ++nodes > SCENARIO_MAX_NODES)
+            rc = fail(c, ev.start_mark,
+                      "more than %d values, lists and mappings: too large for a scenario",
+                      SCENARIO_MAX_NODES);
+        else if ((type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) &&
+                 ++depth > SCENARIO_MAX_DEPTH)
+            rc = fail(c, ev.start_mark,
+                      "nested more than %d levels deep (a scenario needs a few levels)",
+                      SCENARIO_MAX_DEPTH);
+        else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+            depth--;
+        yaml_event_delete(&ev);
+        if (rc != 0 || type == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int scenario_parse_buffer(const char *data, size_t len, const char *name,
                           const struct scenario_input *in, struct scenario *s, char *err,
                           size_t errlen)
@@ -556,6 +598,9 @@ int scenario_parse_buffer(const char *data, size_t len, const char *name,
     struct ctx c = {s->name, in, NULL, s, NULL, err, errlen};
     if (err && errlen)
         err[0] = '\0';
+    int rc = shape_check(&c, data, len);
+    if (rc != 0)
+        return rc;
 
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
@@ -563,13 +608,12 @@ int scenario_parse_buffer(const char *data, size_t len, const char *name,
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     yaml_document_t doc;
     if (!yaml_parser_load(&parser, &doc)) {
-        int rc = yaml_failed(&c, &parser, data, len);
+        rc = yaml_failed(&c, &parser, data, len);
         yaml_parser_delete(&parser);
         return rc;
     }
     /* One document per file: a second one would be silently ignored. */
     yaml_document_t next;
-    int rc = 0;
     if (!yaml_parser_load(&parser, &next)) {
         rc = yaml_failed(&c, &parser, data, len);
     } else {

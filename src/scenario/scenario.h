@@ -16,7 +16,8 @@
  *
  * Every mistake is one line "FILE:LINE:COLUMN: message" (1-based, from libyaml's marks) that
  * points at the offending key or value. The parser takes any bytes: it never crashes and frees
- * what it allocated, whatever the input. */
+ * what it allocated, whatever the input, and its time and memory stay linear in the size of the
+ * file (SCENARIO_MAX_DEPTH, SCENARIO_MAX_NODES). */
 #ifndef HERD_SCENARIO_SCENARIO_H
 #define HERD_SCENARIO_SCENARIO_H
 
@@ -28,6 +29,12 @@
 #define SCENARIO_MAX_GROUPS 64
 #define SCENARIO_NAME_MAX 64 /* a group name: letters, digits, '_', '-', '.'; at most 63 */
 #define SCENARIO_MAX_BYTES (4u << 20) /* larger files are not scenarios */
+/* Lists and mappings nest at most this deep (the top-level mapping is level 1, a group's list of
+ * headers level 4): deeper is an error at the first collection too deep. */
+#define SCENARIO_MAX_DEPTH 32
+/* At most this many nodes (values, lists, mappings, aliases) in the file: 64 groups of every
+ * option with lists of headers and thresholds take a few thousand. */
+#define SCENARIO_MAX_NODES 100000
 
 struct scenario_group {
     char name[SCENARIO_NAME_MAX];

@@ -227,3 +227,27 @@ def test_procs_scenario(herd_serve, run_herd, tmp_path):
     check_totals(r)
     assert {(t.get("group"), t["expr"]) for t in r["thresholds"]} == {
         (None, "errors==0"), ("pingers", "rtt.p99<5s"), ("pingers", "rtt.count>0")}
+
+
+@pytest.mark.hard_timeout(30)
+@pytest.mark.parametrize("shape", ["nested", "open", "wide"])
+def test_file_too_deep_or_too_large(run_herd, tmp_path, shape):
+    """A file of brackets just under the 4 MiB a scenario may have: refused at once (the parser
+    is quadratic in the depth: 100 000 levels took 23 s of CPU, 2 million would take hours) with
+    one FILE:LINE:COLUMN line and exit 2."""
+    size = (4 << 20) - 64
+    if shape == "nested":  # groups: [[[...]]], level 33 is the `[` at column 40
+        half = (size - 8) // 2
+        text, where = "groups: " + "[" * half + "]" * half + "\n", "1:40"
+    elif shape == "open":  # never closed
+        text, where = "groups: " + "[" * (size - 8) + "\n", "1:40"
+    else:  # groups: [[],[],...]: 1.4 million lists, each one level deep; node 100 001 is
+        # the list at column 10 + 3 * 99 997 (the mapping, its key and `groups` are 3)
+        n = (size - 12) // 3
+        text, where = "groups: [" + "[]," * n + "[]]\n", f"1:{10 + 3 * 99997}"
+    path = write(tmp_path, f"{shape}.yaml", text)
+    assert path.stat().st_size < 4 << 20
+    res = run_herd("--check", "-f", path, json=False, timeout=20)
+    assert res.code == 2, res.stderr
+    assert res.stderr.startswith(f"{path}:{where}: "), res.stderr
+    assert len(res.stderr.splitlines()) == 1, res.stderr

@@ -3,6 +3,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "cli/cli.h"
+#include "cli/cli_internal.h"
 #include "tap.h"
 
 #include <fcntl.h>
@@ -664,6 +665,176 @@ static void test_serve(void)
     SERVE_ERR("--port: missing value (expected a port number)", "--port");
 }
 
+static char *usage_text(const char *cmd)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cli_usage(f, cmd);
+    fclose(f);
+    return text;
+}
+
+/* "--name" (and its value's name) as --help shows it: at the start of an option column. */
+static int lists(const char *text, const struct cli_opt *o)
+{
+    char want[96];
+    snprintf(want, sizeof want, "--%s%s%s", o->name, o->meta ? " " : "", o->meta ? o->meta : "");
+    size_t n = strlen(want);
+    for (const char *p = text; (p = strstr(p, want)) != NULL; p++) {
+        if ((p[n] == ' ' || p[n] == '\n') && (p == text || p[-1] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+/* The one option table gives --help: every option a command parses is in its help, --stages
+ * among them, and merge's help lists what merge takes and nothing else. */
+static void test_help_from_the_table(void)
+{
+    char *run_help = usage_text("run"), *serve_help = usage_text("serve");
+    char *merge_help = usage_text("merge");
+    CHECK(strstr(run_help, "      --stages LIST ") != NULL);
+    int missing = 0, extra = 0;
+    for (size_t i = 0; i < cli__run_nopts; i++) {
+        const struct cli_opt *o = &cli__run_opts[i];
+        if (o->arg == CLI_ARG_TODO)
+            continue;
+        CHECK_QUIET(lists(run_help, o), missing);
+        if (o->flags & CLI_MERGE)
+            CHECK_QUIET(lists(merge_help, o), missing);
+        else
+            CHECK_QUIET(!lists(merge_help, o), extra);
+    }
+    for (size_t i = 0; i < cli__serve_nopts; i++)
+        CHECK_QUIET(lists(serve_help, &cli__serve_opts[i]), missing);
+    CHECK_EQ_I64(missing, 0);
+    CHECK_EQ_I64(extra, 0);
+    CHECK(strstr(run_help, "--start-at") == NULL); /* not implemented: not offered */
+    /* a format without a writer says so */
+    CHECK(strstr(run_help, "--html F              HTML report (not supported yet)\n") != NULL);
+    /* the top level lists the commands there are */
+    char *top = usage_text(NULL);
+    CHECK(strstr(top, "  report") == NULL);
+    CHECK(strstr(top, "  merge A.json") != NULL);
+    char *report_help = usage_text("report");
+    CHECK(strstr(report_help, "Not implemented yet") != NULL);
+    free(run_help);
+    free(serve_help);
+    free(merge_help);
+    free(top);
+    free(report_help);
+}
+
+/* Where an option counts besides the command line, as scenario.c and procs.c ask. */
+static void test_option_flags(void)
+{
+    CHECK_EQ_U64(cli_run_option_flags("json"),
+                 CLI_OUTPUT | CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_MERGE);
+    CHECK_EQ_U64(cli_run_option_flags("csv"),
+                 CLI_OUTPUT | CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_MERGE);
+    CHECK_EQ_U64(cli_run_option_flags("threshold"), CLI_REPEATABLE | CLI_PARENT_ONLY | CLI_MERGE);
+    CHECK_EQ_U64(cli_run_option_flags("header"), CLI_REPEATABLE);
+    CHECK_EQ_U64(cli_run_option_flags("connect_rate"), 0);
+    CHECK_EQ_U64(cli_run_option_flags("connect-rate"), 0);
+    CHECK_EQ_U64(cli_run_option_flags("procs"), CLI_RUN_WIDE | CLI_PARENT_ONLY);
+    CHECK_EQ_U64(cli_run_option_flags("shard"), CLI_RUN_WIDE | CLI_PARENT_ONLY);
+    CHECK_EQ_U64(cli_run_option_flags("quiet"), CLI_RUN_WIDE | CLI_PARENT_ONLY);
+    CHECK_EQ_U64(cli_run_option_flags("file"), CLI_CMDLINE_ONLY); /* --procs passes -f on */
+    CHECK_EQ_U64(cli_run_option_flags("check"), CLI_CMDLINE_ONLY);
+    CHECK_EQ_U64(cli_run_option_flags("stages"), 0);
+    CHECK_EQ_U64(cli_run_option_flags("nope"), 0);
+    CHECK_EQ_U64(cli_run_option_flags("url"), 0);
+}
+
+static void test_outputs(void)
+{
+    struct run_options o;
+    CHECK_EQ_I64(run(&o, "--csv", "b.csv", "--json=a.json", "--html", "c.html", "ws://h/", NULL),
+                 CLI_OK);
+    struct report_outputs outs;
+    cli_run_outputs(&o, stderr, &outs);
+    CHECK(outs.summary == stderr);
+    CHECK_EQ_U64(outs.nfiles, 3);
+    /* in the table's order, each with its format's writer */
+    CHECK_EQ_STR(outs.file[0].option, "json");
+    CHECK_EQ_STR(outs.file[0].path, "a.json");
+    CHECK(outs.file[0].write == report_json_write);
+    CHECK_EQ_STR(outs.file[1].option, "csv");
+    CHECK_EQ_STR(outs.file[1].path, "b.csv");
+    CHECK(outs.file[1].write == report_csv_write);
+    CHECK_EQ_STR(outs.file[2].option, "html");
+    CHECK(outs.file[2].write == NULL);
+    /* refused before a run, naming the option */
+    char why[600];
+    CHECK(report_outputs_check(&outs, why, sizeof why) < 0);
+    CHECK_EQ_STR(why, "--html: not supported yet");
+    cli_run_options_free(&o);
+
+    CHECK_EQ_I64(run(&o, "ws://h/", NULL), CLI_OK);
+    cli_run_outputs(&o, NULL, &outs);
+    CHECK_EQ_U64(outs.nfiles, 0);
+    CHECK(outs.summary == NULL);
+    CHECK_EQ_I64(report_outputs_check(&outs, why, sizeof why), 0);
+    cli_run_options_free(&o);
+}
+
+static int merge(struct merge_options *m, ...)
+{
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    argv[argc++] = "merge";
+    va_list ap;
+    va_start(ap, m);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < MAX_ARGS - 1)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = '\0';
+    int saved = quiet_stdout_begin();
+    int rc = cli_merge_parse(argc, argv, m, err, sizeof err);
+    quiet_stdout_end(saved);
+    return rc;
+}
+
+static void test_merge(void)
+{
+    struct merge_options m;
+    CHECK_EQ_I64(merge(&m, "a.json", "--json", "m.json", "--threshold=rtt.count>0", "--csv",
+                       "m.csv", "--", "-b.json", NULL),
+                 CLI_OK);
+    CHECK_EQ_U64(m.nfiles, 2);
+    CHECK_EQ_STR(m.files[0], "a.json");
+    CHECK_EQ_STR(m.files[1], "-b.json");
+    CHECK_EQ_STR(m.run.json_path, "m.json");
+    CHECK_EQ_STR(m.run.csv_path, "m.csv");
+    CHECK_EQ_U64(m.run.nthresholds, 1);
+    CHECK_EQ_STR(m.run.thresholds[0].expr, "rtt.count>0");
+    cli_merge_options_free(&m);
+
+    CHECK_EQ_I64(merge(&m, "-h", NULL), CLI_HELP);
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "--rate", "5", "a.json", NULL) < 0);
+    CHECK_EQ_STR(err, "unknown option --rate (see herd merge --help)");
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "-q", "a.json", NULL) < 0);
+    CHECK_EQ_STR(err, "unknown option -q (see herd merge --help)");
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "--nope", "a.json", NULL) < 0);
+    CHECK_EQ_STR(err, "unknown option --nope (see herd merge --help)");
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "--json", "m.json", NULL) < 0);
+    CHECK_EQ_STR(err, "merge: expected JSON reports to merge (see herd merge --help)");
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "a.json", "--json", NULL) < 0);
+    CHECK_EQ_STR(err, "--json: missing value (expected a file name)");
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "a.json", "--threshold", "rtt.p99<fast", NULL) < 0);
+    CHECK_EQ_STR(err, "--threshold: \"rtt.p99<fast\": expected a time like 20ms after <");
+    cli_merge_options_free(&m);
+}
+
 int main(void)
 {
     test_defaults();
@@ -673,5 +844,9 @@ int main(void)
     test_run_errors();
     test_run_option_api();
     test_serve();
+    test_help_from_the_table();
+    test_option_flags();
+    test_outputs();
+    test_merge();
     return tap_done();
 }

@@ -302,6 +302,55 @@ static void test_file(void)
     scenario_free(&s);
 }
 
+/* Nesting and size limits: refused at the first collection too deep or node too many, before
+ * the document is loaded (libyaml's parser is quadratic in the depth). */
+static void test_limits(void)
+{
+    enum {
+        DEEP = 100000,
+        ITEMS = 100010, /* the node limit is 100 000 */
+    };
+    size_t cap = 64 + 2 * (size_t)ITEMS; /* ITEMS > DEEP */
+    char *text = malloc(cap + 1);
+    CHECK(text != NULL);
+    if (!text)
+        return;
+    /* flow style: `groups: ` is level 1 and its `[` (column 9) level 2, so level 33 is the `[`
+     * at column 40 */
+    size_t n = (size_t)snprintf(text, cap, "groups: ");
+    memset(text + n, '[', DEEP);
+    memset(text + n + DEEP, ']', DEEP);
+    text[n + 2 * DEEP] = '\0';
+    check_error(text,
+                "t.yaml:1:40: nested more than 32 levels deep (a scenario needs a few levels)");
+    /* left open: the same line, not a syntax error at the end */
+    text[n + DEEP] = '\0';
+    check_error(text,
+                "t.yaml:1:40: nested more than 32 levels deep (a scenario needs a few levels)");
+    /* 32 levels are allowed: the next complaint is about the shape */
+    text[n + 31] = '\0';
+    memset(text + n + 31, ']', 31);
+    text[n + 62] = '\0';
+    check_error(text, "t.yaml:1:10: groups: expected a mapping with name, url, ..., got a list");
+
+    /* block style: mapping k starts at line k, column 2(k-1)+1 */
+    n = 0;
+    for (int k = 1; k <= 40; k++)
+        n += (size_t)snprintf(text + n, cap - n, "%*sk%d:\n", 2 * (k - 1), "", k);
+    check_error(text, "t.yaml:33:65: nested more than 32 levels deep (a scenario needs a few "
+                      "levels)");
+
+    /* nodes: the mapping, the key and the list are 3, so item i is node 4 + i, at column
+     * 10 + 2i; the 100 001st node is item 99 997 */
+    n = (size_t)snprintf(text, cap, "groups: [");
+    for (int i = 0; i < ITEMS; i++)
+        n += (size_t)snprintf(text + n, cap - n, "1,");
+    snprintf(text + n - 1, cap - n + 1, "]");
+    check_error(text, "t.yaml:1:200004: more than 100000 values, lists and mappings: too large "
+                      "for a scenario");
+    free(text);
+}
+
 int main(void)
 {
     test_two_groups();
@@ -310,5 +359,6 @@ int main(void)
     test_errors();
     test_bytes();
     test_file();
+    test_limits();
     return tap_done();
 }
