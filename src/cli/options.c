@@ -20,6 +20,7 @@
 #include "cli/cli_internal.h"
 #include "load/load.h"
 #include "proto/http1.h"
+#include "proto/pmd.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -148,6 +149,15 @@ static int get_rate(const char *label, const char *val, double *out, char *err, 
     return 0;
 }
 
+static int is_bool_word(const char *val)
+{
+    static const char *const words[] = {"true", "yes", "on", "1", "false", "no", "off", "0"};
+    for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+        if (strcasecmp(val, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int get_bool(const char *label, const char *val, int *out, char *err, size_t errlen)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
@@ -167,6 +177,24 @@ static int get_bool(const char *label, const char *val, int *out, char *err, siz
         }
     }
     return bad_value(err, errlen, label, "expected true or false", val);
+}
+
+/* --compress, --compress=PARAMS (the RFC 7692 parameters to offer), or in a file compress: true
+ * or compress: "PARAMS". */
+static int compress_parse(const char *label, const char *val, struct client_params *p, char *err,
+                          size_t errlen)
+{
+    if (!val || is_bool_word(val)) {
+        p->compress_params = NULL;
+        return get_bool(label, val, &p->compress, err, errlen);
+    }
+    struct pmd_params offer;
+    const char *why = NULL;
+    if (pmd_option_parse(val, &offer, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    p->compress = 1;
+    p->compress_params = val;
+    return 0;
 }
 
 static int get_string(const char *label, const char *val, const char **out, char *err,
@@ -400,7 +428,9 @@ const struct cli_opt cli__run_opts[] = {
      "offer Sec-WebSocket-Protocol P", .section = CLI_SEC_HANDSHAKE},
     {"origin", 0, CLI_ARG_VALUE, R_ORIGIN, "an origin like https://example.com", "O",
      "send Origin: O", .section = CLI_SEC_HANDSHAKE},
-    {"compress", 0, CLI_ARG_FLAG, R_COMPRESS, NULL, NULL, "offer permessage-deflate",
+    {"compress", 0, CLI_ARG_FLAG, R_COMPRESS, NULL, "[=PARAMS]",
+     "offer permessage-deflate (RFC 7692); PARAMS like\n"
+     "server_no_context_takeover,client_max_window_bits=10",
      .section = CLI_SEC_HANDSHAKE},
     {"timeout", 0, CLI_ARG_VALUE, R_TIMEOUT, "a duration like 10s", "DUR",
      "connect + handshake timeout (default 10s)", .section = CLI_SEC_HANDSHAKE},
@@ -669,7 +699,7 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
                                  "control characters are not allowed in an origin", val);
         }
         break;
-    case R_COMPRESS: rc = get_bool(label, val, &p->compress, err, errlen); break;
+    case R_COMPRESS: rc = compress_parse(label, val, p, err, errlen); break;
     case R_TIMEOUT: rc = get_duration(label, val, 0, &p->timeout_ns, err, errlen); break;
     case R_IDLE_TIMEOUT: rc = get_duration(label, val, 1, &p->idle_timeout_ns, err, errlen); break;
     case R_PING_INTERVAL:
@@ -933,7 +963,10 @@ static void config_fill(struct run_options *o)
         config_add(o, "subprotocol", 0, "%s", p->subprotocol);
     if (p->origin)
         config_add(o, "origin", 0, "%s", p->origin);
-    config_add(o, "compress", 1, "%s", tf(p->compress));
+    if (p->compress && p->compress_params)
+        config_add(o, "compress", 0, "%s", p->compress_params);
+    else
+        config_add(o, "compress", 1, "%s", tf(p->compress));
     config_add(o, "timeout", 1, "%.9g", seconds(p->timeout_ns));
     if (p->idle_timeout_ns)
         config_add(o, "idle_timeout", 1, "%.9g", seconds(p->idle_timeout_ns));

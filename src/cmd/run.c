@@ -593,14 +593,6 @@ static void check_print(FILE *out, const struct scenario *s, const struct run_op
         fprintf(out, "  threshold %s\n", s->top.thresholds[k].expr);
 }
 
-/* Options the command line knows but the engine does not do yet: say so rather than run
- * something other than what was asked. NULL when everything in o is supported. (A report format
- * herd cannot write yet is refused with the other outputs: report_outputs_check.) */
-static const char *unsupported(const struct run_options *o)
-{
-    return o->client.compress ? "--compress" : NULL;
-}
-
 /* --check: the report files o asks for can be written (as run_plan_execute and procs_execute
  * check before a run). Returns 0, or EXIT_USAGE said on stderr. */
 static int outputs_check(const struct run_options *o)
@@ -678,12 +670,6 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         goto out;
     }
     for (size_t i = 0; i < s->ngroups; i++) {
-        const char *later = unsupported(&s->groups[i].opts);
-        if (later) {
-            fprintf(stderr, "herd: group %s: %s: not supported yet\n", s->groups[i].name, later);
-            rc = EXIT_USAGE;
-            goto out;
-        }
         if (bind_check(&s->groups[i].opts, s->groups[i].name) != 0) {
             rc = EXIT_USAGE;
             goto out;
@@ -760,12 +746,6 @@ int cmd_run(int argc, char **argv)
             check_print(stdout, NULL, &o);
         cli_run_options_free(&o);
         return rc;
-    }
-    const char *later = unsupported(&o);
-    if (later) {
-        fprintf(stderr, "herd: %s: not supported yet\n", later);
-        cli_run_options_free(&o);
-        return EXIT_USAGE;
     }
     if (bind_check(&o, NULL) != 0) {
         cli_run_options_free(&o);

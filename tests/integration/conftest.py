@@ -406,17 +406,18 @@ def _wait_ready_line(proc, timeout, what, log):
 def peer(procs, tmp_path):
     """Factory: peer(name) starts an independent peer server from tests/peers and returns a
     Server once it is listening. Names: node_echo, node_pubsub (npm ws), python_echo (Debian's
-    python3-websockets), websocketd_echo (websocketd + cat, line-based text). Skips the test,
-    with the reason, when the peer's program is not installed."""
+    python3-websockets), websocketd_echo (websocketd + cat, line-based text); env adds to the
+    peer's environment. Skips the test, with the reason, when the peer's program is not
+    installed."""
 
-    def start(name):
+    def start(name, env=None):
         check, script, prints_ready = PEER_KINDS[name]
         interp = check()
         log = tmp_path / f"peer-{name}.log"
         if prints_ready:
             with open(log, "wb") as errlog:
                 proc = procs.spawn([*interp, PEERS / script, "0"], stdout=subprocess.PIPE,
-                                   stderr=errlog, cwd=PEERS)
+                                   stderr=errlog, cwd=PEERS, env=dict(CHILD_ENV, **(env or {})))
             port = _wait_ready_line(proc, 15, f"peer {name}", log)
             # Nothing more is read from stdout; the peers print nothing after "ready".
         else:

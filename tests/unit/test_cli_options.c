@@ -351,6 +351,14 @@ static void test_every_option(void)
     CHECK_EQ_I64(o.client.binary, 1);
     CHECK_EQ_I64(o.client.quiet, 0);
     cli_run_options_free(&o);
+    /* --compress=PARAMS: the RFC 7692 parameters to offer */
+    CHECK_EQ_I64(
+        run(&o, "--compress=server_no_context_takeover,client_max_window_bits=10", "ws://h/", NULL),
+        CLI_OK);
+    CHECK_EQ_I64(o.client.compress, 1);
+    CHECK_EQ_STR(o.client.compress_params, "server_no_context_takeover,client_max_window_bits=10");
+    check_config(&o, "compress", "server_no_context_takeover,client_max_window_bits=10", 0);
+    cli_run_options_free(&o);
 
     CHECK_EQ_I64(run(&o, "--read-rate", "0", "ws://h/", NULL), CLI_OK);
     CHECK(o.client.read_rate == 0);
@@ -484,7 +492,11 @@ static void test_run_errors(void)
     RUN_ERR("--role: echo needs a WebSocket URL (ws:// or wss://); with an SSE URL use subscribe "
             "or idle",
             "--role", "echo", "http://h/sse/x");
-    RUN_ERR("--compress: expected true or false, got \"maybe\"", "--compress=maybe", "ws://h/");
+    RUN_ERR("--compress: an unknown permessage-deflate parameter, got \"maybe\"",
+            "--compress=maybe", "ws://h/");
+    RUN_ERR("--compress: client_max_window_bits=8: zlib cannot compress with a 256-byte window "
+            "(9..15), got \"client_max_window_bits=8\"",
+            "--compress=client_max_window_bits=8", "ws://h/");
     RUN_ERR("--json: expected a value, got an empty string", "--json", "", "ws://h/");
     RUN_ERR("--stages: expected DURATION:COUNT items like 30s:1000,1m:1000,10s:0, got \"30s\"",
             "--stages", "30s", "ws://h/");
