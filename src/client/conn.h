@@ -68,7 +68,7 @@ struct sse_state; /* client/session.h */
 struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
 
-/* One connection: about 240 bytes; every buffer is a pool chunk held only while needed (the
+/* One connection: 232 bytes; every buffer is a pool chunk held only while needed (the
  * stream's incomplete unit and write queue). */
 struct conn {
     struct loop_io io; /* fd and readiness callback */
@@ -77,16 +77,19 @@ struct conn {
     struct worker *w;
     uint32_t index; /* global connection number ({{conn}}) */
     uint16_t flags; /* CF_* */
-    uint8_t state; /* enum conn_state */
     uint16_t inflight; /* messages or PINGs awaiting their reply */
+    uint32_t retries; /* reconnect attempts since the last open */
+    uint8_t state; /* enum conn_state */
     union { /* the session's own state */
         struct {
             struct ws_msg msg; /* fragment sequencing and UTF-8 state */
             union {
                 uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
-                struct ws_pmd *pmd; /* once open: permessage-deflate's state, NULL without */
+                struct {
+                    struct ws_pmd *pmd; /* permessage-deflate's state, NULL without */
+                    struct chunk *split; /* a fragmented message's stamp search */
+                } open; /* once open (the key is spent) */
             } h;
-            struct chunk *split; /* a fragmented message's stamp search (struct stamp_split) */
         } ws;
         struct sse_state *sse; /* from the first request to the end for good */
     } u;
@@ -100,7 +103,6 @@ struct conn {
     uint64_t rx_seq; /* highest echo seq received */
     uint64_t t_drop_ns; /* when an open connection dropped (mono), 0 when not */
     uint64_t rr_at_ns; /* --read-rate: the allowance is what accrued since this time */
-    uint32_t retries; /* reconnect attempts since the last open */
     struct track *track; /* subscribers: per-publisher sequence state, from the first stamp */
 };
 

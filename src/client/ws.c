@@ -90,7 +90,7 @@ static int mem_level(int bits)
 /* The stream to compress this connection's next message with, or NULL when out of memory. */
 static z_stream *tx_stream(struct conn *c, int *fresh)
 {
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     struct ws_worker *ww = c->w->sess_data;
     int bits = d->agreed.client_max_window_bits ? d->agreed.client_max_window_bits : 15;
     z_stream **slot = d->agreed.client_no_context_takeover ? &ww->tx_fresh[bits] : &d->tx;
@@ -108,7 +108,7 @@ static z_stream *tx_stream(struct conn *c, int *fresh)
 
 static z_stream *rx_stream(struct conn *c)
 {
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     struct ws_worker *ww = c->w->sess_data;
     int shared = d->agreed.server_no_context_takeover;
     z_stream **slot = shared ? &ww->rx_fresh : &d->rx;
@@ -130,13 +130,13 @@ static z_stream *rx_stream(struct conn *c)
 
 static void pmd_free(struct conn *c)
 {
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     if (!d)
         return;
     zstream_free(&d->tx, 1);
     zstream_free(&d->rx, 0);
     free(d);
-    c->u.ws.h.pmd = NULL;
+    c->u.ws.h.open.pmd = NULL;
 }
 
 /* ---- frames out ---- */
@@ -184,7 +184,7 @@ static void send_close(struct conn *c, unsigned code)
 static int ws_send(struct conn *c, const uint8_t *p, size_t len, int binary)
 {
     unsigned op = binary ? WS_OP_BINARY : WS_OP_TEXT;
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     if (LIKELY(!d))
         return send_frame(c, op, p, len);
     struct worker *w = c->w;
@@ -298,11 +298,11 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
         conn__fail_why(c, ERR_HANDSHAKE, why ? why : "permessage-deflate answer refused");
         return -1;
     }
-    c->u.ws.h.pmd = NULL; /* the key is spent: the union holds deflate's state from here */
+    memset(&c->u.ws.h, 0, sizeof c->u.ws.h); /* the key is spent: the open state from here */
     if (deflate) {
         struct ws_pmd *d = xcalloc(1, sizeof *d);
         d->agreed = agreed;
-        c->u.ws.h.pmd = d;
+        c->u.ws.h.open.pmd = d;
     }
     c->u.ws.msg = (struct ws_msg){0};
     conn__opened(c, now);
@@ -359,7 +359,7 @@ static void on_close_frame(struct conn *c, const uint8_t *p, size_t len)
  * usual case, needs none). NULL when out of memory (the connection failed). */
 static struct stamp_split *split_state(struct conn *c)
 {
-    struct chunk *k = c->u.ws.split;
+    struct chunk *k = c->u.ws.h.open.split;
     if (!k) {
         k = pool_get(&c->w->pool, sizeof(struct stamp_split));
         if (!k) {
@@ -367,7 +367,7 @@ static struct stamp_split *split_state(struct conn *c)
             return NULL;
         }
         memset(k->data, 0, sizeof(struct stamp_split));
-        c->u.ws.split = k;
+        c->u.ws.h.open.split = k;
     }
     return (struct stamp_split *)(void *)k->data;
 }
@@ -381,8 +381,8 @@ static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, s
 
 static void split_end(struct conn *c)
 {
-    pool_put(&c->w->pool, c->u.ws.split);
-    c->u.ws.split = NULL;
+    pool_put(&c->w->pool, c->u.ws.h.open.split);
+    c->u.ws.h.open.split = NULL;
 }
 
 /* What an inflated piece of a compressed message goes through: UTF-8 (text) and the stamp. */
@@ -411,7 +411,7 @@ static int inflated_piece(void *ctx, const uint8_t *p, size_t len)
 static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload, int text,
                          uint32_t *utf8, uint64_t now)
 {
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     struct worker *w = c->w;
     struct ws_worker *ww = w->sess_data;
     if (f->opcode != WS_OP_CONT) { /* a message's first frame */
@@ -460,7 +460,7 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
                         uint64_t now)
 {
     size_t len = (size_t)f->payload_len;
-    struct ws_pmd *d = c->u.ws.h.pmd;
+    struct ws_pmd *d = c->u.ws.h.open.pmd;
     /* RSV1 marks a compressed message on its first frame (RFC 7692 6); its text is checked as
      * UTF-8 once inflated. */
     if (UNLIKELY(d) && !(f->opcode & 8) && f->opcode != WS_OP_CONT)
@@ -490,8 +490,8 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
                 c->u.ws.msg.utf8 = utf8;
         } else if (!(c->flags & CF_IN_MSG_STAMP)) {
             struct stamp s;
-            int found = rc == 1 && !c->u.ws.split ? stamp_find(payload, len, &s) >= 0
-                                                  : split_feed(c, payload, len, rc == 1, &s);
+            int found = rc == 1 && !c->u.ws.h.open.split ? stamp_find(payload, len, &s) >= 0
+                                                         : split_feed(c, payload, len, rc == 1, &s);
             if (found == -2)
                 return -1;
             if (found == 1) {
@@ -521,7 +521,7 @@ static long ws_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, s
         off = (size_t)n;
     }
     uint64_t max = c->w->p->max_message;
-    unsigned flags = WS_F_EXPECT_UNMASKED | (c->u.ws.h.pmd ? WS_F_ALLOW_RSV1 : 0);
+    unsigned flags = WS_F_EXPECT_UNMASKED | (c->u.ws.h.open.pmd ? WS_F_ALLOW_RSV1 : 0);
     while (off < len && (c->state == CS_OPEN || c->state == CS_CLOSING)) {
         struct ws_frame f;
         int n = ws_frame_decode(buf + off, len - off, flags, max, &f);
@@ -543,13 +543,14 @@ static long ws_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now, s
 
 static void ws_reset(struct conn *c)
 {
-    /* Once open the union holds deflate's state; before, the key (and after a failed upgrade
-     * nothing the next attempt needs). */
-    if (c->state == CS_OPEN || c->state == CS_CLOSING)
+    /* Once open the union holds deflate's state and a fragmented message's stamp search;
+     * before, the key (and after a failed upgrade nothing the next attempt needs). */
+    if (c->state == CS_OPEN || c->state == CS_CLOSING) {
         pmd_free(c);
+        split_end(c);
+    }
     memset(&c->u.ws.h, 0, sizeof c->u.ws.h);
     c->u.ws.msg = (struct ws_msg){0};
-    split_end(c);
 }
 
 const struct session_ops session_ws = {

@@ -309,7 +309,7 @@ static void test_frames_bytewise(void)
     SPIN_UNTIL(&f, ctr(&f, CTR_MESSAGES_RECEIVED) == 2);
     CHECK_EQ_I64(ctr(&f, CTR_MESSAGES_RECEIVED), 2);
     CHECK_EQ_I64(hcount(&f, M_LATENCY), 2);
-    CHECK(f.c->u.ws.split == NULL);
+    CHECK(f.c->u.ws.h.open.split == NULL);
     CHECK_EQ_I64(client_frame(fd, pl, &len), WS_OP_PONG);
     CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
 
@@ -456,7 +456,7 @@ static void test_deflate(void)
     CHECK(strstr(req, "\r\nSec-WebSocket-Extensions: permessage-deflate; "
                       "client_max_window_bits\r\n") != NULL);
     CHECK_EQ_I64(f.c->state, CS_OPEN);
-    CHECK(f.c->u.ws.h.pmd != NULL);
+    CHECK(f.c->u.ws.h.open.pmd != NULL);
 
     /* The echo role's message goes out compressed: RSV1, and it inflates to a stamp. */
     static uint8_t raw[65536], pl[65536];
@@ -546,7 +546,7 @@ static void test_deflate(void)
     start(&f);
     accept_upgrade(&f, peers[0]);
     CHECK_EQ_I64(f.c->state, CS_OPEN);
-    CHECK(f.c->u.ws.h.pmd == NULL);
+    CHECK(f.c->u.ws.h.open.pmd == NULL);
     finish(&f);
 }
 
