@@ -382,7 +382,7 @@ void conn__opened(struct conn *c, uint64_t now)
         arm_open_timer(c);
 }
 
-void conn__message_in(struct conn *c, uint64_t now)
+void conn__message_in(struct conn *c, const uint8_t *p, size_t len, int binary, uint64_t now)
 {
     struct worker *w = c->w;
     w->st->ctr[CTR_MESSAGES_RECEIVED]++;
@@ -391,7 +391,7 @@ void conn__message_in(struct conn *c, uint64_t now)
         hist_record(w->st->hist[M_FIRST_MESSAGE], (int64_t)((now - c->t_open_ns) / NS_PER_US));
     }
     if (w->role->message)
-        w->role->message(c, now);
+        w->role->message(c, p, len, binary, now);
 }
 
 static void tls_step(struct conn *c)

@@ -87,7 +87,8 @@ struct conn {
                 uint8_t key[16]; /* Sec-WebSocket-Key bytes while handshaking */
                 struct {
                     struct ws_pmd *pmd; /* permessage-deflate's state, NULL without */
-                    struct chunk *split; /* a fragmented message's stamp search */
+                    struct chunk *frag; /* a fragmented message: its stamp search, or its bytes for
+                                           a role that reads payloads */
                 } open; /* once open (the key is spent) */
             } h;
         } ws;
@@ -143,6 +144,10 @@ struct session_ops {
  * optional. Called by conn.c and the sessions, never switched on. */
 struct role_ops {
     enum client_role role;
+    /* The role reads what messages say (conversations): the sessions hand `message` each whole
+     * message's payload, assembling fragments and inflating into a pool chunk when they must.
+     * Roles without it get NULL and cost nothing for it. */
+    uint8_t wants_payload;
     /* Opened: set up the load model (spread open-model sends). */
     void (*open)(struct conn *c, uint64_t now);
     /* Send what the load model asks for now. NULL: the role never sends. */
@@ -152,8 +157,9 @@ struct role_ops {
     uint64_t (*next_at)(const struct conn *c);
     /* A stamp in a received data message (its first; once per message). */
     void (*stamp)(struct conn *c, const struct stamp *s, uint64_t now);
-    /* A whole data message was received (after its stamp, if any). */
-    void (*message)(struct conn *c, uint64_t now);
+    /* A whole data message was received (after its stamp, if any): its payload p[0..len) when
+     * the role wants_payload (else p is NULL), valid until the hook returns. */
+    void (*message)(struct conn *c, const uint8_t *p, size_t len, int binary, uint64_t now);
     /* A PONG (payload p[0..len)). */
     void (*pong)(struct conn *c, const uint8_t *p, size_t len, uint64_t now);
 };
@@ -288,8 +294,9 @@ void conn__finish(struct conn *c);
  * the role's start. Leaves the state CS_OPEN (or closing, when the run ended meanwhile). */
 void conn__opened(struct conn *c, uint64_t now);
 
-/* A whole data message arrived: messages.received, first_message, then the role's hook. */
-void conn__message_in(struct conn *c, uint64_t now);
+/* A whole data message arrived: messages.received, first_message, then the role's hook with
+ * the payload (NULL unless the role wants it). */
+void conn__message_in(struct conn *c, const uint8_t *p, size_t len, int binary, uint64_t now);
 
 /* Our close is out: wait (at most the grace period) for the peer's; the socket closes once the
  * write queue drains when close_after_write. */

@@ -193,8 +193,11 @@ static void echo_stamp(struct conn *c, const struct stamp *s, uint64_t now)
 }
 
 /* Closed model: a whole echo makes room for the next message. */
-static void echo_message(struct conn *c, uint64_t now)
+static void echo_message(struct conn *c, const uint8_t *p, size_t len, int binary, uint64_t now)
 {
+    (void)p;
+    (void)len;
+    (void)binary;
     if (c->w->p->rate <= 0)
         data_pump(c, now);
 }

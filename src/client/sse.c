@@ -165,7 +165,7 @@ static void sse_event(struct conn *c, uint64_t now)
         if (c->w->role->stamp)
             c->w->role->stamp(c, &s->stamp, now);
     }
-    conn__message_in(c, now);
+    conn__message_in(c, NULL, 0, 0, now);
 }
 
 /* Events in de-framed body bytes. Returns 0, or -1 when the connection ended. */

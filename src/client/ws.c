@@ -359,7 +359,7 @@ static void on_close_frame(struct conn *c, const uint8_t *p, size_t len)
  * usual case, needs none). NULL when out of memory (the connection failed). */
 static struct stamp_split *split_state(struct conn *c)
 {
-    struct chunk *k = c->u.ws.h.open.split;
+    struct chunk *k = c->u.ws.h.open.frag;
     if (!k) {
         k = pool_get(&c->w->pool, sizeof(struct stamp_split));
         if (!k) {
@@ -367,7 +367,7 @@ static struct stamp_split *split_state(struct conn *c)
             return NULL;
         }
         memset(k->data, 0, sizeof(struct stamp_split));
-        c->u.ws.h.open.split = k;
+        c->u.ws.h.open.frag = k;
     }
     return (struct stamp_split *)(void *)k->data;
 }
@@ -381,13 +381,41 @@ static int split_feed(struct conn *c, const uint8_t *p, size_t len, int final, s
 
 static void split_end(struct conn *c)
 {
-    pool_put(&c->w->pool, c->u.ws.h.open.split);
-    c->u.ws.h.open.split = NULL;
+    pool_put(&c->w->pool, c->u.ws.h.open.frag);
+    c->u.ws.h.open.frag = NULL;
 }
 
 /* What an inflated piece of a compressed message goes through: UTF-8 (text) and the stamp. */
+/* A role that reads payloads gets each message whole: the bytes of one in fragments, or
+ * inflated, are gathered in c's frag chunk (grown by doubling, never past --max-message). Returns
+ * 0, or HERD_E_TOO_BIG past the limit, HERD_E_NOMEM. */
+static int frag_append(struct conn *c, const uint8_t *p, size_t len)
+{
+    struct chunk *k = c->u.ws.h.open.frag;
+    size_t have = k ? k->len : 0;
+    if (have + len > c->w->p->max_message)
+        return HERD_E_TOO_BIG;
+    if (!k || k->cap - k->len < len) {
+        size_t want = (have + len) * 2 < 256 ? 256 : (have + len) * 2;
+        struct chunk *g = pool_get(&c->w->pool, want);
+        if (!g)
+            return HERD_E_NOMEM;
+        if (have)
+            memcpy(g->data, k->data, have);
+        g->len = (uint32_t)have;
+        pool_put(&c->w->pool, k);
+        c->u.ws.h.open.frag = k = g;
+    }
+    if (len)
+        memcpy(k->data + k->len, p, len);
+    k->len += (uint32_t)len;
+    return 0;
+}
+
 struct inflated {
+    struct conn *c;
     int text;
+    int collect; /* gather the message (a role that reads payloads) rather than search it */
     uint32_t utf8;
     int found; /* the stamp: 1 found, 0 not yet, -1 none */
     struct stamp_split *sp;
@@ -402,6 +430,8 @@ static int inflated_piece(void *ctx, const uint8_t *p, size_t len)
         if (in->utf8 == UTF8_REJECT)
             return HERD_E_UTF8;
     }
+    if (in->collect)
+        return frag_append(in->c, p, len);
     if (in->found == 0)
         in->found = stamp_split_feed(in->sp, p, len, 0, &in->s);
     return 0;
@@ -409,7 +439,7 @@ static int inflated_piece(void *ctx, const uint8_t *p, size_t len)
 
 /* A data frame of a compressed message: inflate it. Returns 0, or -1 when the connection ended. */
 static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload, int text,
-                         uint32_t *utf8, uint64_t now)
+                         uint32_t *utf8, int collect, uint64_t now)
 {
     struct ws_pmd *d = c->u.ws.h.open.pmd;
     struct worker *w = c->w;
@@ -422,11 +452,16 @@ static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t
         }
     }
     z_stream *z = d->agreed.server_no_context_takeover ? ww->rx_fresh : d->rx;
-    struct inflated in = {
-        .text = text, .utf8 = *utf8, .found = (c->flags & CF_IN_MSG_STAMP) ? 1 : 0};
+    struct inflated in = {.c = c,
+                          .text = text,
+                          .collect = collect,
+                          .utf8 = *utf8,
+                          .found = collect || (c->flags & CF_IN_MSG_STAMP) ? 1 : 0};
     /* A message in one frame is searched with the worker's state; one in fragments keeps its
      * own between them. */
-    if (f->fin && f->opcode != WS_OP_CONT) {
+    if (collect) {
+        /* gathered: searched whole at its end */
+    } else if (f->fin && f->opcode != WS_OP_CONT) {
         ww->split.n = 0;
         in.sp = &ww->split;
     } else if (!in.found && !(in.sp = split_state(c))) {
@@ -439,11 +474,17 @@ static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t
     w->st->ctr[CTR_DEFLATE_RECEIVED_PAYLOAD] += d->rx_total - before;
     if (rc == 0 && in.text && f->fin && in.utf8 != UTF8_ACCEPT)
         rc = HERD_E_UTF8;
+    if (rc == HERD_E_NOMEM) {
+        conn__fail_why(c, ERR_OTHER, "out of memory for a message");
+        return -1;
+    }
     if (rc < 0) {
         protocol_error(c, rc == HERD_E_TOO_BIG || rc == HERD_E_UTF8 ? rc : HERD_E_PROTO);
         return -1;
     }
     *utf8 = in.utf8;
+    if (collect)
+        return 0;
     if (in.found == 0 && f->fin)
         in.found = stamp_split_feed(in.sp, NULL, 0, 1, &in.s);
     if (in.found == 1 && !(c->flags & CF_IN_MSG_STAMP)) {
@@ -453,6 +494,49 @@ static int inflate_frame(struct conn *c, const struct ws_frame *f, const uint8_t
             w->role->stamp(c, &in.s, now);
     }
     return 0;
+}
+
+/* A data frame for a role that reads payloads: the message goes up whole, with its stamp first.
+ * Returns 0 to go on, -1 when the connection ended. */
+static int payload_frame(struct conn *c, const struct ws_frame *f, const uint8_t *payload,
+                         int compressed, int complete, int text, uint32_t utf8, uint64_t now)
+{
+    size_t len = (size_t)f->payload_len;
+    const uint8_t *msg = payload;
+    size_t mlen = len;
+    if (compressed) {
+        if (inflate_frame(c, f, payload, text, &utf8, 1, now) != 0)
+            return -1;
+        if (!complete) {
+            c->u.ws.msg.utf8 = utf8;
+            return 0;
+        }
+        msg = (const uint8_t *)"";
+        mlen = 0;
+    } else if (!complete || c->u.ws.h.open.frag) {
+        int rc = frag_append(c, payload, len);
+        if (rc < 0) {
+            if (rc == HERD_E_NOMEM)
+                conn__fail_why(c, ERR_OTHER, "out of memory for a message");
+            else
+                protocol_error(c, rc);
+            return -1;
+        }
+        if (!complete)
+            return 0;
+    }
+    struct chunk *k = c->u.ws.h.open.frag;
+    if (k) {
+        msg = k->data;
+        mlen = k->len;
+    }
+    struct stamp s;
+    if (stamp_find(msg, mlen, &s) >= 0 && c->w->role->stamp)
+        c->w->role->stamp(c, &s, now);
+    if (c->state == CS_OPEN || c->state == CS_CLOSING)
+        conn__message_in(c, msg, mlen, !text, now);
+    split_end(c);
+    return c->state == CS_DONE ? -1 : 0;
 }
 
 /* Returns 0 to go on, -1 when the connection ended. */
@@ -483,15 +567,17 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
     case WS_OP_PONG: on_pong(c, payload, len, now); break;
     case WS_OP_CLOSE: on_close_frame(c, payload, len); return -1;
     default: /* data frame */
+        if (UNLIKELY(c->w->role->wants_payload))
+            return payload_frame(c, f, payload, compressed, rc == 1, text, utf8, now);
         if (compressed) {
-            if (inflate_frame(c, f, payload, text, &utf8, now) != 0)
+            if (inflate_frame(c, f, payload, text, &utf8, 0, now) != 0)
                 return -1;
             if (rc != 1)
                 c->u.ws.msg.utf8 = utf8;
         } else if (!(c->flags & CF_IN_MSG_STAMP)) {
             struct stamp s;
-            int found = rc == 1 && !c->u.ws.h.open.split ? stamp_find(payload, len, &s) >= 0
-                                                         : split_feed(c, payload, len, rc == 1, &s);
+            int found = rc == 1 && !c->u.ws.h.open.frag ? stamp_find(payload, len, &s) >= 0
+                                                        : split_feed(c, payload, len, rc == 1, &s);
             if (found == -2)
                 return -1;
             if (found == 1) {
@@ -504,7 +590,7 @@ static int handle_frame(struct conn *c, const struct ws_frame *f, const uint8_t 
         if (rc == 1) { /* message complete */
             c->flags &= (uint16_t)~CF_IN_MSG_STAMP;
             split_end(c);
-            conn__message_in(c, now);
+            conn__message_in(c, NULL, 0, !text, now);
         }
         break;
     }

@@ -309,7 +309,7 @@ static void test_frames_bytewise(void)
     SPIN_UNTIL(&f, ctr(&f, CTR_MESSAGES_RECEIVED) == 2);
     CHECK_EQ_I64(ctr(&f, CTR_MESSAGES_RECEIVED), 2);
     CHECK_EQ_I64(hcount(&f, M_LATENCY), 2);
-    CHECK(f.c->u.ws.h.open.split == NULL);
+    CHECK(f.c->u.ws.h.open.frag == NULL);
     CHECK_EQ_I64(client_frame(fd, pl, &len), WS_OP_PONG);
     CHECK_EQ_I64(stats_errors_total(f.w->st), 0);
 
