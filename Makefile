@@ -74,7 +74,9 @@ deps:
 demo: deps $(B)/herd
 	$(B)/herd demo --out build/demo
 
-unit: $(UNIT_BIN)
+# tap_selftest first: prove must fail each way a unit binary can fail (tests/unit/tap.h).
+unit: $(UNIT_BIN) $(B)/tests/tap_selftest
+	@tests/unit/tap_selftest.sh $(B)/tests/tap_selftest
 	prove -f $(UNIT_BIN)
 
 replay: $(REPLAY_BIN)
@@ -137,4 +139,5 @@ bench: $(B)/herd
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d) \
+	$(B)/tests/tap_selftest.d
