@@ -17,6 +17,7 @@ Environment:
 """
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -737,6 +738,19 @@ def raw_server():
 
 # ---------------------------------------------------------------------------------------------
 # report helpers
+
+
+def usage_error(stderr, option):
+    """The one stderr line of a usage error (exit 2), checked to name option, as a word of its
+    own (`-c` is not found inside `--connections`). Nothing but the option is checked: what
+    the line says about it is wording, not contract; facts a report can carry are asserted on
+    the report."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one stderr line, got: {stderr!r}"
+    assert re.search(rf"(?<![\w-]){re.escape(str(option))}(?![\w-])", lines[0]), \
+        f"{option} is not named in {lines[0]!r}"
+    return lines[0]
+
 
 
 def finish_run(proc, json_path, timeout=30):
