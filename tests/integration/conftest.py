@@ -642,6 +642,7 @@ class RawServer:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.failures = []  # tracebacks of handlers that raised (not OSError)
         self.stop = threading.Event()
         self.conns = []
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -668,6 +669,9 @@ class RawServer:
             self.handler(conn, self.stop)
         except OSError:
             pass
+        except Exception:  # a broken script fails its test at teardown (raw_server)
+            import traceback
+            self.failures.append(traceback.format_exc())
 
     def close(self):
         self.stop.set()
@@ -723,7 +727,9 @@ def drain_until_closed(conn, stop):
 
 @pytest.fixture
 def raw_server():
-    """Factory: raw_server(handler) where handler(conn, stop_event) scripts one connection."""
+    """Factory: raw_server(handler) where handler(conn, stop_event) scripts one connection. A
+    handler that raises anything but OSError (a failed assert in the script, a bug in it) fails
+    the test at teardown: a thread's exception would otherwise be lost."""
     servers = []
 
     def start(handler):
@@ -734,6 +740,9 @@ def raw_server():
     yield start
     for srv in servers:
         srv.close()
+    failures = [f for srv in servers for f in srv.failures]
+    if failures:
+        pytest.fail("a raw_server handler raised:\n" + "\n".join(failures)[-6000:])
 
 
 # ---------------------------------------------------------------------------------------------
