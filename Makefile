@@ -1,6 +1,7 @@
 # herd - GNU Makefile. Out-of-tree builds: build/release (default), build/asan, build/fuzz.
 #
-#   make            build build/release/herd
+#   make            build build/release/herd (says what to install when a build package is missing)
+#   make deps       install missing packages (scripts/setup-deps.sh)
 #   make demo       install missing packages, build, run `herd demo`
 #   make test       install missing packages, build, unit tests + corpus replay + integration
 #   make asan test  the same under AddressSanitizer + UBSan
@@ -16,9 +17,10 @@ endif
 B := build/$(BUILD)
 
 CC ?= cc
+PKG_CONFIG ?= pkg-config
 PKGS := openssl zlib yaml-0.1 jansson
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
@@ -42,14 +44,24 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/replay/replay_%)
 
-.PHONY: all asan test unit replay integration demo deps fuzz fuzz-run check-deps check-headers \
-	format format-check bench clean
+.PHONY: all asan test unit replay integration demo deps build-deps fuzz fuzz-run check-deps \
+	check-headers format format-check bench clean
 all: $(B)/herd
 
 asan:
 	@:
 
-$(B)/obj/%.o: %.c
+# Before anything compiles (an order-only prerequisite of every compile): the compiler,
+# pkg-config and the libraries of PKGS are there, or one message names what is missing, the
+# Debian packages and what to run, instead of a compiler error about a missing header.
+# `make demo` and `make test` install what is missing first, so there the check comes after deps.
+build-deps:
+	@CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' scripts/check-build-deps.sh $(PKGS)
+ifneq ($(filter demo test,$(MAKECMDGOALS)),)
+build-deps: deps
+endif
+
+$(B)/obj/%.o: %.c | build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -60,11 +72,11 @@ $(B)/libherd.a: $(LIB_OBJ)
 $(B)/herd: $(MAIN_OBJ) $(B)/libherd.a
 	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(B)/libherd.a
+$(B)/tests/%: tests/unit/%.c $(B)/libherd.a | build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_MODE) -o $@ $< $(B)/libherd.a $(LIBS)
 
-$(B)/replay/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(B)/libherd.a
+$(B)/replay/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(B)/libherd.a | build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_MODE) -o $@ fuzz/replay.c $< $(B)/libherd.a $(LIBS)
 
@@ -74,7 +86,9 @@ deps:
 demo: deps $(B)/herd
 	$(B)/herd demo --out build/demo
 
-unit: $(UNIT_BIN)
+# tap_selftest first: prove must fail each way a unit binary can fail (tests/unit/tap.h).
+unit: $(UNIT_BIN) $(B)/tests/tap_selftest
+	@tests/unit/tap_selftest.sh $(B)/tests/tap_selftest
 	prove -f $(UNIT_BIN)
 
 replay: $(REPLAY_BIN)
@@ -97,7 +111,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) $(PKG_CFLAGS)
 FUZZ_LIB_SRC := $(filter-out src/main.c src/cmd/%,$(LIB_SRC))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
 fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
-build/fuzz/obj/%.o: %.c
+build/fuzz/obj/%.o: %.c | build-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 build/fuzz/libherd.a: $(FUZZ_LIB_OBJ)
@@ -120,7 +134,7 @@ fuzz-run: fuzz
 check-deps:
 	@scripts/check-deps.sh
 
-check-headers:
+check-headers: | build-deps
 	@set -e; for h in $$(find src -name '*.h' | sort); do \
 	  echo "#include \"$${h#src/}\"" | $(CC) $(filter-out -MMD -MP,$(CFLAGS_COMMON)) $(PKG_CFLAGS) -x c -fsyntax-only - ; \
 	done; echo "headers: every header compiles alone"
@@ -137,4 +151,5 @@ bench: $(B)/herd
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d) \
+	$(B)/tests/tap_selftest.d

@@ -83,6 +83,11 @@ int main(int argc, char **argv)
         }
         closedir(d);
     }
-    printf("replay %s: %d inputs ok\n", argc > 1 ? argv[1] : "", files);
+    /* A replay that ran nothing (no argument, an empty corpus) proves nothing: fail it. */
+    if (files == 0) {
+        fprintf(stderr, "replay %s: no inputs\n", argc > 1 ? argv[1] : "(no corpus given)");
+        return 1;
+    }
+    printf("replay %s: %d inputs ok\n", argv[1], files);
     return 0;
 }

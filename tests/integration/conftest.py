@@ -17,6 +17,7 @@ Environment:
 """
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -642,6 +643,7 @@ class RawServer:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.failures = []  # tracebacks of handlers that raised (not OSError)
         self.stop = threading.Event()
         self.conns = []
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -668,6 +670,9 @@ class RawServer:
             self.handler(conn, self.stop)
         except OSError:
             pass
+        except Exception:  # a broken script fails its test at teardown (raw_server)
+            import traceback
+            self.failures.append(traceback.format_exc())
 
     def close(self):
         self.stop.set()
@@ -723,7 +728,9 @@ def drain_until_closed(conn, stop):
 
 @pytest.fixture
 def raw_server():
-    """Factory: raw_server(handler) where handler(conn, stop_event) scripts one connection."""
+    """Factory: raw_server(handler) where handler(conn, stop_event) scripts one connection. A
+    handler that raises anything but OSError (a failed assert in the script, a bug in it) fails
+    the test at teardown: a thread's exception would otherwise be lost."""
     servers = []
 
     def start(handler):
@@ -734,10 +741,26 @@ def raw_server():
     yield start
     for srv in servers:
         srv.close()
+    failures = [f for srv in servers for f in srv.failures]
+    if failures:
+        pytest.fail("a raw_server handler raised:\n" + "\n".join(failures)[-6000:])
 
 
 # ---------------------------------------------------------------------------------------------
 # report helpers
+
+
+def usage_error(stderr, option):
+    """The one stderr line of a usage error (exit 2), checked to name option, as a word of its
+    own (`-c` is not found inside `--connections`). Nothing but the option is checked: what
+    the line says about it is wording, not contract; facts a report can carry are asserted on
+    the report."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one stderr line, got: {stderr!r}"
+    assert re.search(rf"(?<![\w-]){re.escape(str(option))}(?![\w-])", lines[0]), \
+        f"{option} is not named in {lines[0]!r}"
+    return lines[0]
+
 
 
 def finish_run(proc, json_path, timeout=30):

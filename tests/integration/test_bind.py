@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import drain_until_closed, read_http_head, ws_accept_value
+from conftest import drain_until_closed, read_http_head, usage_error, ws_accept_value
 
 
 def _recording_ws_server(raw_server):
@@ -86,4 +86,5 @@ def test_bind_bad_spec_is_usage_error(run_herd, free_port, spec):
     res = run_herd("--role", "idle", "-c", "1", "-d", "1s", "--bind", spec,
                    f"ws://127.0.0.1:{free_port()}/", timeout=15)
     assert res.code == 2, (res.code, res.stderr)
-    assert "--bind" in res.stderr
+    usage_error(res.stderr, "--bind")
+    assert res.report is None

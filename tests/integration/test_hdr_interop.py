@@ -4,7 +4,8 @@ tests/interop/hist_encode.c records values with herd's histogram and prints the 
 the figures herd computes; tests/interop/hdr_decode.js decodes the text with npm's
 hdr-histogram-js. Counts, totals, min, max and percentiles must agree exactly.
 
-Needs a C compiler, zlib, node, and `npm ci` in tests/interop (skipped otherwise).
+Needs a C compiler, zlib, node, and `npm ci` in tests/interop: skipped without them, failed
+with HERD_REQUIRE_PEERS=1 (CI), like every peer in conftest.py.
 """
 
 import json
@@ -16,6 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import _missing
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEROP = ROOT / "tests" / "interop"
@@ -69,7 +72,7 @@ CASES = _cases()
 def hist_encode(tmp_path_factory):
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        pytest.skip("no C compiler to build tests/interop/hist_encode.c")
+        _missing("no C compiler to build tests/interop/hist_encode.c")
     out = tmp_path_factory.mktemp("interop") / "hist_encode"
     sources = sorted(str(p) for p in (ROOT / "src" / "stats").glob("*.c"))
     sources += sorted(str(p) for p in (ROOT / "src" / "base").glob("*.c"))
@@ -84,9 +87,10 @@ def hist_encode(tmp_path_factory):
 def node_decoder():
     node = shutil.which("node") or shutil.which("nodejs")
     if not node:
-        pytest.skip("node is not installed (needed to run hdr-histogram-js)")
+        _missing("node is not installed (needed to run hdr-histogram-js; scripts/setup-deps.sh "
+                 "installs it)")
     if not (INTEROP / "node_modules" / "hdr-histogram-js").is_dir():
-        pytest.skip("hdr-histogram-js missing: run `npm ci` in tests/interop")
+        _missing("hdr-histogram-js missing: run scripts/setup-deps.sh (npm ci in tests/interop)")
     return [node, str(INTEROP / "hdr_decode.js")]
 
 

@@ -7,7 +7,7 @@ import struct
 import subprocess
 import zlib
 
-from conftest import CHILD_ENV, scaled
+from conftest import CHILD_ENV, scaled, usage_error
 
 
 def hdr_total(text):
@@ -69,7 +69,10 @@ def test_merge_two_shards(herd_bin, herd_serve, run_herd, tmp_path):
         if name not in ("connections.open", "connections.peak"):
             assert c[name] == sum(s["counters"][name] for s in shards), name
     assert c["connections.open"] == sum(s["counters"]["connections.open"] for s in shards)
-    assert 15 <= c["connections.peak"] <= 30
+    # The peak comes from the time series, whose rows merge by their second since the start
+    # (the shards ran one after the other, so that aligns them as if they had run together):
+    # 15 open in each shard's rows, 30 in the merged ones.
+    assert c["connections.peak"] == 30
     for metric, h in m["histograms"].items():
         assert h["count"] == sum(s["histograms"].get(metric, {}).get("count", 0)
                                  for s in shards), metric
@@ -111,6 +114,7 @@ def test_run_procs_no_server(run_herd):
     code, rep, err = run_herd("--procs", 2, "-c", 4, "--timeout", "1s",
                               f"ws://127.0.0.1:{free_port()}/", timeout=30)
     assert code == 3, err
+    assert rep["complete"] is False
     assert rep["counters"]["connections.opened"] == 0
     assert rep["shards"] == 2
 
@@ -122,19 +126,19 @@ def test_merge_bad_input(herd_bin, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"tool": "herd", "counters": {}}))
     (tmp_path / "hdr.json").write_text(json.dumps(
         dict(good, histograms={"rtt": {"count": 1, "hdr": "bm90IGhkcg=="}})))
-    for name, why in [("junk.json", "not JSON"),
-                      ("other.json", "report_version missing"),
-                      ("hdr.json", "histograms.rtt.hdr"),
-                      ("missing.json", "No such file")]:
+    # not JSON, not a herd report, an hdr that does not decode, no file: one line naming it
+    for name in ("junk.json", "other.json", "hdr.json", "missing.json"):
         path = tmp_path / name
-        code, _, err = merge(herd_bin, tmp_path / "good.json", path)
+        out = tmp_path / f"merged-{name}"
+        code, _, err = merge(herd_bin, "--json", out, tmp_path / "good.json", path)
         assert code == 2, (name, err)
-        assert str(path) in err and why in err, err
-        assert len(err.strip().splitlines()) == 1, err
+        usage_error(err, path)
+        assert not out.exists()
     code, _, err = merge(herd_bin)
-    assert code == 2
+    assert code == 2, err
     code, _, err = merge(herd_bin, "--nope", tmp_path / "good.json")
-    assert code == 2 and "--nope" in err
+    assert code == 2, err
+    usage_error(err, "--nope")
     code, out, err = merge(herd_bin, tmp_path / "good.json")
     assert code == 0, err
 
@@ -153,7 +157,7 @@ def test_run_procs_automatic(herd_bin, herd_serve, tmp_path):
                           preexec_fn=low_limit, timeout=scaled(40))
     err = proc.stderr.decode(errors="replace")
     assert proc.returncode == 0, err
-    assert "needs 3 processes" in err and "running --procs 3" in err, err
     rep = json.loads(out.read_text())
     assert rep["shards"] == 3
+    assert rep["config"]["procs"] == 3
     assert rep["counters"]["connections.opened"] == 80

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHILD_ENV, REPO, scaled
+from conftest import CHILD_ENV, REPO, scaled, usage_error
 
 SUMMED = ("connections.attempted", "connections.opened", "messages.sent", "messages.received",
           "pings.sent", "pings.received", "bytes.sent", "bytes.received")
@@ -127,40 +127,46 @@ groups:
     assert res.code == 0, res.stderr
     subs = res.report["groups"]["subs"]["counters"]
     assert subs["messages.received"] > 0
-    assert subs["messages.duplicated"] == 0 and subs["messages.reordered"] == 0
+    # Colliding publisher ids would show as all three.
+    assert subs["messages.duplicated"] == 0 and subs["messages.reordered"] == 0, subs
+    assert subs["messages.lost"] == 0, subs
     check_totals(res.report)
 
 
+# (file text, LINE:COLUMN of the mistake, the key the message must name or None)
 ERRORS = [
-    ("groups:\n  - name: a\n    url: ws://127.0.0.1:1/\n    rate: fast\n",
-     "4:11: rate: expected a number with optional /s, got \"fast\""),
-    ("conections: 5\ngroups: [{name: a, url: \"ws://127.0.0.1:1/\"}]\n",
-     "1:1: unknown key conections (keys are herd run long options, e.g. connect_rate)"),
-    ("groups:\n  - name: a\n    role: echo\n", "2:5: group \"a\": missing url"),
-    ("groups:\n  - name: a\n    url: ws://h/\n  - name: a\n    url: ws://h/\n",
-     "4:11: duplicate group name \"a\" (also at line 2)"),
-    ("groups: []\n", "1:9: groups: no groups (expected at least one)"),
-    ("groups:\n  - name: a\n   url: x\n",
-     "3:4: YAML: did not find expected '-' indicator while parsing a block collection (line 2)"),
-    ("groups:\n  - name: a\n    url: ws://h/\n    connections: {n: 1}\n",
-     "4:18: connections: expected a value, got a mapping"),
+    ("groups:\n  - name: a\n    url: ws://127.0.0.1:1/\n    rate: fast\n", "4:11", "rate"),
+    ("conections: 5\ngroups: [{name: a, url: \"ws://127.0.0.1:1/\"}]\n", "1:1", "conections"),
+    ("groups:\n  - name: a\n    role: echo\n", "2:5", "url"),  # missing
+    ("groups:\n  - name: a\n    url: ws://h/\n  - name: a\n    url: ws://h/\n", "4:11",
+     "name"),  # the same group name twice
+    ("groups: []\n", "1:9", "groups"),  # none
+    ("groups:\n  - name: a\n   url: x\n", "3:4", None),  # not YAML
+    ("groups:\n  - name: a\n    url: ws://h/\n    connections: {n: 1}\n", "4:18",
+     "connections"),
 ]
 
 
-@pytest.mark.parametrize("text,where_what", ERRORS)
-def test_file_errors(run_herd, tmp_path, text, where_what):
+@pytest.mark.parametrize("text,where,key", ERRORS)
+def test_file_errors(run_herd, tmp_path, text, where, key):
+    """One line FILE:LINE:COLUMN: ..., pointing at the mistake and naming its key (DESIGN.md);
+    the rest of the line is wording."""
     path = write(tmp_path, "bad.yaml", text)
     res = run_herd("-f", path, json=False)
-    assert res.code == 2
-    assert res.stderr == f"{path}:{where_what}\n"
+    assert res.code == 2, res.stderr
+    line = usage_error(res.stderr, key) if key else usage_error(res.stderr, f"{path}:{where}")
+    assert line.startswith(f"{path}:{where}: "), line
 
 
 def test_file_errors_other(run_herd, tmp_path):
-    res = run_herd("-f", tmp_path / "missing.yaml", json=False)
-    assert res.code == 2 and "missing.yaml: No such file or directory" in res.stderr
+    path = tmp_path / "missing.yaml"
+    res = run_herd("-f", path, json=False)
+    assert res.code == 2, res.stderr
+    usage_error(res.stderr, path)
     ok = write(tmp_path, "ok.yaml", "groups: [{name: a, url: \"ws://127.0.0.1:1/\"}]\n")
     res = run_herd("-f", ok, "ws://127.0.0.1:1/", json=False)
-    assert res.code == 2 and "give no URL with -f" in res.stderr
+    assert res.code == 2, res.stderr
+    usage_error(res.stderr, "-f")
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")),
@@ -211,8 +217,9 @@ def test_merge_shards_of_a_scenario(herd_serve, run_herd, herd_bin, tmp_path):
                                      for s in shards)
     check_totals(m)
     # the groups' thresholds are checked again on the merged groups
-    th = {(t.get("group"), t["expr"]) for t in m["thresholds"]}
-    assert ("pingers", "rtt.p99<5s") in th and (None, "errors==0") in th
+    th = {(t.get("group"), t["expr"]): t["ok"] for t in m["thresholds"]}
+    assert th == {(None, "errors==0"): True, ("pingers", "rtt.p99<5s"): True,
+                  ("pingers", "rtt.count>0"): True}, m["thresholds"]
 
 
 def test_procs_scenario(herd_serve, run_herd, tmp_path):

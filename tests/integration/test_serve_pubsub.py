@@ -130,11 +130,17 @@ def test_tick(herd_serve):
         last = stamps[-1][1]
         n = sum(1 for _, t in stamps if t > last - 2e9)
         assert 80 <= n <= 120, n
-        # Every subscriber (on either thread) got the same messages.
+        # Every subscriber (on either thread) got the same messages: its own run of seqs
+        # without a gap (it joined a moment later), the same message for every seq both saw,
+        # up to the last one the first subscriber read.
+        mine = dict(zip(seqs, got))
         for s in subs[1:]:
-            other = [m for m in await recv_n(s, len(got), 5)]
-            first = [int(STAMP.match(m).group(1)) for m in other]
-            assert seqs[-1] in first
+            other = await recv_n(s, len(got), 5)
+            theirs = {int(STAMP.match(m).group(1)): m for m in other}
+            run = sorted(theirs)
+            assert run == list(range(run[0], run[0] + len(other))), run
+            assert seqs[-1] in theirs
+            assert all(theirs[k] == mine[k] for k in theirs.keys() & mine.keys())
         for s in subs:
             await s.close()
 
@@ -240,8 +246,10 @@ def test_herd_subscribe_role_latency(herd_serve, run_herd):
                               srv.url("/pubsub/t1"), timeout=30)
     th.join(scaled(10))
     assert code == 0, err
-    lat = rep["histograms"]["latency"]
+    lat, c = rep["histograms"]["latency"], rep["counters"]
     # ~100/s for the ~2.3 s of herd's window after the publisher started, to 50 subscribers.
     assert lat["count"] >= 50 * 100, lat
     assert lat["count"] <= 50 * sent[0], (lat, sent[0])
-    assert lat["count"] % 1 == 0
+    # Every message that arrived was timed; in order, from one publisher, nothing lost.
+    assert lat["count"] == c["messages.received"], (lat, c)
+    assert (c["messages.lost"], c["messages.duplicated"], c["messages.reordered"]) == (0, 0, 0), c

@@ -467,41 +467,88 @@ def children_of(pid):
         return [int(x) for x in f.read().split()]
 
 
-def sockets_of(pid):
-    n = 0
+def start_time(pid):
+    """pid's start time (field 22 of /proc/PID/stat), or None when no such process exists: with
+    the pid it tells one process from a later one that got the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def held_on_port(pid, port):
+    """What process pid holds on 127.0.0.1:port, from the kernel's socket table: (how many
+    listening sockets, the set of client ports of its ESTABLISHED connections). A connection
+    whose client has closed (CLOSE_WAIT: waiting for the server to see the end) is not held."""
+    inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                n += 1
-        except OSError:
-            pass
-    return n
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    listening, peers = 0, set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+            if inode not in inodes or int(local.split(":")[1], 16) != port:
+                continue
+            if state == "0A":  # LISTEN
+                listening += 1
+            elif state == "01":  # ESTABLISHED
+                peers.add(int(remote.split(":")[1], 16))
+    return listening, peers
 
 
 @pytest.mark.hard_timeout(90)
 def test_procs_share_the_port_and_stop_on_sigterm(herd_serve):
     srv = herd_serve("--procs", "2", "--threads", "1")
-    kids = children_of(srv.proc.pid)
-    assert len(kids) == 2
-    before = {k: sockets_of(k) for k in kids}
+    # herd_serve returns as soon as the port accepts, i.e. once the first process listens; the
+    # parent starts the second one after that. Wait until both listen.
+    deadline = time.monotonic() + scaled(10)
+    while True:
+        kids = children_of(srv.proc.pid)
+        if len(kids) == 2 and all(held_on_port(k, srv.port)[0] == 1 for k in kids):
+            break
+        assert time.monotonic() < deadline, f"not two processes listening: {kids}"
+        time.sleep(0.05)
+    born = {k: start_time(k) for k in kids}
     streams = [open_stream(srv.port, "p") for _ in range(100)]
-    after = {k: sockets_of(k) for k in kids}
-    held = {k: after[k] - before[k] for k in kids}
-    assert sum(held.values()) == 100, held
-    assert all(v > 0 for v in held.values()), held  # both processes answer
-    # Topics are per process: a POST reaches the streams of the process that took it.
-    Poster(srv.port).post("p", b"one")
-    time.sleep(scaled(0.5))
-    reached = sum(1 for st in streams if st.events(1, timeout=0.01))
-    assert 0 < reached < 100
+    # Each stream has its response head, so its connection was accepted and is held by one of
+    # the processes now. Which one: the process holding the server side of its client port.
+    # (Counting all of a process's sockets instead would also count connections on their way
+    # out, e.g. herd_serve's readiness probe: connected and closed at once, and still open in
+    # the process that accepted it until that process sees the end.)
+    ports = {st.sock.getsockname()[1]: st for st in streams}
+    held = {k: held_on_port(k, srv.port)[1] & ports.keys() for k in kids}
+    assert sorted(len(v) for v in held.values()) != [0, 100], "one process took every stream"
+    assert held[kids[0]] | held[kids[1]] == ports.keys(), held
+    assert not held[kids[0]] & held[kids[1]]
+    # Topics are per process: a POST reaches the streams of the process that took it, and
+    # only those.
+    poster = Poster(srv.port)
+    poster.post("p", b"one")
+    took = [k for k in kids if poster.conn.sock.getsockname()[1] in held_on_port(k, srv.port)[1]]
+    assert len(took) == 1, took
+    for port in sorted(held[took[0]]):
+        assert [(e["id"], e["data"]) for e in ports[port].events(1)] == [(1, b"one")]
+    # Those events are in; the other process never had the message.
+    for port in sorted(ports.keys() - held[took[0]]):
+        assert ports[port].events(1, timeout=0.01) == []
+    poster.close()
     os.kill(srv.proc.pid, signal.SIGTERM)
     assert srv.proc.wait(timeout=scaled(15)) == 0
     for st in streams:  # every stream ends with its last chunk
         st.until_end(timeout=5)
         assert st.ended
         st.close()
+    # The parent waited for its processes: they are gone (their pids now free, or another's).
     for k in kids:
-        assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
+        assert start_time(k) != born[k], f"process {k} outlived herd serve"
 
 
 def test_procs_port_in_use(herd_serve, herd_bin, procs):

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from conftest import CHILD_ENV, SYSTEM_PYTHON, _need_python_websockets, scaled
+from conftest import (CHILD_ENV, SYSTEM_PYTHON, _need_python_websockets, error_total, scaled,
+                      usage_error)
 from test_tls import certs  # noqa: F401  (the module-scoped fixture: CA, good.pem/good.key)
 
 
@@ -21,13 +22,6 @@ def tls_serve(herd_serve, certs):  # noqa: F811
     return start
 
 
-def total_errors(rep):
-    n = 0
-    for v in rep["errors"].values():
-        n += sum(v.values()) if isinstance(v, dict) else v
-    return n
-
-
 def test_wss_ping(tls_serve, certs, run_herd):  # noqa: F811
     srv = tls_serve()
     code, rep, err = run_herd("-c", 8, "-d", "2s", "-t", 2, "--cacert", certs / "ca.pem",
@@ -40,7 +34,7 @@ def test_wss_ping(tls_serve, certs, run_herd):  # noqa: F811
     assert c["pings.received"] > 100
     assert h["rtt"]["count"] == c["pings.received"]
     assert rep["errors"]["tls"] == 0
-    assert total_errors(rep) == 0
+    assert error_total(rep) == 0
 
 
 @pytest.mark.parametrize("size", [
@@ -60,7 +54,7 @@ def test_wss_echo(tls_serve, certs, run_herd, size):  # noqa: F811
     assert h["rtt"]["count"] == c["messages.received"]
     assert c["messages.lost"] == 0
     assert rep["errors"]["tls"] == 0
-    assert total_errors(rep) == 0
+    assert error_total(rep) == 0
 
 
 def test_plain_client_on_tls_port_fails(tls_serve, certs, run_herd):  # noqa: F811
@@ -68,8 +62,12 @@ def test_plain_client_on_tls_port_fails(tls_serve, certs, run_herd):  # noqa: F8
     code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--timeout", "3s",
                               srv.url("/echo"), timeout=30)
     assert code == 3, err
-    assert rep["counters"]["connections.opened"] == 0
-    assert total_errors(rep) >= 3
+    assert rep["complete"] is False
+    c = rep["counters"]
+    assert (c["connections.attempted"], c["connections.opened"]) == (3, 0), c
+    # The server reads a TLS record header, finds "GET /" and closes with the rest of the
+    # request unread: a reset, once per connection.
+    assert {k: v for k, v in rep["errors"].items() if v} == {"reset": 3}, rep["errors"]
     # The server shrugs it off: wss:// still works.
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
                               srv.url("/echo", "wss"), timeout=30)
@@ -84,21 +82,25 @@ def serve_exit(herd_bin, *args):
     return proc.returncode, proc.stderr
 
 
-def test_bad_tls_files_fail_at_start(herd_bin, certs, tmp_path):  # noqa: F811
-    code, err = serve_exit(herd_bin, "--tls-cert", tmp_path / "nope.pem", "--tls-key",
-                           certs / "good.key")
-    assert code not in (0, None), err
-    assert "--tls-cert" in err and "nope.pem" in err, err
-    assert len(err.strip().splitlines()) == 1, err
-    code, err = serve_exit(herd_bin, "--tls-cert", certs / "good.pem", "--tls-key",
-                           tmp_path / "nope.key")
-    assert code not in (0, None), err
-    assert "--tls-key" in err, err
-    # A key that is not the certificate's.
-    code, err = serve_exit(herd_bin, "--tls-cert", certs / "good.pem", "--tls-key",
-                           certs / "other.key")
-    assert code not in (0, None), err
-    assert "--tls-key" in err, err
+@pytest.mark.parametrize("which,option", [("cert", "--tls-cert"), ("key", "--tls-key"),
+                                           ("mismatch", "--tls-key")])
+def test_bad_tls_files_fail_at_start(herd_bin, certs, tmp_path, which, option):  # noqa: F811
+    """A certificate or key that cannot be loaded, or a key that is not the certificate's, is
+    bad usage (DESIGN.md: exit 2, one line naming the option), found before listening."""
+    cert, key = certs / "good.pem", certs / "good.key"
+    if which == "cert":
+        cert = tmp_path / "nope.pem"
+    elif which == "key":
+        key = tmp_path / "nope.key"
+    else:
+        key = certs / "other.key"
+    code, err = serve_exit(herd_bin, "--tls-cert", cert, "--tls-key", key)
+    usage_error(err, option)
+    if code == 3:
+        # cmd/serve.c returns 3 for every failure to start the server, bad TLS files included.
+        pytest.xfail(f"herd serve exits 3 for an unusable {option}; bad usage is 2 (src fix "
+                     "pending: cmd/serve.c)")
+    assert code == 2, err
 
 
 # An independent client: every size around the record limit, text and binary, many messages in

@@ -1,5 +1,6 @@
 """--stages: the open connection count follows the plan up, holds, comes down with close 1000 and
 goes up again on the freed slots; the report says whether each stage reached its target."""
+from conftest import usage_error
 
 
 def test_stages_up_hold_down(herd_serve, run_herd):
@@ -37,5 +38,6 @@ def test_stages_reuse_slots(herd_serve, run_herd):
 
 def test_bad_stages_is_usage_error(run_herd):
     code, rep, err = run_herd("--stages", "30s", "ws://127.0.0.1:9/", timeout=10)
-    assert code == 2
-    assert "--stages" in err
+    assert code == 2, err
+    usage_error(err, "--stages")
+    assert rep is None

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import CHILD_ENV, PEERS, _wait_ready_line, wait_for_port
+from conftest import CHILD_ENV, PEERS, _wait_ready_line, usage_error, wait_for_port
 
 
 def openssl(*args, cwd):
@@ -71,10 +71,11 @@ def test_untrusted_certificate_fails_then_insecure_passes(tls_echo, run_herd):
     url = f"wss://localhost:{port}/"
     code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--timeout", "3s", url, timeout=30)
     assert code == 3, err
+    assert rep["complete"] is False
     assert rep["errors"]["tls"] == 3
     assert rep["counters"]["tls.errors.verification"] == 3
     assert rep["counters"]["connections.opened"] == 0
-    assert "certificate verify" in err or "certificate verification" in err, err
+    # The same server, unverified: the certificate was the only obstacle.
     code, rep, err = run_herd("-c", 3, "-d", "1s", "-t", 1, "--insecure", url, timeout=30)
     assert code == 0, err
     assert rep["counters"]["connections.opened"] == 3
@@ -85,20 +86,31 @@ def test_wrong_name_fails(tls_echo, certs, run_herd):
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
                               f"wss://localhost:{port}/", timeout=30)
     assert code == 3, err
+    assert rep["complete"] is False
     assert rep["errors"]["tls"] == 2
     assert rep["counters"]["tls.errors.verification"] == 2
-    assert "hostname mismatch" in err, err
-    # --sni names the host the certificate is for: it verifies.
+    assert rep["counters"]["connections.opened"] == 0
+    # --sni names the host the certificate is for: with the same CA it verifies, so the name
+    # was what failed verification.
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
                               "--sni", "other.example", f"wss://localhost:{port}/", timeout=30)
     assert code == 0, err
+    assert rep["counters"]["connections.opened"] == 2
+    assert rep["errors"]["tls"] == 0
 
 
 def test_bad_cacert_file_is_usage_error(run_herd, tmp_path):
+    """An option naming a file that cannot be loaded is bad usage (DESIGN.md: exit 2, one line
+    naming the option), as --message-file and -f are."""
     code, rep, err = run_herd("-c", 1, "-d", "1s", "--cacert", tmp_path / "nope.pem",
                               "wss://127.0.0.1:9/", timeout=30)
-    assert code in (2, 3)
-    assert "--cacert" in err
+    usage_error(err, "--cacert")
+    assert rep is None  # refused before the run
+    if code == 3:
+        # cmd/run.c maps every failure of client_run_start (here: loading --cacert) to 3.
+        pytest.xfail("herd exits 3 for a --cacert it cannot load; bad usage is 2 (src fix "
+                     "pending: cmd/run.c)")
+    assert code == 2, err
 
 
 def test_client_certificate_required_is_an_alert(procs, tls_echo, certs, run_herd, free_port):
@@ -115,9 +127,10 @@ def test_client_certificate_required_is_an_alert(procs, tls_echo, certs, run_her
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
                               f"wss://localhost:{port}/", timeout=30)
     assert code == 3, err
+    assert rep["complete"] is False
     assert rep["errors"]["tls"] == 2, rep["errors"]
     assert rep["counters"]["tls.errors.alert"] == 2, rep["counters"]
-    assert "alert" in err, err
+    assert rep["counters"]["connections.opened"] == 0
     port = tls_echo(client_ca=certs / "ca.pem")
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--cacert", certs / "ca.pem",
                               "--cert", certs / "good.pem", "--key", certs / "good.key",
@@ -132,5 +145,7 @@ def test_tls_to_a_plain_server_is_a_protocol_error(herd_serve, run_herd):
     code, rep, err = run_herd("-c", 2, "-d", "1s", "-t", 1, "--insecure",
                               srv.url("/echo", "wss"), timeout=30)
     assert code == 3, err
+    assert rep["complete"] is False
     assert rep["errors"]["tls"] == 2, rep["errors"]
     assert rep["counters"]["tls.errors.protocol"] == 2
+    assert rep["counters"]["connections.opened"] == 0
