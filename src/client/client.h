@@ -89,6 +89,11 @@ void client_params_defaults(struct client_params *p);
 /* A started run. Opaque. */
 struct client_run;
 
+/* What would make client_run_start refuse p that is the user's to fix (exit 2): a TLS file
+ * (--cacert, --cert, --key) that cannot be loaded, a bad --backoff or --compress. Loads and frees
+ * what it checks; nothing connects. Returns 0, or < 0 with one line naming the option in err. */
+int client_params_check(const struct client_params *p, char *err, size_t errlen);
+
 /* Validate p and start the worker threads; the run begins connecting at once. Returns NULL and
  * fills err (one line) when it cannot start. p must outlive the run. */
 struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen);

@@ -350,6 +350,30 @@ fail:
     return NULL;
 }
 
+int client_params_check(const struct client_params *p, char *err, size_t errlen)
+{
+    if (p->url.tls) {
+        struct net_tls_opts to = {
+            .insecure = p->insecure, .cacert = p->cacert, .cert = p->cert, .key = p->key};
+        struct net_tls_ctx *ctx = net_tls_client_ctx(&to, err, errlen);
+        if (!ctx)
+            return HERD_E_INVAL;
+        net_tls_ctx_free(ctx);
+    }
+    const char *why = NULL;
+    struct backoff b;
+    if (p->reconnect && p->backoff && backoff_parse(p->backoff, &b, &why) != 0) {
+        snprintf(err, errlen, "--backoff: %s", why);
+        return HERD_E_INVAL;
+    }
+    struct pmd_params offer;
+    if (p->compress && pmd_option_parse(p->compress_params, &offer, &why) != 0) {
+        snprintf(err, errlen, "--compress: %s", why);
+        return HERD_E_INVAL;
+    }
+    return 0;
+}
+
 struct client_run *client_run_start(const struct client_params *p, char *err, size_t errlen)
 {
     struct client_run *r = run__prepare(p, err, errlen);

@@ -606,23 +606,27 @@ static int outputs_check(const struct run_options *o)
     return EXIT_USAGE;
 }
 
-/* --bind is checked here, before any process or connection starts, so that a bad spec is a
- * usage error (exit 2) like every other bad option. Prints the message; returns 0 when fine. */
+/* --bind and what the engine would refuse that is the user's to fix (a TLS file it cannot
+ * load, say) are checked here, before any process or connection starts, so that they are usage
+ * errors (exit 2) like every other bad option. Prints the message; returns 0 when fine. */
 static int bind_check(const struct run_options *o, const char *group)
 {
-    if (!o->client.bind)
-        return 0;
-    struct net_addr *a = xcalloc(CLIENT_MAX_BIND, sizeof *a);
-    const char *why = NULL;
-    int n = net_parse_addrs(o->client.bind, a, CLIENT_MAX_BIND, &why);
-    free(a);
-    if (n > 0)
+    char err[512] = "";
+    if (o->client.bind) {
+        struct net_addr *a = xcalloc(CLIENT_MAX_BIND, sizeof *a);
+        const char *why = NULL;
+        int n = net_parse_addrs(o->client.bind, a, CLIENT_MAX_BIND, &why);
+        free(a);
+        if (n <= 0)
+            snprintf(err, sizeof err, "--bind: %s (got \"%s\")", why ? why : "no address",
+                     o->client.bind);
+    }
+    if (!err[0] && client_params_check(&o->client, err, sizeof err) == 0)
         return 0;
     if (group)
-        fprintf(stderr, "herd: group %s: ", group);
+        fprintf(stderr, "herd: group %s: %s\n", group, err);
     else
-        fputs("herd: ", stderr);
-    fprintf(stderr, "--bind: %s (got \"%s\")\n", why ? why : "no address", o->client.bind);
+        fprintf(stderr, "herd: %s\n", err);
     return -1;
 }
 

@@ -106,10 +106,6 @@ def test_bad_cacert_file_is_usage_error(run_herd, tmp_path):
                               "wss://127.0.0.1:9/", timeout=30)
     usage_error(err, "--cacert")
     assert rep is None  # refused before the run
-    if code == 3:
-        # cmd/run.c maps every failure of client_run_start (here: loading --cacert) to 3.
-        pytest.xfail("herd exits 3 for a --cacert it cannot load; bad usage is 2 (src fix "
-                     "pending: cmd/run.c)")
     assert code == 2, err
 
 
