@@ -196,7 +196,16 @@ int loop_run_once(struct loop *l, uint64_t max_wait_ns)
     uint64_t wait_ns = wheel__next_ns(&l->wheel, loop_now_update(l), l->nagain ? 0 : max_wait_ns);
     struct timespec ts = {.tv_sec = (time_t)(wait_ns / NS_PER_S),
                           .tv_nsec = (long)(wait_ns % NS_PER_S)};
-    int n = epoll_pwait2(l->epfd, evs, LOOP_MAX_EVENTS, &ts, NULL);
+    int n = l->no_pwait2 ? -1 : epoll_pwait2(l->epfd, evs, LOOP_MAX_EVENTS, &ts, NULL);
+    if (n < 0 && (l->no_pwait2 || errno == ENOSYS)) {
+        /* Without epoll_pwait2 (a kernel before 5.11, or valgrind, which does not know it), the
+         * wait is in milliseconds, rounded up so that a timer never fires early. */
+        l->no_pwait2 = 1;
+        n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS,
+                       (int)((wait_ns + NS_PER_MS - 1) / NS_PER_MS > INT32_MAX
+                                 ? INT32_MAX
+                                 : (wait_ns + NS_PER_MS - 1) / NS_PER_MS));
+    }
     if (n < 0) {
         if (errno != EINTR)
             return -errno;

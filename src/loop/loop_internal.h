@@ -17,6 +17,7 @@ struct wheel {
 
 struct loop {
     int epfd;
+    int no_pwait2; /* epoll_pwait2 is missing (Linux < 5.11, valgrind): epoll_wait in ms */
     uint64_t now_ns;
     struct loop_io wake_io;
     loop_wake_cb *wake_cb;

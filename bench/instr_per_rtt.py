@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""instr_per_rtt.py - instructions the client executes per round trip, counted by valgrind's
+callgrind: a figure that other work on the machine does not move, to judge a change to the
+client when the machine is too busy for bench/cpu_per_rtt.py's CPU times.
+
+    /usr/bin/python3 bench/instr_per_rtt.py [--herd BIN] [--baseline OTHER_BIN]
+                                            [--conns 100,1000] [--secs 6] [--port 18191]
+
+For each client binary and each connection count it starts `herd serve --threads 1` (the
+current build, natively) and runs `herd run -c N -t 1 --role ping` and `--role echo -s 32
+--binary` under `valgrind --tool=callgrind` twice, for SECS and for 2 x SECS: both runs set up
+and tear down the same connections, so the difference of their instructions over the difference
+of their round trips (from the JSON reports) is the steady state's cost per round trip. Under
+valgrind herd runs some 50 times slower, so the round trips per second are not the point: the
+instructions per round trip are. A PING round trip and an echo round trip each cost one read and
+one write; the rest is herd's own work. (herd falls back to epoll_wait under valgrind, which does
+not know epoll_pwait2.)
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchlib import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERD = os.path.join(ROOT, "build/release/herd")
+
+ROLES = [("ping", ["--role", "ping"]), ("echo -s 32", ["--role", "echo", "-s", "32", "--binary"])]
+
+
+def wait_port(port, proc):
+    for _ in range(200):
+        if subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        if proc.poll() is not None:
+            sys.exit("herd serve exited")
+        time.sleep(0.05)
+    sys.exit("herd serve did not listen")
+
+
+def measure(binary, role, conns, secs, tmp):
+    port = free_port()
+    srv = subprocess.Popen([HERD, "serve", "--port", str(port), "--threads", "1", "-q"])
+    try:
+        wait_port(port, srv)
+        out = os.path.join(tmp, "cg.out")
+        rep = os.path.join(tmp, "r.json")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "run",
+               "-c", str(conns), "-d", f"{secs}s", "-t", "1", "-q", "--json", rep, *role,
+               f"ws://127.0.0.1:{port}/echo"]
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+        with open(out) as f:
+            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+        with open(rep) as f:
+            trips = json.load(f)["histograms"]["rtt"]["count"]
+        return int(m[1]), trips
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--herd", default=HERD)
+    ap.add_argument("--baseline", help="another herd binary to count beside it")
+    ap.add_argument("--conns", default="100,1000")
+    ap.add_argument("--secs", type=int, default=6)
+    args = ap.parse_args()
+    bins = [("herd", args.herd)] + ([("base", args.baseline)] if args.baseline else [])
+    tmp = tempfile.mkdtemp(prefix="herd-instr-")
+    rows = []
+    for n in (int(x) for x in args.conns.split(",")):
+        for rname, role in ROLES:
+            for bname, binary in bins:
+                ir1, trips1 = measure(binary, role, n, args.secs, tmp)
+                ir2, trips2 = measure(binary, role, n, 2 * args.secs, tmp)
+                ir, trips = ir2 - ir1, trips2 - trips1
+                if trips <= 0:
+                    sys.exit(f"{bname} {rname} -c {n}: no more round trips in the longer run")
+                rows.append((bname, rname, n, ir, trips))
+                print(f"{bname:5} {rname:11} -c {n:5}  {ir:14d} instructions  {trips:8d} round trips"
+                      f"  {ir / trips:8.0f} per round trip", flush=True)
+    print()
+    if args.baseline:
+        for n in sorted({r[2] for r in rows}):
+            for rname, _ in ROLES:
+                new = next(r for r in rows if r[:3] == ("herd", rname, n))
+                old = next(r for r in rows if r[:3] == ("base", rname, n))
+                print(f"{rname:11} -c {n:5}: {new[3] / new[4]:8.0f} vs {old[3] / old[4]:8.0f} "
+                      f"instructions per round trip ({(new[3] / new[4]) / (old[3] / old[4]):.3f}x)")
+
+
+if __name__ == "__main__":
+    main()
