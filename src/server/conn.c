@@ -1,28 +1,27 @@
 /* conn.c - a server connection's read path, timers and closing.
  *
- * Reads land in the worker's read buffer and are consumed in place. Only an incomplete request
- * head or frame is kept, in a pool chunk on the connection (rtail), sized for the whole frame as
- * soon as its header is known; the rest of a large frame is then read straight into that chunk.
+ * Reads go through the connection's stream (stream/stream.h), which lands them in the worker's
+ * read buffer and keeps only an incomplete request head or frame, in a pool chunk sized for the
+ * whole frame as soon as its header is known (the rest of a large frame is then read straight
+ * into it). The input is dispatched by state, from state to state within a read; the batch of
+ * replies is committed after each read, then what the read published is delivered.
  *
- * Closing is deferred: conn__close() stops watching and closes the fd at once, but the struct
- * goes back to the free list only in the loop's after-callback, because events for it may still
- * be in the current batch (they see SRV_CF_CLOSED and are ignored). */
+ * The stream reads at most STREAM_READ_BUDGET times per wake-up: a client that floods is served
+ * again in the next iteration (loop_io_again), after the timers and the other connections.
+ *
+ * Closing is deferred: conn__close() stops watching and closes the fd at once, but the
+ * struct goes back to the free list only in the loop's after-callback, because events for it
+ * may still be in the current batch (they see SRV_CF_CLOSED and are ignored). */
 #include "server/server_internal.h"
 
 #include "base/compiler.h"
 #include "base/err.h"
-#include "proto/http1.h"
 
 #include <errno.h>
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-
-static inline size_t min_sz(size_t a, size_t b)
-{
-    return a < b ? a : b;
-}
 
 uint64_t conn__reply_due(const struct srv_conn *c)
 {
@@ -48,9 +47,9 @@ void conn__timer_update(struct srv_conn *c)
     uint64_t at = UINT64_MAX;
     if (conn_has_deadline(c))
         at = c->deadline_ns;
-    if (c->out_head) {
+    if (stream_tx_pending(&c->s)) {
         /* Output already due waits for EPOLLOUT, not for the timer. */
-        uint64_t due = out__chunk_due(c->out_head);
+        uint64_t due = stream_tx_due(&c->s);
         if (due > loop_now(l) && due < at)
             at = due;
     }
@@ -74,12 +73,8 @@ void conn__close(struct srv_conn *c)
         w->batch.conn = NULL;
     }
     loop_io_del(w->loop, &c->io);
-    net_tls_free(&c->s);
-    net_close(c->io.fd, (c->flags & SRV_CF_ABORT) != 0);
+    stream_close(&c->s, &w->pool, (c->flags & SRV_CF_ABORT) != 0);
     loop_timer_cancel(w->loop, &c->timer);
-    pool_put(&w->pool, c->rtail);
-    c->rtail = NULL;
-    out__discard(c);
     if (c->flags & SRV_CF_COUNTED)
         atomic_fetch_sub_explicit(&w->srv->open, 1, memory_order_relaxed);
     if (c->prev)
@@ -131,14 +126,13 @@ static void conn_linger(struct srv_conn *c)
 void conn__after_write(struct srv_conn *c)
 {
     if ((c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER | SRV_CF_CLOSED)) == SRV_CF_CLOSING &&
-        !c->out_head)
+        !stream_tx_pending(&c->s))
         conn_linger(c);
 }
 
 /* Dispatch bytes by state, from state to state (a head, its body, the next head of a keep-alive
- * connection, or frames after an upgrade); returns the bytes used. Replies batched on the way
- * are written at the end. */
-static size_t conn_consume(struct srv_conn *c, uint8_t *p, size_t len)
+ * connection, or frames after an upgrade); returns the bytes used. */
+static size_t conn_dispatch(struct srv_conn *c, uint8_t *p, size_t len, size_t *need)
 {
     size_t used = 0;
     while (used < len && !(c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))) {
@@ -148,144 +142,42 @@ static size_t conn_consume(struct srv_conn *c, uint8_t *p, size_t len)
         case SRV_ST_BODY: n = routes__consume_body(c, p + used, len - used); break;
         case SRV_ST_WS:
             /* Whole frames: what it leaves is incomplete (no decoding it twice). */
-            used += wsconn__consume(c, p + used, len - used);
-            goto done;
-        case SRV_ST_SSE: used = len; goto done; /* a stream's input is discarded */
+            return used + wsconn__consume(c, p + used, len - used, need);
+        case SRV_ST_SSE: return len; /* a stream's input is discarded */
         default: HERD_ASSERT(0);
         }
         if (n == 0)
-            break; /* incomplete: the rest waits in the tail */
+            break; /* incomplete: the stream keeps the rest */
         used += n;
     }
-done:
-    if (c->flags & SRV_CF_CLOSED)
-        return len;
-    if (c->w->batch.conn == c && out__commit(c) < 0)
-        return len;
-    if (c->flags & SRV_CF_CLOSING)
-        return len;
     return used;
 }
 
-/* Total bytes (from t->off) the incomplete unit in the tail needs before it can be consumed:
- * the whole frame once its header is there, else enough for the longest header; a request head
- * may take up to the head limit (the parser then says whether it is complete or too big). */
-static size_t tail_want(const struct srv_conn *c, const uint8_t *p, size_t have)
+/* The stream's consumer: dispatch buf[0..len), then write the replies batched on the way and
+ * deliver what was published. Closing or closed, the rest of the input is of no use: stop. A
+ * connection whose queued output passed SRV_OUT_LIMIT pauses its reading (back-pressure), and
+ * resumes when half of it is written (conn_unblock). */
+static long conn_consume(void *ctx, uint8_t *buf, size_t len, size_t *need)
 {
-    if (c->state != SRV_ST_WS)
-        return HTTP1_MAX_HEAD + 1; /* only a head is kept incomplete: bodies are copied */
-    struct ws_frame f;
-    memset(&f, 0, sizeof f);
-    int r = ws_frame_decode(p, have, WS_F_EXPECT_MASKED, c->w->max_frame, &f);
-    if (r == HERD_E_AGAIN && f.head_len && have >= f.head_len)
-        return (size_t)f.head_len + (size_t)f.payload_len;
-    return have > WS_MAX_HEAD ? have + 1 : WS_MAX_HEAD;
-}
-
-/* Make room in the tail for `need` bytes counted from its start; returns 0 or -1 (no memory). */
-static int tail_reserve(struct srv_conn *c, size_t need)
-{
-    struct chunk *t = c->rtail;
-    size_t have = t->len - t->off;
-    if (t->cap - t->off >= need)
-        return 0;
-    if (t->cap >= need) {
-        memmove(t->data, t->data + t->off, have);
-        t->off = 0;
-        t->len = (uint32_t)have;
-        return 0;
-    }
-    struct chunk *n = pool_get(&c->w->pool, need);
-    if (!n)
-        return -1;
-    memcpy(n->data, t->data + t->off, have);
-    n->len = (uint32_t)have;
-    pool_put(&c->w->pool, t);
-    c->rtail = n;
-    return 0;
-}
-
-/* Keep p[0..len), an incomplete unit, in a new tail chunk. */
-static int tail_save(struct srv_conn *c, const uint8_t *p, size_t len)
-{
-    size_t want = tail_want(c, p, len);
-    if (c->state == SRV_ST_HEAD)
-        want = len; /* heads grow on demand; most fit the smallest chunk */
-    struct chunk *t = pool_get(&c->w->pool, want > len ? want : len);
-    if (!t)
-        return -1;
-    memcpy(t->data, p, len);
-    t->len = (uint32_t)len;
-    c->rtail = t;
-    return 0;
-}
-
-/* Consume what the tail holds; drop it when used up. */
-static void tail_consume(struct srv_conn *c)
-{
-    struct chunk *t = c->rtail;
-    size_t used = conn_consume(c, t->data + t->off, t->len - t->off);
-    if (c->flags & SRV_CF_CLOSED)
-        return;
-    t->off += (uint32_t)used;
-    if (t->off == t->len) {
-        pool_put(&c->w->pool, t);
-        c->rtail = NULL;
-    }
-}
-
-/* Feed p[0..n) (in the read buffer): first complete the tail, then consume in place, then keep
- * the incomplete end. */
-static void conn_feed(struct srv_conn *c, uint8_t *p, size_t n)
-{
-    while (n && c->rtail) {
-        struct chunk *t = c->rtail;
-        size_t have = t->len - t->off;
-        size_t want = tail_want(c, t->data + t->off, have);
-        size_t take = want > have ? min_sz(n, want - have) : 0;
-        /* A frame's chunk is sized for the whole frame at once, not grown piece by piece. */
-        size_t need = c->state == SRV_ST_WS ? want : have + take;
-        if (take == 0 || tail_reserve(c, need) != 0) {
-            conn__close(c);
-            return;
-        }
-        t = c->rtail;
-        memcpy(t->data + t->len, p, take);
-        t->len += (uint32_t)take;
-        p += take;
-        n -= take;
-        tail_consume(c);
-        if (c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
-            return;
-    }
-    if (!n)
-        return;
-    size_t used = conn_consume(c, p, n);
+    struct srv_conn *c = ctx;
+    struct srv_worker *w = c->w;
+    size_t used = conn_dispatch(c, buf, len, need);
+    if (w->batch.conn == c)
+        out__commit(c);
+    /* What this read published goes out as one batch: one write per subscriber. */
+    pubsub__flush(w);
     if (c->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
-        return;
-    if (used < n && tail_save(c, p + used, n - used) != 0)
-        conn__close(c);
-}
-
-/* Lingering: discard input until EOF. */
-static void conn_drain(struct srv_conn *c)
-{
-    for (;;) {
-        ssize_t n = net_stream_read(&c->s, c->w->rbuf, SRV_RBUF_BYTES);
-        if (n > 0)
-            continue;
-        if (n == -EAGAIN)
-            return;
-        if (n == -EINTR)
-            continue;
-        conn__close(c);
-        return;
+        return STREAM_STOP;
+    if (c->s.tx_bytes > SRV_OUT_LIMIT) {
+        c->flags |= SRV_CF_READ_BLOCKED;
+        stream_pause(&c->s);
     }
+    return (long)used;
 }
 
 static void conn_eof(struct srv_conn *c)
 {
-    if ((c->flags & SRV_CF_CLOSING) && c->out_head) {
+    if ((c->flags & SRV_CF_CLOSING) && stream_tx_pending(&c->s)) {
         c->flags |= SRV_CF_PEER_EOF; /* flush the final reply, then close */
         return;
     }
@@ -297,7 +189,7 @@ static void conn_eof(struct srv_conn *c)
  * an untrusted certificate) is simply closed: nothing can be said to it in HTTP. */
 static int conn_tls_handshake(struct srv_conn *c)
 {
-    int rc = net_tls_handshake(&c->s);
+    int rc = stream_tls_handshake(&c->s);
     if (rc == -EAGAIN)
         return 0;
     if (rc != 0) {
@@ -308,16 +200,12 @@ static int conn_tls_handshake(struct srv_conn *c)
     return 1;
 }
 
-/* Read until EAGAIN, or until a short read when `drain` is 0: with edge-triggered epoll a short
- * read means the socket was empty at that moment, and anything arriving later raises a new edge,
- * so the extra read() that would only return EAGAIN is skipped. Not with TLS: a TLS read returns
- * one record at most, while more records may wait in the socket (or the rest of this one in
- * OpenSSL's buffer), and no new edge would come for them. */
-static void conn_read(struct srv_conn *c, int drain)
+/* Read and consume what the socket holds, by the stream's rules; `hup`: the peer's FIN (or an
+ * error) came with this edge, or no edge may come for what is there (a resume): read on to
+ * EAGAIN or EOF. Closing, input is read and discarded (so that the peer's EOF is seen). */
+static void conn_read(struct srv_conn *c, int hup)
 {
     struct srv_worker *w = c->w;
-    if (c->s.tls)
-        drain = 1;
     for (;;) {
         if (c->flags & (SRV_CF_CLOSED | SRV_CF_PEER_EOF))
             return;
@@ -327,57 +215,30 @@ static void conn_read(struct srv_conn *c, int drain)
         }
         if (c->state == SRV_ST_TLS && !conn_tls_handshake(c))
             return;
-        if (c->flags & SRV_CF_LINGER) {
-            conn_drain(c);
-            return;
-        }
-        if (c->out_bytes > SRV_OUT_LIMIT) {
+        if (c->s.tx_bytes > SRV_OUT_LIMIT) {
             c->flags |= SRV_CF_READ_BLOCKED; /* back-pressure: resumes when the queue drains */
             return;
         }
-        struct chunk *t = c->rtail;
-        size_t asked, have = 0, want = 0;
-        ssize_t n;
-        if (t && c->state == SRV_ST_WS) {
-            have = t->len - t->off;
-            want = tail_want(c, t->data + t->off, have);
-        }
-        if (want > have && want - have >= SRV_DIRECT_READ_MIN) {
-            /* The rest of a big frame: read it into its chunk, no copy through rbuf. */
-            if (tail_reserve(c, want) != 0) {
-                conn__close(c);
-                return;
-            }
-            t = c->rtail;
-            asked = want - have;
-            n = net_stream_read(&c->s, t->data + t->len, asked);
-            if (n > 0) {
-                t->len += (uint32_t)n;
-                tail_consume(c);
-            }
+        int rc;
+        if (c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)) {
+            rc = stream_discard_input(&c->s, &w->env);
         } else {
-            asked = SRV_RBUF_BYTES;
-            n = net_stream_read(&c->s, w->rbuf, asked);
-            if (n > 0)
-                conn_feed(c, w->rbuf, (size_t)n);
+            const struct stream_rd rd = {.limit = SIZE_MAX, .hup = hup};
+            rc = stream_read(&c->s, &w->env, &rd, conn_consume, c, NULL);
         }
-        if (n > 0) {
-            /* What this read published goes out as one batch: one write per subscriber. */
-            pubsub__flush(w);
-            if ((size_t)n < asked && !drain)
-                return;
-            continue;
-        }
-        if (n == 0) {
-            conn_eof(c);
+        switch (rc) {
+        case STREAM_STOPPED: continue; /* closed, or closing: the rest is discarded */
+        case STREAM_DRAINED:
+        case STREAM_PAUSED: /* back-pressure: SRV_CF_READ_BLOCKED is set */
+        case STREAM_LIMIT: return;
+        case STREAM_BUDGET:
+            /* Input may remain, and no new edge will say so: come back in the next iteration,
+             * after the timers and the other connections. */
+            loop_io_again(w->loop, &c->io, LOOP_READ | (hup ? LOOP_HUP : 0));
             return;
+        case STREAM_EOF: conn_eof(c); return;
+        default: conn__close(c); return; /* a socket or TLS error, out of memory */
         }
-        if (n == -EAGAIN)
-            return;
-        if (n == -EINTR)
-            continue;
-        conn__close(c);
-        return;
     }
 }
 
@@ -385,7 +246,7 @@ static void conn_read(struct srv_conn *c, int drain)
 static void conn_unblock(struct srv_conn *c)
 {
     if ((c->flags & (SRV_CF_READ_BLOCKED | SRV_CF_CLOSED)) == SRV_CF_READ_BLOCKED &&
-        c->out_bytes <= SRV_OUT_LIMIT / 2) {
+        c->s.tx_bytes <= SRV_OUT_LIMIT / 2) {
         c->flags &= (uint16_t)~SRV_CF_READ_BLOCKED;
         conn_read(c, 1);
     }
@@ -401,7 +262,7 @@ void conn__io_cb(struct loop *l, struct loop_io *io, uint32_t events)
         c->flags |= SRV_CF_PENDING;
         return;
     }
-    if ((events & LOOP_WRITE) && c->out_head) {
+    if ((events & LOOP_WRITE) && stream_tx_pending(&c->s)) {
         if (out__flush(c) < 0)
             return;
         conn_unblock(c);
@@ -421,7 +282,7 @@ static int conn_undeliverable(const struct srv_conn *c)
 {
     if (!(c->flags & (SRV_CF_CLOSING | SRV_CF_LINGER)))
         return 0;
-    if (c->out_head)
+    if (stream_tx_pending(&c->s))
         return 1;
     if (!(c->flags & SRV_CF_LINGER))
         return 0;
@@ -444,7 +305,7 @@ void conn__timer_cb(struct loop *l, struct loop_timer *t)
         conn__close(c);
         return;
     }
-    if (c->out_head) {
+    if (stream_tx_pending(&c->s)) {
         if (out__flush(c) < 0)
             return;
         conn_unblock(c);
@@ -455,7 +316,7 @@ void conn__timer_cb(struct loop *l, struct loop_timer *t)
 
 void conn__resume(struct srv_conn *c)
 {
-    if (c->out_head && out__flush(c) < 0)
+    if (stream_tx_pending(&c->s) && out__flush(c) < 0)
         return;
     if (!(c->flags & SRV_CF_READ_BLOCKED))
         conn_read(c, 1);

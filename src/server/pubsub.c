@@ -286,7 +286,7 @@ static void deliver_range(struct srv_conn *s, const uint8_t *base, const size_t 
     if (s->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
         return;
     size_t i = i0;
-    if (!s->out_head) {
+    if (!stream_tx_pending(&s->s)) {
         size_t total = off[n] - off[i0];
         ssize_t wr = out__try(s, base + off[i0], total, due);
         if (wr < 0)
@@ -305,7 +305,7 @@ static void deliver_range(struct srv_conn *s, const uint8_t *base, const size_t 
     const struct server_params *p = &s->w->srv->params;
     size_t run = i; /* accepted, not yet queued: run..i-1 */
     for (; i < n; i++) {
-        uint64_t after = s->out_bytes + (off[i + 1] - off[run]);
+        uint64_t after = s->s.tx_bytes + (off[i + 1] - off[run]);
         int v = slow_verdict(p, after);
         if (v == SLOW_QUEUE)
             continue;

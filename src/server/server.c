@@ -60,13 +60,13 @@ static void conn_new(struct srv_worker *w, int fd)
     c->serial = ++w->serial;
     c->io.fd = fd;
     c->io.cb = conn__io_cb;
-    c->s.fd = fd;
+    stream_init(&c->s, fd);
     c->timer.cb = conn__timer_cb;
     c->state = SRV_ST_HEAD;
     if (w->srv->tls) {
         /* The handshake runs from the first event: the ClientHello is usually there already. */
-        if (net_tls_accept(&c->s, w->srv->tls) != 0) {
-            net_close(fd, 1);
+        if (stream_tls_server(&c->s, w->srv->tls) != 0) {
+            stream_close(&c->s, &w->pool, 1);
             c->next = w->free_list;
             w->free_list = c;
             return;
@@ -75,8 +75,7 @@ static void conn_new(struct srv_worker *w, int fd)
     }
     /* Registered once for both directions; epoll reports data that arrived before the add. */
     if (loop_io_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE) != 0) {
-        net_tls_free(&c->s);
-        net_close(fd, 1);
+        stream_close(&c->s, &w->pool, 1);
         c->next = w->free_list;
         w->free_list = c;
         return;
@@ -237,15 +236,15 @@ static void worker_shutdown(struct srv_worker *w)
         struct srv_conn *c = w->live;
         /* Best effort 1001 (going away), or the end of a chunked event stream, where nothing
          * is half written. */
-        if (c->state == SRV_ST_WS && !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
+        if (c->state == SRV_ST_WS && !(c->flags & SRV_CF_CLOSING) && !stream_tx_pending(&c->s)) {
             static const uint8_t going_away[4] = {0x88, 2, WS_CLOSE_GOING_AWAY >> 8,
                                                   WS_CLOSE_GOING_AWAY & 0xff};
-            ssize_t n = net_stream_write(&c->s, going_away, sizeof going_away);
-            (void)n;
+            struct iovec iov = {.iov_base = (void *)going_away, .iov_len = sizeof going_away};
+            (void)stream_try_writev(&c->s, &iov, 1);
         } else if (c->state == SRV_ST_SSE && (c->flags & SRV_CF_CHUNKED) &&
-                   !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
-            ssize_t n = net_stream_write(&c->s, "0\r\n\r\n", 5);
-            (void)n;
+                   !(c->flags & SRV_CF_CLOSING) && !stream_tx_pending(&c->s)) {
+            struct iovec iov = {.iov_base = (void *)"0\r\n\r\n", .iov_len = 5};
+            (void)stream_try_writev(&c->s, &iov, 1);
         }
         conn__close(c);
     }
@@ -304,7 +303,7 @@ static void worker_free(struct srv_worker *w)
     pubsub__worker_free(w);
     HERD_ASSERT(w->pool.outstanding == 0);
     pool_destroy(&w->pool);
-    free(w->rbuf);
+    free(w->env.rbuf);
     loop_free(w->loop);
 }
 
@@ -327,7 +326,7 @@ static int worker_init(struct server *s, unsigned idx, uint16_t port, char *err,
         snprintf(err, errlen, "cannot create an event loop: %s", strerror(errno));
         return -1;
     }
-    w->rbuf = xmalloc(SRV_RBUF_BYTES);
+    w->env = (struct stream_env){&w->pool, xmalloc(SRV_RBUF_BYTES), SRV_RBUF_BYTES};
     int fd = net_listen(s->bind, port, 1, SRV_BACKLOG);
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", s->bind, port, strerror(-fd));
@@ -384,8 +383,6 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
             server_free(s);
             return NULL;
         }
-        /* out.c's retry rule: the largest chunk holds a whole TLS write attempt. */
-        HERD_ASSERT(pool_class_cap[POOL_CLASSES - 1] >= SRV_TLS_WRITE_MAX + SRV_OUT_HDR);
         s->tls = net_tls_server_ctx(p->tls_cert, p->tls_key, err, errlen);
         if (!s->tls) {
             server_free(s);

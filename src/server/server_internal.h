@@ -19,10 +19,9 @@
  * path.
  *
  * TLS (--tls-cert/--tls-key): one server context for all threads; a connection starts in
- * SRV_ST_TLS and every byte after the handshake goes through net_stream_* with c->s.tls set.
- * A TLS read returns at most one record, so reads go on to -EAGAIN; a TLS write takes one
- * buffer, so out.c writes buffer by buffer, and retries a write that got -EAGAIN from the same
- * byte with at least as many bytes, as OpenSSL requires. */
+ * SRV_ST_TLS and every byte after the handshake goes through its stream. The stream
+ * (stream/stream.h) owns the rules of reading and writing (read until drained, the short-read
+ * shortcut, TLS records, the retry of a TLS write from the same byte, a budget per wake-up). */
 #ifndef HERD_SERVER_SERVER_INTERNAL_H
 #define HERD_SERVER_SERVER_INTERNAL_H
 
@@ -34,6 +33,7 @@
 #include "proto/http1.h"
 #include "proto/ws.h"
 #include "server/server.h"
+#include "stream/stream.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -44,7 +44,6 @@
 #define SRV_RBUF_BYTES (256u << 10) /* per-thread read buffer */
 #define SRV_MAX_FRAME (64ull << 20) /* per-thread limit on a frame's payload -> 1009 */
 #define SRV_OUT_LIMIT (8u << 20) /* queued output above which reading pauses */
-#define SRV_DIRECT_READ_MIN (16u << 10) /* read a big frame's rest straight into its chunk */
 #define SRV_HEAD_TIMEOUT_NS (10 * NS_PER_S) /* a request head (or body) must complete within */
 #define SRV_KEEPALIVE_NS (60 * NS_PER_S) /* an idle keep-alive connection between requests */
 #define SRV_CLOSE_TIMEOUT_NS (5 * NS_PER_S) /* closing: time to flush the final reply, else RST */
@@ -52,8 +51,6 @@
 #define SRV_BATCH_IOV 64
 #define SRV_BATCH_SCRATCH 2048
 #define SRV_SLAB_CONNS 64
-#define SRV_OUT_HDR 8 /* an output chunk starts with its due time (uint64_t, monotonic ns) */
-#define SRV_TLS_WRITE_MAX 16384 /* TLS: bytes per write call, one full record (see out.c) */
 
 enum srv_state {
     SRV_ST_HEAD, /* reading the HTTP request head */
@@ -85,18 +82,15 @@ enum srv_app {
 #define SRV_CF_SENDER 0x400 /* pubsub: sent a message of the batch being delivered (not to it) */
 #define SRV_CF_ABORT 0x800 /* conn__close resets (SO_LINGER 0): the final bytes cannot go out */
 
-/* A server connection: no buffers of its own. rtail holds only an incomplete head or frame;
- * out_head..out_tail is the queue of output that could not be written yet or is held by
- * --delay. Both are chunks from the worker's pool. */
+/* A server connection: no buffers of its own. Its stream holds only an incomplete head or
+ * frame, and the output that could not be written yet or is held by --delay, in chunks from the
+ * worker's pool. */
 struct srv_conn {
     struct loop_io io; /* io.fd == s.fd */
     struct loop_timer timer;
-    struct net_stream s;
+    struct stream s;
     struct srv_worker *w;
     struct srv_conn *next, *prev; /* worker's live list; free/closed lists use next only */
-    struct chunk *rtail;
-    struct chunk *out_head, *out_tail;
-    uint64_t out_bytes; /* bytes queued in out_head.. */
     uint64_t deadline_ns; /* head timeout, or closing/linger deadline */
     union {
         struct ws_msg msg; /* SRV_ST_WS */
@@ -122,7 +116,7 @@ struct srv_conn {
 static_assert(sizeof(struct srv_conn) <= 256, "a server connection must stay small");
 
 /* Output gathered while one connection's input is processed, written with one writev when the
- * input is consumed. Entries point into the read buffer, the connection's rtail, or scratch. */
+ * input is consumed. Entries point into the read buffer, the stream's unit chunk, or scratch. */
 struct srv_batch {
     struct srv_conn *conn;
     int n;
@@ -234,7 +228,7 @@ struct srv_worker {
     uint64_t max_frame;
     struct pool pool;
     struct rng rng;
-    uint8_t *rbuf;
+    struct stream_env env; /* the pool and the read buffer (SRV_RBUF_BYTES) */
     uint32_t serial; /* of the last connection accepted */
     struct srv_mailbox mbox;
     struct srv_pub **mbox_spare; /* swapped with the mailbox's array at each drain */
@@ -302,15 +296,16 @@ int out__ref(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
 /* Copy a small reply (<= SRV_BATCH_SCRATCH bytes) into the batch. Returns as out__ref. */
 int out__copy(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
 
-/* Write the batch: at once when nothing is queued and it is due, the rest into pool chunks.
- * Returns 0, or < 0 when c was closed (write error, out of memory). */
+/* Write the batch through the stream: at once when nothing is queued and it is due, the rest
+ * queued. Returns 0, or < 0 when c was closed (write error, out of memory). */
 int out__commit(struct srv_conn *c);
 
 /* Write what is due from the queue. Returns 0, or < 0 when c was closed. */
 int out__flush(struct srv_conn *c);
 
 /* Write p[0..len) to c at once when nothing is queued, the worker is not stalled and due_ns has
- * come. Returns the bytes written (0 when none could be), or < 0 when c was closed. */
+ * come; queue nothing. Returns the bytes written (0 when none could be), or < 0 when c was
+ * closed. */
 ssize_t out__try(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
 
 /* Queue p[0..len) behind whatever is queued (no write attempt). Returns 0, or < 0 when c was
@@ -323,14 +318,8 @@ int out__settle(struct srv_conn *c);
 
 /* Send len bytes at p to c outside the batch (a broadcast to a connection other than the one
  * whose input is being processed): written straight when nothing is queued and due_ns has come,
- * the rest queued in pool chunks. Returns 0, or < 0 when c was closed. */
+ * the rest queued. Returns 0, or < 0 when c was closed. */
 int out__send(struct srv_conn *c, const void *p, size_t len, uint64_t due_ns);
-
-/* Return every queued chunk to the pool (closing). */
-void out__discard(struct srv_conn *c);
-
-/* Due time of a queued chunk. */
-uint64_t out__chunk_due(const struct chunk *t);
 
 /* ---- routes.c ---- */
 
@@ -376,8 +365,9 @@ int routes__admit(struct srv_conn *c);
 int wsconn__upgrade(struct srv_conn *c, const struct http1_request *req, enum srv_app app);
 
 /* Consume frames from p[0..len) (writable: payloads are unmasked in place). Returns the bytes of
- * whole frames used; an incomplete frame at the end is left to the caller. */
-size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len);
+ * whole frames used; an incomplete frame at the end is left to the caller, its whole length in
+ * *need once its header is in. */
+size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len, size_t *need);
 
 /* Send a close frame with `code` and close once it is out. */
 void wsconn__send_close(struct srv_conn *c, unsigned code, uint64_t due);

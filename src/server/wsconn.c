@@ -1,7 +1,8 @@
 /* wsconn.c - WebSocket connections of `herd serve`: the opening handshake (RFC 6455 4.2) and
  * frames, with the echo as the first application.
  *
- * Frames are decoded where they lie (read buffer or rtail), unmasked in place, and an echo is
+ * Frames are decoded where they lie (the read buffer, or the stream's chunk for a frame that
+ * came in pieces), unmasked in place, and an echo is
  * re-framed in place: a client's header is 4 bytes longer than ours for the same length (the
  * mask key; both use the minimal length form, 5.2), so our header fits right before the payload
  * and the reply is one contiguous iovec, written without a copy. A fragmented message is echoed
@@ -63,15 +64,20 @@ static int reply_in_place(struct srv_conn *c, const struct ws_frame *f, unsigned
     return out__ref(c, pl - hl, hl + (size_t)f->payload_len, due);
 }
 
-size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len)
+size_t wsconn__consume(struct srv_conn *c, uint8_t *p, size_t len, size_t *need)
 {
     uint64_t due = conn__reply_due(c);
     size_t off = 0;
     while (off < len) {
         struct ws_frame f;
+        f.head_len = 0; /* set only once the header is in */
         int r = ws_frame_decode(p + off, len - off, WS_F_EXPECT_MASKED, c->w->max_frame, &f);
-        if (r == HERD_E_AGAIN)
+        if (r == HERD_E_AGAIN) {
+            /* The stream keeps it, in a chunk for the whole frame once its header is in. */
+            if (f.head_len && len - off >= f.head_len)
+                *need = (size_t)f.head_len + (size_t)f.payload_len;
             break;
+        }
         if (r < 0) {
             wsconn__send_close(c, r == HERD_E_TOO_BIG ? WS_CLOSE_TOO_BIG : WS_CLOSE_PROTOCOL, due);
             return len;
