@@ -16,6 +16,13 @@
 #                 stats/stats.h (it fills run_options through cli; libyaml)
 #   everyone      no other folder's *_internal.h
 #
+# Inside server/, layers: a file may include the headers of its own layer and those below,
+# never above (calls go down; what goes up goes through operations tables and hooks):
+#   server  conn (srv_conn.h conn.c out.c)  <  session (srv_session.h http.c wsconn.c sse.c)
+#           <  app (srv_app.h routes.c echo.c pubsub.c)  <  top (server.c params.c)
+# server/server.h is the module's face (its params) and below everything. A new file must be
+# given a layer.
+#
 # Each violation is printed as file:line: what and why; the exit status is 1 if there was one.
 # System headers (<...>) are not checked: only `#include "..."` names herd's own files.
 set -euo pipefail
@@ -100,6 +107,34 @@ rule() {
     esac
 }
 
+# layer MODULE FILE (path under src/): the layer number of a file of a layered module, or "?" when
+# the file has none yet; nothing for other modules.
+layer() {
+    case "$1:$2" in
+    server:server/server.h) echo 0 ;;
+    server:server/srv_conn.h | server:server/conn.c | server:server/out.c) echo 1 ;;
+    server:server/srv_session.h | server:server/http.c | server:server/wsconn.c | server:server/sse.c) echo 2 ;;
+    server:server/srv_app.h | server:server/routes.c | server:server/echo.c | server:server/pubsub.c) echo 3 ;;
+    server:server/server.c | server:server/params.c) echo 4 ;;
+    server:*) echo "?" ;;
+    esac
+}
+
+# within MODULE FILE INCLUDED: prints why FILE may not include INCLUDED (both in MODULE), or nothing
+within() {
+    local from to
+    from=$(layer "$1" "$2")
+    to=$(layer "$1" "$3")
+    [ -n "$from" ] || return 0
+    if [ "$from" = "?" ]; then
+        echo "$2 has no layer in scripts/check-deps.sh: give it one"
+    elif [ "$to" = "?" ]; then
+        echo "$3 has no layer in scripts/check-deps.sh: give it one"
+    elif [ "$to" -gt "$from" ]; then
+        echo "an include going up the layers of $1/ (layer $from includes layer $to): call up through the operations and hooks instead"
+    fi
+}
+
 while IFS= read -r -d '' f; do
     files=$((files + 1))
     rel=${f#src/}
@@ -117,6 +152,7 @@ while IFS= read -r -d '' f; do
         inc=$(realpath -m "/$inc") # fold "a/../b"
         inc=${inc#/}
         why=$(rule "$mod" "$inc")
+        [ -n "$why" ] || [ "${inc%%/*}" != "$mod" ] || why=$(within "$mod" "$rel" "$inc")
         [ -z "$why" ] || report "$f" "$line" "$inc" "$why"
     done < <(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
 done < <(find src -type f \( -name '*.c' -o -name '*.h' \) -print0 | sort -z)
