@@ -22,6 +22,13 @@
 #           <  role (role.h roles.c track.c message.c)  <  top (worker.h worker.c params.c)
 # client/client.h is the module's face and below everything. A new file must be given a layer.
 #
+# Inside server/, layers: a file may include the headers of its own layer and those below,
+# never above (calls go down; what goes up goes through operations tables and hooks):
+#   server  conn (srv_conn.h conn.c out.c)  <  session (srv_session.h http.c wsconn.c sse.c)
+#           <  app (srv_app.h routes.c echo.c pubsub.c)  <  top (server.c params.c)
+# server/server.h is the module's face (its params) and below everything. A new file must be
+# given a layer.
+#
 # Each violation is printed as file:line: what and why; the exit status is 1 if there was one.
 # System headers (<...>) are not checked: only `#include "..."` names herd's own files.
 set -euo pipefail
@@ -116,6 +123,12 @@ layer() {
     client:client/role.h | client:client/roles.c | client:client/track.c | client:client/message.c) echo 3 ;;
     client:client/worker.h | client:client/worker.c | client:client/params.c) echo 4 ;;
     client:*) echo "?" ;;
+    server:server/server.h) echo 0 ;;
+    server:server/srv_conn.h | server:server/conn.c | server:server/out.c) echo 1 ;;
+    server:server/srv_session.h | server:server/http.c | server:server/wsconn.c | server:server/sse.c) echo 2 ;;
+    server:server/srv_app.h | server:server/routes.c | server:server/echo.c | server:server/pubsub.c) echo 3 ;;
+    server:server/server.c | server:server/params.c) echo 4 ;;
+    server:*) echo "?" ;;
     esac
 }
 

@@ -1,7 +1,9 @@
-/* server.c - `herd serve` threads: one loop per thread, each with its own SO_REUSEPORT listener,
- * so the kernel spreads connections and no connection is ever shared. Also the connection free
- * lists, the stall window (--stall/--stall-every) and --die-after. */
-#include "server/server_internal.h"
+/* server.c - `herd serve` threads, the top of the server's layers (srv_conn.h): one loop per
+ * thread, each with its own SO_REUSEPORT listener, so the kernel spreads connections and no
+ * connection is ever shared. Also the connection slabs and free lists, the accept (every
+ * connection starts in the HTTP session of the router), the stall window (--stall/--stall-every)
+ * and --die-after. */
+#include "server/srv_app.h"
 
 #include "base/clock.h"
 #include "base/compiler.h"
@@ -19,10 +21,16 @@
 #define SRV_BACKLOG 4096
 #define SRV_MAX_THREADS 1024
 #define SRV_ACCEPT_RETRY_NS (100 * NS_PER_MS)
+#define SRV_SLAB_CONNS 64
+
+struct srv_slab {
+    struct srv_slab *next;
+    struct srv_conn conns[SRV_SLAB_CONNS];
+};
 
 /* ---- connections: per-thread slabs and free list ---- */
 
-static struct srv_conn *conn_alloc(struct srv_worker *w)
+static struct srv_conn *srv_conn_alloc(struct srv_worker *w)
 {
     if (!w->free_list) {
         /* Once per SRV_SLAB_CONNS accepts; never per message. Failing is not fatal here: the
@@ -43,9 +51,9 @@ static struct srv_conn *conn_alloc(struct srv_worker *w)
     return c;
 }
 
-static void conn_new(struct srv_worker *w, int fd)
+static void srv_conn_new(struct srv_worker *w, int fd)
 {
-    struct srv_conn *c = conn_alloc(w);
+    struct srv_conn *c = srv_conn_alloc(w);
     if (!c) {
         net_close(fd, 1);
         return;
@@ -59,24 +67,23 @@ static void conn_new(struct srv_worker *w, int fd)
     c->w = w;
     c->serial = ++w->serial;
     c->io.fd = fd;
-    c->io.cb = conn__io_cb;
-    c->s.fd = fd;
-    c->timer.cb = conn__timer_cb;
-    c->state = SRV_ST_HEAD;
+    c->io.cb = srv_conn__io_cb;
+    stream_init(&c->s, fd);
+    c->timer.cb = srv_conn__timer_cb;
+    c->ops = &srv_routes__http;
     if (w->srv->tls) {
         /* The handshake runs from the first event: the ClientHello is usually there already. */
-        if (net_tls_accept(&c->s, w->srv->tls) != 0) {
-            net_close(fd, 1);
+        if (stream_tls_server(&c->s, w->srv->tls) != 0) {
+            stream_close(&c->s, &w->pool, 1);
             c->next = w->free_list;
             w->free_list = c;
             return;
         }
-        c->state = SRV_ST_TLS;
+        c->flags |= SRV_CF_HANDSHAKE;
     }
     /* Registered once for both directions; epoll reports data that arrived before the add. */
     if (loop_io_add(w->loop, &c->io, LOOP_READ | LOOP_WRITE) != 0) {
-        net_tls_free(&c->s);
-        net_close(fd, 1);
+        stream_close(&c->s, &w->pool, 1);
         c->next = w->free_list;
         w->free_list = c;
         return;
@@ -87,7 +94,7 @@ static void conn_new(struct srv_worker *w, int fd)
     w->live = c;
     w->nlive++;
     c->deadline_ns = loop_now(w->loop) + SRV_HEAD_TIMEOUT_NS;
-    conn__timer_update(c);
+    srv_conn__timer_update(c);
 }
 
 /* After every iteration: connections closed in it can no longer be named by a pending event. */
@@ -95,7 +102,7 @@ static void worker_after(struct loop *l, void *arg)
 {
     (void)l;
     struct srv_worker *w = arg;
-    pubsub__flush(w); /* published outside a read: nothing waits past an iteration */
+    srv_pubsub__flush(w); /* published outside a read: nothing waits past an iteration */
     while (w->closed) {
         struct srv_conn *c = w->closed;
         w->closed = c->next;
@@ -140,7 +147,7 @@ static void worker_accept(struct srv_worker *w)
         }
         int fd = net_accept(w->listen_io.fd);
         if (fd >= 0) {
-            conn_new(w, fd);
+            srv_conn_new(w, fd);
             continue;
         }
         switch (fd) {
@@ -181,17 +188,17 @@ static void accept_retry_cb(struct loop *l, struct loop_timer *t)
 static void worker_resume(struct srv_worker *w)
 {
     w->stalled = 0;
-    pubsub__drain(w); /* what other threads published during the stall */
+    srv_pubsub__drain(w); /* what other threads published during the stall */
     if (w->accept_pending) {
         w->accept_pending = 0;
         worker_accept(w);
     }
     struct srv_conn *next;
     for (struct srv_conn *c = w->live; c; c = next) {
-        next = c->next; /* conn__resume may close (unlink) c, never another connection */
+        next = c->next; /* srv_conn__resume may close (unlink) c, never another connection */
         if (c->flags & SRV_CF_PENDING) {
             c->flags &= (uint16_t)~SRV_CF_PENDING;
-            conn__resume(c);
+            srv_conn__resume(c);
         }
     }
 }
@@ -235,19 +242,11 @@ static void worker_shutdown(struct srv_worker *w)
 {
     while (w->live) {
         struct srv_conn *c = w->live;
-        /* Best effort 1001 (going away), or the end of a chunked event stream, where nothing
-         * is half written. */
-        if (c->state == SRV_ST_WS && !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
-            static const uint8_t going_away[4] = {0x88, 2, WS_CLOSE_GOING_AWAY >> 8,
-                                                  WS_CLOSE_GOING_AWAY & 0xff};
-            ssize_t n = net_stream_write(&c->s, going_away, sizeof going_away);
-            (void)n;
-        } else if (c->state == SRV_ST_SSE && (c->flags & SRV_CF_CHUNKED) &&
-                   !(c->flags & SRV_CF_CLOSING) && !c->out_head) {
-            ssize_t n = net_stream_write(&c->s, "0\r\n\r\n", 5);
-            (void)n;
-        }
-        conn__close(c);
+        /* Best effort: a last word (1001, the end of a chunked event stream) where nothing is
+         * half written. */
+        if (c->ops->bye && !(c->flags & SRV_CF_CLOSING) && !stream_tx_pending(&c->s))
+            c->ops->bye(c);
+        srv_conn__close(c);
     }
     worker_after(w->loop, w);
     if (w->listen_io.fd >= 0) {
@@ -258,7 +257,7 @@ static void worker_shutdown(struct srv_worker *w)
     loop_timer_cancel(w->loop, &w->accept_retry);
     loop_timer_cancel(w->loop, &w->stall_timer);
     loop_timer_cancel(w->loop, &w->die_timer);
-    pubsub__worker_stop(w);
+    srv_pubsub__worker_stop(w);
 }
 
 static void *worker_main(void *arg)
@@ -270,7 +269,7 @@ static void *worker_main(void *arg)
     pthread_setname_np(pthread_self(), name);
 
     loop_now_update(w->loop);
-    pubsub__worker_start(w);
+    srv_pubsub__worker_start(w);
     if (s->params.stall_ns && s->params.stall_every_ns) {
         w->stall_start_ns = s->start_ns + s->params.stall_every_ns;
         loop_timer_arm(w->loop, &w->stall_timer, w->stall_start_ns);
@@ -301,10 +300,11 @@ static void worker_free(struct srv_worker *w)
         w->slabs = s->next;
         free(s);
     }
-    pubsub__worker_free(w);
+    srv_pubsub__worker_free(w);
+    free(w->sse_buf);
     HERD_ASSERT(w->pool.outstanding == 0);
     pool_destroy(&w->pool);
-    free(w->rbuf);
+    free(w->env.rbuf);
     loop_free(w->loop);
 }
 
@@ -319,7 +319,7 @@ static int worker_init(struct server *s, unsigned idx, uint16_t port, char *err,
     w->accept_retry.cb = accept_retry_cb;
     w->stall_timer.cb = stall_cb;
     w->die_timer.cb = die_cb;
-    pubsub__worker_init(w);
+    srv_pubsub__worker_init(w);
     pool_init(&w->pool);
     rng_init(&w->rng);
     w->loop = loop_new();
@@ -327,7 +327,8 @@ static int worker_init(struct server *s, unsigned idx, uint16_t port, char *err,
         snprintf(err, errlen, "cannot create an event loop: %s", strerror(errno));
         return -1;
     }
-    w->rbuf = xmalloc(SRV_RBUF_BYTES);
+    w->env = (struct stream_env){&w->pool, xmalloc(SRV_RBUF_BYTES), SRV_RBUF_BYTES};
+    w->after_read = srv_pubsub__flush;
     int fd = net_listen(s->bind, port, 1, SRV_BACKLOG);
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", s->bind, port, strerror(-fd));
@@ -349,7 +350,7 @@ static void server_free(struct server *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
         worker_free(&s->workers[i]);
-    pubsub__server_free(s);
+    srv_pubsub__server_free(s);
     free(s->workers);
     free(s->bind);
     net_tls_ctx_free(s->tls);
@@ -374,7 +375,7 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
     s->workers = xcalloc(n, sizeof *s->workers);
     atomic_init(&s->stop, 0);
     atomic_init(&s->open, 0);
-    pubsub__server_init(s);
+    srv_pubsub__server_init(s);
     s->start_ns = mono_ns();
 
     if (p->tls_cert || p->tls_key) {
@@ -384,8 +385,6 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
             server_free(s);
             return NULL;
         }
-        /* out.c's retry rule: the largest chunk holds a whole TLS write attempt. */
-        HERD_ASSERT(pool_class_cap[POOL_CLASSES - 1] >= SRV_TLS_WRITE_MAX + SRV_OUT_HDR);
         s->tls = net_tls_server_ctx(p->tls_cert, p->tls_key, err, errlen);
         if (!s->tls) {
             server_free(s);

@@ -1,19 +1,18 @@
-/* sse.c - http://H/sse/<topic>: the topic as a Server-Sent Events stream (WHATWG HTML 9.2).
+/* sse.c - the event stream session of `herd serve` (WHATWG HTML 9.2), which GET /sse/<topic>
+ * opens (pubsub.c subscribes it to the topic).
  *
  * The answer is 200 with Content-Type: text/event-stream and Cache-Control: no-cache. An
  * HTTP/1.1 client gets the stream in chunked transfer coding, one chunk per event (what real
  * servers behind a keep-alive connection send); an HTTP/1.0 client gets it bare, framed by the
  * connection's close. Each message of the topic is one event: "id: <seq>" (the topic's sequence
  * number) and one "data:" line per line of the message (proto/sse_emit.h). A message is encoded
- * once per worker (pubsub.c) and the same bytes go to every stream there.
- *
- * Last-Event-ID: N on the request replays what the topic's history still holds after N, before
- * the live events (pubsub__replay). --sse-retry DUR starts every stream with "retry: <ms>".
+ * once per worker (pubsub.c) and the same bytes go to every stream there. --sse-retry DUR starts
+ * every stream with "retry: <ms>".
  *
  * A stream only flows out: whatever the client sends is read and discarded (so its EOF is
  * seen). It obeys --slow-policy and --queue-limit like a WebSocket subscriber, counts as a
  * connection for --max-connections and can be refused by --reject. */
-#include "server/server_internal.h"
+#include "server/srv_session.h"
 
 #include "base/compiler.h"
 #include "proto/http1.h"
@@ -23,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t sse__encode(struct srv_worker *w, size_t at, uint64_t seq, const uint8_t *payload,
-                   size_t len, unsigned flags, size_t *event_off)
+size_t srv_sse__encode(struct srv_worker *w, size_t at, uint64_t seq, const uint8_t *payload,
+                       size_t len, unsigned flags, size_t *event_off)
 {
     size_t need = sse_emit_size(seq, payload, len, flags);
     if (at + need > w->sse_cap) {
@@ -41,10 +40,10 @@ size_t sse__encode(struct srv_worker *w, size_t at, uint64_t seq, const uint8_t 
     return sse_emit_event(w->sse_buf + at, seq, payload, len, flags, event_off);
 }
 
-const uint8_t *sse__bytes(const struct srv_conn *c, const uint8_t *buf, size_t len,
-                          size_t event_off, size_t *out_len)
+const uint8_t *srv_sse__bytes(const struct srv_conn *c, const uint8_t *buf, size_t len,
+                              size_t event_off, size_t *out_len)
 {
-    if (c->flags & SRV_CF_CHUNKED) {
+    if (c->sflags & SRV_SF_CHUNKED) {
         *out_len = len;
         return buf;
     }
@@ -52,50 +51,46 @@ const uint8_t *sse__bytes(const struct srv_conn *c, const uint8_t *buf, size_t l
     return buf + event_off;
 }
 
-void sse__end(struct srv_conn *c, uint64_t due)
+void srv_sse__end(struct srv_conn *c, uint64_t due)
 {
-    conn__set_closing(c);
-    if (c->flags & SRV_CF_CHUNKED)
-        out__send(c, SSE_EMIT_LAST_CHUNK, strlen(SSE_EMIT_LAST_CHUNK), due);
+    srv_conn__set_closing(c);
+    if (c->sflags & SRV_SF_CHUNKED)
+        srv_out__send(c, SSE_EMIT_LAST_CHUNK, strlen(SSE_EMIT_LAST_CHUNK), due);
     else
-        conn__after_write(c);
+        srv_conn__after_write(c);
 }
 
-/* Last-Event-ID as a decimal seq; anything else is no id (the stream starts live). */
-static int last_event_id(const struct http1_header *h, uint64_t *id)
+void srv_sse__bye(struct srv_conn *c)
 {
-    if (!h || h->value_len == 0 || h->value_len > 20)
-        return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < h->value_len; i++) {
-        unsigned d = (unsigned)(h->value[i] - '0');
-        if (d > 9 || v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    *id = v;
-    return 1;
+    if (!(c->sflags & SRV_SF_CHUNKED))
+        return;
+    struct iovec iov = {.iov_base = (void *)SSE_EMIT_LAST_CHUNK,
+                        .iov_len = strlen(SSE_EMIT_LAST_CHUNK)};
+    (void)stream_try_writev(&c->s, &iov, 1);
 }
 
-int sse__open(struct srv_conn *c, const struct http1_request *req, const char *topic, size_t len)
+size_t srv_sse__consume(struct srv_conn *c, uint8_t *p, size_t len, size_t *need)
 {
-    struct srv_worker *w = c->w;
-    const struct server_params *p = &w->srv->params;
+    (void)c;
+    (void)p;
+    (void)need;
+    return len; /* a stream's input is discarded */
+}
+
+int srv_sse__check(struct srv_conn *c, const struct http1_request *req)
+{
     if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0) {
-        routes__http_error(c, 405, "Allow: GET\r\n");
+        srv_http__error(c, 405, "Allow: GET\r\n");
         return -1;
     }
-    if (routes__admit(c) < 0)
-        return -1;
-    struct srv_chan *ch = pubsub__chan(w->srv, topic, len);
-    if (!ch) {
-        routes__http_error(c, 503, NULL);
-        return -1;
-    }
-    uint64_t last = UINT64_MAX;
-    last_event_id(http1_header_find(req->headers, req->num_headers, "Last-Event-ID"), &last);
-    int chunked = req->minor_version >= 1;
+    return srv_http__admit(c);
+}
 
+int srv_sse__open(struct srv_conn *c, const struct http1_request *req,
+                  const struct srv_session_ops *ops)
+{
+    const struct server_params *p = &c->w->srv->params;
+    int chunked = req->minor_version >= 1;
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\n"
@@ -105,7 +100,7 @@ int sse__open(struct srv_conn *c, const struct http1_request *req, const char *t
                      "\r\n",
                      chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
     HERD_ASSERT(n > 0 && (size_t)n < sizeof head);
-    if (out__copy(c, head, (size_t)n, 0) < 0)
+    if (srv_out__copy(c, head, (size_t)n, 0) < 0)
         return -1;
     if (p->sse_retry_ms) {
         char ev[64];
@@ -115,21 +110,14 @@ int sse__open(struct srv_conn *c, const struct http1_request *req, const char *t
         int m = chunked ? snprintf(chunk, sizeof chunk, "%x\r\n%s\r\n", (unsigned)k, ev)
                         : snprintf(chunk, sizeof chunk, "%s", ev);
         HERD_ASSERT(m > 0 && (size_t)m < sizeof chunk);
-        if (out__copy(c, chunk, (size_t)m, 0) < 0)
+        if (srv_out__copy(c, chunk, (size_t)m, 0) < 0)
             return -1;
     }
-    if (out__commit(c) < 0)
+    if (srv_out__commit(c) < 0)
         return -1;
-
-    c->state = SRV_ST_SSE;
-    c->app = SRV_APP_SSE;
-    if (chunked)
-        c->flags |= SRV_CF_CHUNKED;
-    size_t replay = 0;
-    c->u.sse_from = pubsub__replay(w, ch, last, chunked ? SSE_EMIT_CHUNKED : 0, &replay);
-    pubsub__join(c, ch);
-    conn__timer_update(c); /* no head deadline any more */
-    if (replay && out__send(c, w->sse_buf, replay, 0) < 0)
-        return -1;
+    c->ops = ops;
+    c->sflags = chunked ? SRV_SF_CHUNKED : 0;
+    memset(&c->u, 0, sizeof c->u);
+    srv_conn__timer_update(c); /* no head deadline any more */
     return 0;
 }

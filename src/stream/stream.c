@@ -395,6 +395,14 @@ ssize_t stream_writev(struct stream *s, struct pool *pool, const struct iovec *i
     return (ssize_t)done;
 }
 
+ssize_t stream_try_writev(struct stream *s, const struct iovec *iov, int n)
+{
+    if (s->_tx_head)
+        return 0;
+    ssize_t w = tx_write(s, iov, n);
+    return w == -EAGAIN ? 0 : w;
+}
+
 ssize_t stream_flush(struct stream *s, struct pool *pool, uint64_t now)
 {
     size_t done = 0;

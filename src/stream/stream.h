@@ -133,6 +133,14 @@ static inline ssize_t stream_write(struct stream *s, struct pool *pool, const vo
     return stream_writev(s, pool, &iov, 1, 0, 0, 1);
 }
 
+/* Write iov[0..n) at once and queue nothing, for a caller that decides itself what becomes of
+ * the rest (herd serve gives a slow subscriber whole messages or none, by --slow-policy; a last
+ * word at shutdown is written whole or not at all). Writes nothing while output is queued.
+ * Returns the bytes the kernel took (0..), or < 0 on a socket or TLS error. With TLS, what a
+ * write left must be queued next (stream_writev), from the first byte not taken, as the retry of
+ * a refused record. */
+ssize_t stream_try_writev(struct stream *s, const struct iovec *iov, int n);
+
 /* Write what is queued and due by `now`, until the kernel pushes back. Returns the bytes written
  * (0..), or < 0 as stream_writev. */
 ssize_t stream_flush(struct stream *s, struct pool *pool, uint64_t now);

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -741,6 +742,87 @@ static void test_delay(void)
     close(fd);
 }
 
+/* A client that floods, with frames smaller and faster than the server can echo them (its echoes
+ * drained at once, so back-pressure never pauses it), does not starve the other connections of
+ * the thread: the server reads a flooding socket a bounded number of times per wake-up and comes
+ * back to it after the others. Another client's echoes come back while the flood goes on, long
+ * before the flood's own end (FLOOD_NS), which is when a server that read until EAGAIN would
+ * first look at them. */
+#define FLOOD_NS (30 * NS_PER_S)
+
+struct flood {
+    int fd;
+    atomic_int stop; /* set by the test: stop sending */
+    atomic_int expired; /* set by the sender: FLOOD_NS passed while the test still waited */
+};
+
+static void *flood_send(void *arg)
+{
+    struct flood *fl = arg;
+    enum { N = 20000 };
+    static uint8_t buf[N * 12];
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += frame_build(buf + len, 1, 0x2, (const uint8_t *)"flood!", 6);
+    uint64_t end = mono_ns() + FLOOD_NS;
+    while (!atomic_load(&fl->stop)) {
+        if (mono_ns() >= end) {
+            atomic_store(&fl->expired, 1);
+            break;
+        }
+        if (send_all(fl->fd, buf, len) != 0)
+            break;
+    }
+    shutdown(fl->fd, SHUT_WR);
+    return NULL;
+}
+
+static void *flood_drain(void *arg)
+{
+    struct flood *fl = arg;
+    static uint8_t buf[1 << 20];
+    for (;;) {
+        ssize_t r = recv(fl->fd, buf, sizeof buf, 0);
+        if (r > 0 || (r < 0 && errno == EINTR))
+            continue;
+        if (r < 0 && errno == EAGAIN && !atomic_load(&fl->stop))
+            continue; /* the socket's 10 s timeout while the flood goes on */
+        return NULL;
+    }
+}
+
+static void test_flood(void)
+{
+    struct server_params p;
+    server_params_defaults(&p);
+    p.threads = 1; /* the flooder and the other client share one loop */
+    struct server *s = start(&p);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    struct flood fl = {.fd = ws_open(server_port(s))};
+    int other = ws_open(server_port(s));
+    CHECK(fl.fd >= 0 && other >= 0);
+    pthread_t tx, rx;
+    pthread_create(&rx, NULL, flood_drain, &fl);
+    pthread_create(&tx, NULL, flood_send, &fl);
+    usleep(200000); /* the flood is under way */
+    int bad = 0;
+    for (int i = 0; i < 5; i++) {
+        char msg[16];
+        int n = snprintf(msg, sizeof msg, "other %d", i);
+        CHECK_QUIET(echo_ok(other, 0x1, (const uint8_t *)msg, (size_t)n), bad);
+    }
+    CHECK_EQ_I64(bad, 0);
+    CHECK(!atomic_load(&fl.expired)); /* answered during the flood, not after it */
+    atomic_store(&fl.stop, 1);
+    pthread_join(tx, NULL);
+    pthread_join(rx, NULL); /* the server closes the flooder after its EOF */
+    close(fl.fd);
+    close(other);
+    server_stop(s);
+}
+
 static void test_stall(void)
 {
     struct server_params p;
@@ -885,5 +967,6 @@ int main(void)
     test_reject();
     test_delay();
     test_stall();
+    test_flood();
     return tap_done();
 }

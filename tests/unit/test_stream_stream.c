@@ -340,6 +340,47 @@ static void test_write_queue(void)
     CHECK_EQ_U64(pool.outstanding, 0);
 }
 
+/* stream_try_writev writes what the kernel takes and queues nothing; it writes nothing while a
+ * queue exists (the queue goes first). */
+static void test_try_write(void)
+{
+    int sv[2];
+    pair(sv);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    struct stream s;
+    stream_init(&s, sv[0]);
+    static uint8_t data[1 << 20], back[1 << 20];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 11);
+    struct iovec iov = {data, 100};
+    CHECK_EQ_I64(stream_try_writev(&s, &iov, 1), 100);
+    /* The kernel takes part of a large write: the rest is the caller's, nothing is queued. */
+    iov = (struct iovec){data + 100, 300000};
+    ssize_t w = stream_try_writev(&s, &iov, 1);
+    CHECK(w > 0 && w < 300000);
+    CHECK(!stream_tx_pending(&s));
+    CHECK_EQ_U64(s.tx_bytes, 0);
+    /* Full: nothing is taken. */
+    iov = (struct iovec){data + 100 + w, 300000 - (size_t)w};
+    CHECK_EQ_I64(stream_try_writev(&s, &iov, 1), 0);
+    /* The caller queues its rest; a try then writes nothing until the queue is gone. */
+    CHECK_EQ_I64(stream_writev(&s, &pool, &iov, 1, 0, 0, 0), 0);
+    CHECK_EQ_I64(stream_try_writev(&s, &(struct iovec){data, 1}, 1), 0);
+    size_t have = 0;
+    int guard = 0;
+    while ((stream_tx_pending(&s) || have < 300100) && guard++ < 10000) {
+        have += drain(sv[1], back + have, sizeof back - have);
+        CHECK_QUIET(stream_flush(&s, &pool, 0) >= 0, guard);
+    }
+    have += drain(sv[1], back + have, sizeof back - have);
+    CHECK_EQ_U64(have, 300100);
+    CHECK_EQ_MEM(back, data, 300100);
+    stream_close(&s, &pool, 0);
+    close(sv[1]);
+    CHECK_EQ_U64(pool.outstanding, 0);
+}
+
 int main(void)
 {
     pool_init(&pool);
@@ -349,6 +390,7 @@ int main(void)
     test_budget();
     test_pause_stop_limit();
     test_write_queue();
+    test_try_write();
     pool_destroy(&pool);
     return tap_done();
 }
