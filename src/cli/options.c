@@ -1130,6 +1130,7 @@ enum serve_opt {
     S_HISTORY,
     S_SSE_RETRY,
     S_PROCS,
+    S_COMPRESS,
     S_QUIET,
     S_HELP,
 };
@@ -1156,6 +1157,10 @@ const struct cli_opt cli__serve_opts[] = {
      "messages per topic kept for Last-Event-ID (default 1024)", .section = CLI_SEC_SERVE},
     {"sse-retry", 0, CLI_ARG_VALUE, S_SSE_RETRY, "a duration like 3s", "DUR",
      "start every event stream with retry: DUR", .section = CLI_SEC_SERVE},
+    {"compress", 0, CLI_ARG_FLAG, S_COMPRESS, NULL, NULL,
+     "accept permessage-deflate on /echo and /pubsub (always without\n"
+     "server context takeover: a broadcast is compressed once)",
+     .section = CLI_SEC_SERVE},
     {"quiet", 'q', CLI_ARG_FLAG, S_QUIET, NULL, NULL, "print nothing but errors",
      .section = CLI_SEC_SERVE},
     {"help", 'h', CLI_ARG_FLAG, S_HELP, NULL, NULL, "this text", .section = CLI_SEC_SERVE},
@@ -1259,6 +1264,7 @@ static int serve_apply(void *ctx, const struct cli_opt *opt, const char *label, 
         if (rc == 0)
             p->procs = (unsigned)u;
         break;
+    case S_COMPRESS: rc = get_bool(label, val, &p->compress, err, errlen); break;
     case S_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case S_HELP: cli_usage(stdout, "serve"); return CLI_HELP;
     default: return opt_todo(label, err, errlen);

@@ -145,6 +145,14 @@ struct srv_pubsub {
     struct srv_bq merged; /* mailbox runs of one topic merged into one delivery */
     size_t *ws_off, *sse_off, *ev_off; /* a delivery's message boundaries (grown, never shrunk) */
     size_t off_cap;
+    /* permessage-deflate subscribers: a delivery's messages compressed once per window size
+     * (their boundaries, grown with off_cap), and the payloads handed to the compressor */
+    size_t *z_off[16];
+    size_t z_cap[16];
+    const uint8_t **zp;
+    size_t *zlen;
+    uint8_t *zop;
+    size_t zp_cap;
     struct srv_chan *tick_chan; /* topic "tick" */
     struct loop_timer tick_timer; /* --tick, worker 0 only */
     uint64_t tick_start_ns;
@@ -463,6 +471,42 @@ static int off_reserve(struct srv_pubsub *ps, size_t n)
     return 0;
 }
 
+/* Compress a delivery's messages m[0..n) (frames at fr + m[k].off) for the subscribers that agreed
+ * to permessage-deflate with window `bits`: *frames and ps->z_off[bits]. Returns 0, or < 0 when
+ * out of memory (they miss the messages). */
+static int compress_for(struct srv_worker *w, int bits, const struct srv_bmsg *m, size_t n,
+                        const uint8_t *fr, const uint8_t **frames)
+{
+    struct srv_pubsub *ps = w->ps;
+    if (ps->z_cap[bits] < n + 1) {
+        size_t *o = realloc(ps->z_off[bits], (n + 1) * sizeof *o);
+        if (!o)
+            return -1;
+        ps->z_off[bits] = o;
+        ps->z_cap[bits] = n + 1;
+    }
+    if (ps->zp_cap < n) {
+        const uint8_t **a = realloc(ps->zp, n * sizeof *a);
+        if (a)
+            ps->zp = a;
+        size_t *b = a ? realloc(ps->zlen, n * sizeof *b) : NULL;
+        if (b)
+            ps->zlen = b;
+        uint8_t *c = b ? realloc(ps->zop, n) : NULL;
+        if (!c)
+            return -1;
+        ps->zop = c;
+        ps->zp_cap = n;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const uint8_t *f = fr + m[k].off;
+        ps->zp[k] = f + m[k].head_len;
+        ps->zlen[k] = m[k].len - m[k].head_len;
+        ps->zop[k] = f[0] & 0x0f;
+    }
+    return srv_ws__compress_run(w, bits, n, ps->zp, ps->zlen, ps->zop, frames, ps->z_off[bits]);
+}
+
 /* Deliver messages m[0..n) of ch (frames back to back at fr + m[i].off, in seq order) to this
  * worker's subscribers of ch: each gets all of them at once (a WebSocket the frames, an event
  * stream the events, encoded once here), except the messages it sent itself and, for a stream,
@@ -500,15 +544,35 @@ static void deliver_run(struct srv_worker *w, struct srv_chan *ch, const struct 
         if (s && m[k].sender_w == w->idx && s->serial == m[k].sender_serial && s->chan == ch)
             s->aflags |= SRV_AF_SENDER;
     }
+    /* Compressed once per window size, at the first subscriber that needs it. */
+    const uint8_t *zf[16] = {0};
     /* deliver_* may close s, which unlinks s; it never closes another connection. */
     struct srv_conn *next;
     for (struct srv_conn *s = sl->head; s; s = next) {
         next = s->tnext;
+        const uint8_t *base = fr;
+        const size_t *zo = NULL;
+        if (!srv_pubsub_is_sse(s) && srv_ws__compressed(s)) {
+            int b = srv_ws__tx_bits(s);
+            if (!zf[b] && compress_for(w, b, m, n, fr, &zf[b]) != 0)
+                continue; /* out of memory: it misses these messages */
+            base = zf[b];
+            zo = ps->z_off[b];
+        }
         if (s->aflags & SRV_AF_SENDER) {
             s->aflags &= (uint8_t)~SRV_AF_SENDER;
-            for (size_t k = 0; k < n; k++)
-                if (!(m[k].sender == s && m[k].sender_serial == s->serial))
+            for (size_t k = 0; k < n; k++) {
+                if (m[k].sender == s && m[k].sender_serial == s->serial)
+                    continue;
+                if (zo)
+                    deliver_one(s, base + zo[k], zo[k + 1] - zo[k], due);
+                else
                     deliver_one(s, fr + m[k].off, m[k].len, due);
+            }
+            continue;
+        }
+        if (zo) {
+            deliver_range(s, base, zo, 0, n, due);
             continue;
         }
         if (!srv_pubsub_is_sse(s)) {
@@ -975,6 +1039,11 @@ void srv_pubsub__worker_free(struct srv_worker *w)
     free(ps->ws_off);
     free(ps->sse_off);
     free(ps->ev_off);
+    for (int b = 0; b < 16; b++)
+        free(ps->z_off[b]);
+    free(ps->zp);
+    free(ps->zlen);
+    free(ps->zop);
     pthread_mutex_destroy(&ps->mbox.lock);
     free(ps);
     w->ps = NULL;

@@ -301,6 +301,7 @@ static void worker_free(struct srv_worker *w)
         free(s);
     }
     srv_pubsub__worker_free(w);
+    srv_ws__worker_free(w);
     free(w->sse_buf);
     HERD_ASSERT(w->pool.outstanding == 0);
     pool_destroy(&w->pool);

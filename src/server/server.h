@@ -28,6 +28,7 @@ struct server_params {
     uint64_t history; /* --history: messages per topic kept for Last-Event-ID (default 1024) */
     uint64_t sse_retry_ms; /* --sse-retry: "retry:" at the start of every stream; 0 = none */
     unsigned procs; /* --procs: processes, 0 or 1 = this one (the command forks the others) */
+    int compress; /* --compress: accept permessage-deflate on /echo and /pubsub/<topic> */
     /* internal: join a fixed port with SO_REUSEPORT without first checking that nothing listens
      * there (the processes of --procs share it) */
     int _share_port;

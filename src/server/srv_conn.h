@@ -75,6 +75,8 @@ struct srv_app_hooks; /* srv_session.h */
 struct srv_chan; /* srv_app.h */
 struct srv_pubsub; /* srv_app.h */
 struct srv_hub; /* srv_app.h */
+struct srv_pmd; /* wsconn.c */
+struct srv_wsz; /* wsconn.c */
 
 /* The session a connection's input goes to, and the app above it: the seam between this layer
  * and the ones above. The tables are constant, one per pair of a session and an app (defined
@@ -125,6 +127,7 @@ struct srv_conn {
         struct {
             struct ws_msg msg;
             uint8_t rsv; /* RSV bits of the data messages this session sends (0: no extension) */
+            struct srv_pmd *pmd; /* permessage-deflate's state when agreed, else NULL */
         } ws;
     } u;
     /* ---- the app layer's ---- */
@@ -174,6 +177,7 @@ struct srv_worker {
     struct rng rng; /* --reject */
     uint8_t *sse_buf; /* events encoded for this worker's SSE subscribers (grown, never shrunk) */
     size_t sse_cap;
+    struct srv_wsz *wsz; /* permessage-deflate's shared streams and scratches (--compress) */
     /* ---- the app layer's ---- */
     struct srv_pubsub *ps; /* pubsub's state on this worker */
     /* ---- the top's (server.c) ---- */

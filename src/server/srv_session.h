@@ -65,8 +65,7 @@ struct srv_app_hooks {
     }
 #define SRV_WS_SESSION(hooks)                                                                      \
     {                                                                                              \
-        .consume = srv_ws__consume, .close = srv_session__close, .bye = srv_ws__bye,               \
-        .app = (hooks)                                                                             \
+        .consume = srv_ws__consume, .close = srv_ws__close, .bye = srv_ws__bye, .app = (hooks)     \
     }
 #define SRV_SSE_SESSION(hooks)                                                                     \
     {                                                                                              \
@@ -118,6 +117,30 @@ size_t srv_ws__consume(struct srv_conn *c, uint8_t *p, size_t len, size_t *need)
 
 /* ops->bye of a WebSocket: a close frame 1001 (going away). */
 void srv_ws__bye(struct srv_conn *c);
+
+/* ops->close of a WebSocket: permessage-deflate's state goes, then the app lets go. */
+void srv_ws__close(struct srv_conn *c);
+
+/* Whether c agreed to permessage-deflate: every data message it gets is compressed (RSV1). */
+static inline int srv_ws__compressed(const struct srv_conn *c)
+{
+    return c->u.ws.pmd != NULL;
+}
+
+/* The window (8..15) c's messages are compressed with: what it asked of the server, else 15. */
+int srv_ws__tx_bits(const struct srv_conn *c);
+
+/* Compress the messages of a broadcast once for every subscriber that agreed to
+ * permessage-deflate with the window `bits` (herd serve always agrees without server context
+ * takeover, so one compression serves them all): message k is the payload p[k] of len[k] bytes
+ * with data opcode op[k]; the frames (RSV1 headers and compressed payloads) go back to back into
+ * the worker's buffer for that window, *frames, message k at off[k]..off[k+1]. Valid until the
+ * next call for the same window. Returns 0, or < 0 when out of memory. */
+int srv_ws__compress_run(struct srv_worker *w, int bits, size_t n, const uint8_t *const *p,
+                         const size_t *len, const uint8_t *op, const uint8_t **frames, size_t *off);
+
+/* Free the worker's permessage-deflate state (its shared zlib streams and scratches). */
+void srv_ws__worker_free(struct srv_worker *w);
 
 /* The header of a server frame (unmasked), through proto's builder, into out: FIN, opcode and
  * payload length as given, the RSV bits of c's session (c->u.ws.rsv on the first frame of a data
