@@ -2,12 +2,13 @@
  * more connections than its descriptor limit allows; N processes, each shard I of N, can. The
  * parent re-executes itself (/proc/self/exe) N times with the same command line minus what the
  * option table keeps in the parent (--procs, --shard, the report files, --threshold, -q), plus
- * `--shard I/N --json DIR/shard-I.json -q`, forwards SIGINT and SIGTERM, waits for every child
- * and merges their reports exactly as `herd merge` does. The user's reports and thresholds
- * belong to the parent. */
+ * `--shard I/N --json DIR/shard-I.json -q` and one run id for all (HERD_RUN_ID), forwards SIGINT
+ * and SIGTERM, waits for every child and merges their reports exactly as `herd merge` does. The
+ * user's reports and thresholds belong to the parent. */
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/rng.h"
 #include "base/syslimits.h"
 #include "report/report.h"
 
@@ -24,6 +25,7 @@
 
 #define PROCS_MAX 1024u
 #define CHILD_ENV "HERD_PROCS_CHILD"
+#define RUN_ID_ENV "HERD_RUN_ID"
 
 int procs_is_child(void)
 {
@@ -119,6 +121,24 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     struct child_args ca = {args + 7, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
     cli_run_walk(argc, argv, child_arg_add, &ca);
     setenv(CHILD_ENV, "1", 1);
+    /* One run id for every child: the high half of their publisher ids (client/worker.c). A
+     * shard without it takes 0, and then two independent --procs runs on one topic would share
+     * every publisher id; with it, the children of this run agree and another run differs. A
+     * run id given from outside (the shards of a larger run) is kept. */
+    const char *given_id = getenv(RUN_ID_ENV);
+    int own_id = !given_id || !*given_id;
+    if (own_id) {
+        struct rng g;
+        rng_init(&g);
+        uint32_t id;
+        do {
+            rng_bytes(&g, &id, sizeof id);
+            id &= INT32_MAX;
+        } while (id == 0);
+        char idbuf[16];
+        snprintf(idbuf, sizeof idbuf, "%u", id);
+        setenv(RUN_ID_ENV, idbuf, 1);
+    }
 
     sigset_t sigs, old;
     sigemptyset(&sigs);
@@ -168,6 +188,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
         alive++;
     }
     unsetenv(CHILD_ENV);
+    if (own_id)
+        unsetenv(RUN_ID_ENV);
 
     int signaled = 0;
     while (alive) {
