@@ -36,6 +36,9 @@ def test_reconnect_storm_without_jitter_is_a_thundering_herd(herd_serve, herd_ru
     after_drop = [r["attempted"] for r in rep["timeseries"][1:]]
     assert max(after_drop) >= 0.95 * n, after_drop
     rec = rep["recovery"]
+    # The report names that second: the busiest second of attempts.
+    assert rec["busiest_second"]["attempted"] == max(after_drop), rec
+    assert (rec["dropped"], rec["back"]) == (n, n), rec
     assert 2_000_000 <= rec["back_50_us"] <= rec["back_100_us"] <= 2_500_000, rec
 
 
