@@ -47,6 +47,8 @@ static void fill_row(struct ts_row *row, const struct stats *iv, double t)
     row->failed = iv->ctr[CTR_CONNECTIONS_FAILED];
     row->closed = iv->ctr[CTR_CONNECTIONS_CLOSED];
     row->reconnects = iv->ctr[CTR_CONNECTIONS_RECONNECTS];
+    row->pending = iv->ctr[CTR_CONNECTIONS_PENDING];
+    row->connecting = iv->connecting;
     row->sent = iv->ctr[CTR_MESSAGES_SENT] + iv->ctr[CTR_PINGS_SENT];
     row->received = iv->ctr[CTR_MESSAGES_RECEIVED] + iv->ctr[CTR_PINGS_RECEIVED];
     row->errors = stats_errors_total(iv);
@@ -77,6 +79,7 @@ struct group_run {
     struct client_run *run;
     struct stats total, iv;
     int64_t peak, open_at_end;
+    int64_t connecting_at_end; /* attempts in flight as the run ended */
     uint64_t stop_at;
     int stopping;
 };
@@ -243,11 +246,13 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
         if (g->iv.open > g->peak)
             g->peak = g->iv.open;
         stats_merge(&g->total, &g->iv);
-        if (!g->stopping) /* open as the run ended, before herd's own closes */
+        if (!g->stopping) { /* open and connecting as the run ended, before herd's own closes */
             g->open_at_end = g->iv.open;
-        stats_merge(iv, &g->iv); /* open and the interval peaks add up */
+            g->connecting_at_end = g->iv.connecting;
+        }
+        stats_merge(iv, &g->iv); /* open, connecting and the interval peaks add up */
         stats_reset(&g->iv);
-        g->iv.open = g->iv.peak = 0;
+        g->iv.open = g->iv.peak = g->iv.connecting = 0;
     }
     if (iv->peak > r->peak)
         r->peak = iv->peak;
@@ -265,7 +270,7 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
                           live_metric(&pl->g[0].o->client));
     r->last_tick = now;
     stats_reset(iv);
-    iv->open = iv->peak = 0;
+    iv->open = iv->peak = iv->connecting = 0;
 }
 
 /* After a tick, what ends which group: its deadline (a graceful stop); no connection of some
@@ -349,7 +354,9 @@ static void reporter_loop(struct run_plan *pl, struct reporter *r)
 /* ---- after: the last figures, the report, the outputs ---- */
 
 /* Join every group and take what was recorded after the last tick; the groups' and the run's
- * open (as the run ended) and peak. Returns when the last group stopped. */
+ * open and connecting (as the run ended) and peak; the messages each subscriber never saw after
+ * its last one (client_runs_count_unseen: what every group's subscribers saw and its publishers
+ * sent). Returns when the last group stopped. */
 static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
 {
     uint64_t stop_at = 0;
@@ -360,12 +367,33 @@ static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
         stats_merge(&g->total, &g->iv);
         stats_merge(&r->total, &g->iv);
         g->total.open = g->open_at_end;
+        g->total.connecting = g->connecting_at_end;
         g->total.peak = g->peak;
         stop_at = g->stop_at > stop_at ? g->stop_at : stop_at;
     }
-    r->total.open = 0;
-    for (size_t i = 0; i < pl->n; i++)
+    struct client_run **runs = xcalloc(pl->n, sizeof *runs);
+    struct stats **totals = xcalloc(pl->n, sizeof *totals);
+    uint64_t *before = xcalloc(pl->n, sizeof *before);
+    for (size_t i = 0; i < pl->n; i++) {
+        runs[i] = pl->g[i].run;
+        totals[i] = &pl->g[i].total;
+        before[i] = pl->g[i].total.ctr[CTR_MESSAGES_UNSEEN];
+    }
+    client_runs_count_unseen(runs, pl->n, totals);
+    for (size_t i = 0; i < pl->n; i++) {
+        /* The run's total gets what each group got: unseen, and as many more expected. */
+        uint64_t unseen = pl->g[i].total.ctr[CTR_MESSAGES_UNSEEN] - before[i];
+        r->total.ctr[CTR_MESSAGES_UNSEEN] += unseen;
+        r->total.ctr[CTR_FANOUT_EXPECTED] += unseen;
+    }
+    free(before);
+    free(totals);
+    free(runs);
+    r->total.open = r->total.connecting = 0;
+    for (size_t i = 0; i < pl->n; i++) {
         r->total.open += pl->g[i].open_at_end;
+        r->total.connecting += pl->g[i].connecting_at_end;
+    }
     r->total.peak = r->peak;
     if (r->live)
         fputs("\r\033[K", stderr);
@@ -382,7 +410,9 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
         any_stages |= pl->g[i].o->client.nstages != 0;
     uint64_t first = first_open_any(pl);
     rep->tool_version = HERD_VERSION;
-    rep->complete = r->complete;
+    /* Attempts still connecting as the run ended: how they went is not in the report (and the
+     * connection figures leave them out), so it is not complete either. */
+    rep->complete = r->complete && r->total.connecting == 0;
     rep->target = pl->target;
     uint64_t begin = any_stages ? r->t0 : first;
     rep->duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;

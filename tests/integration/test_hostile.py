@@ -7,7 +7,7 @@ import socket
 import time
 
 from conftest import (CHILD_ENV, HERD_BUILD, drain_until_closed, error_count, error_total,
-                      read_http_head, scaled)
+                      herd_stamp, read_http_head, scaled, ws_accept_head, ws_frame)
 
 
 def read_until_closed(s, limit=1 << 20):
@@ -100,31 +100,8 @@ def test_client_refuses_http10_upgrade(raw_server, run_herd):
 
 # ---- flooding and misbehaving servers against herd run ----
 
-def ws_accept_head(head):
-    import base64
-    import hashlib
-    key = head.get("sec-websocket-key", "")
-    acc = base64.b64encode(hashlib.sha1(
-        (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Accept: {acc}\r\n\r\n").encode()
-
-
-def frame(op, payload, fin=True):
-    """An unmasked (server) frame."""
-    b0 = (0x80 if fin else 0) | op
-    n = len(payload)
-    if n < 126:
-        head = bytes([b0, n])
-    elif n < 65536:
-        head = bytes([b0, 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([b0, 127]) + n.to_bytes(8, "big")
-    return head + payload
-
-
-def stamp(pub, seq):
-    return f"herd1:{pub}:{seq}:{time.time_ns()}".encode()
+frame = ws_frame
+stamp = herd_stamp
 
 
 RSS_MULT = 6 if HERD_BUILD == "asan" else 1  # ASan's shadow memory and quarantine
