@@ -25,6 +25,7 @@ struct run_options {
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
     int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
+    int allow_empty; /* --allow-empty: a run that measured nothing exits 0 (it still warns) */
     struct threshold thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
     /* The effective options, echoed in the report's "config". Strings point into `arena`.

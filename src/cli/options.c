@@ -358,6 +358,7 @@ enum run_opt {
     R_PROCS,
     R_STAGES,
     R_CHECK,
+    R_ALLOW_EMPTY,
     R_TODO,
 };
 
@@ -485,6 +486,10 @@ const struct cli_opt cli__run_opts[] = {
     {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
      .path_field = offsetof(struct run_options, hlog_path)},
+    {"allow-empty", 0, CLI_ARG_FLAG, R_ALLOW_EMPTY, NULL, NULL,
+     "no exit 4 for a run that measured nothing (no rtt, no\n"
+     "latency, every connection ended in an error); it still warns",
+     .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE},
     {"quiet", 'q', CLI_ARG_FLAG, R_QUIET, NULL, NULL, "no live progress line",
      .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
     {"file", 'f', CLI_ARG_VALUE, R_FILE, "a scenario file name", "F",
@@ -733,6 +738,7 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
     case R_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
     case R_CHECK: rc = get_bool(label, val, &o->check, err, errlen); break;
+    case R_ALLOW_EMPTY: rc = get_bool(label, val, &o->allow_empty, err, errlen); break;
     case R_HELP: cli_usage(stdout, "run"); return CLI_HELP;
     case R_RECONNECT: rc = get_bool(label, val, &p->reconnect, err, errlen); break;
     case R_BACKOFF: {
@@ -998,6 +1004,8 @@ static void config_fill(struct run_options *o)
     }
     if (p->procs)
         config_add(o, "procs", 1, "%u", p->procs);
+    if (o->allow_empty)
+        config_add(o, "allow_empty", 1, "true");
 }
 
 int cli_run_finish(struct run_options *o, char *err, size_t errlen)

@@ -27,7 +27,9 @@ static const char usage_top[] =
     "Run `herd COMMAND --help` for the options of a command.\n"
     "\n"
     "exit codes: 0 done and thresholds held, 1 a threshold failed, 2 bad usage or scenario,\n"
-    "            3 the run could not happen (e.g. no connection ever opened)\n";
+    "            3 the run could not happen (e.g. no connection ever opened),\n"
+    "            4 the run measured nothing (no rtt, no latency, every connection ended in\n"
+    "              an error; --allow-empty exits 0)\n";
 
 static const char usage_run_head[] =
     "usage: herd run [OPTIONS] URL\n"
@@ -44,9 +46,20 @@ static const char usage_run_tail[] =
     "Durations: 500ms, 30s, 2m, 1h, 1m30s (a bare number is seconds). Rates: 100, 100/s,\n"
     "6000/m, 5/ms. Counts: 10000, 10k, 1M. Sizes: 256, 4k, 1MiB (powers of 1024).\n"
     "Threshold metrics: connect tls handshake ready first_message rtt latency fanout reconnect,\n"
-    "with .p50 .p90 .p99 .p99.9 .p999 .min .max .mean .count; times in us (default), ms or s.\n"
+    "with .p50 .p90 .p95 .p99 .p99.9 .p999 .min .max .mean .count; times in us (default), ms\n"
+    "or s.\n"
     "Counters: connections.* messages.* bytes.* pings.* errors errors.<class>; name/s is a\n"
-    "rate, N% a ratio (connections.failed, errors, messages.lost, messages.duplicated).\n";
+    "rate, N% a ratio (connections.failed, errors, messages.lost, messages.duplicated).\n"
+    "\n"
+    "At the end herd warns (stderr, and the report's \"warnings\") of what the figures hide:\n"
+    "a role's main figure that stayed empty, every connection ended in an error, stamps ahead\n"
+    "of herd's clock, publisher ids that collide, attempts still connecting at the end.\n"
+    "\n"
+    "exit codes: 0 done and thresholds held, 1 a threshold failed, 2 bad usage or scenario,\n"
+    "            3 the run could not happen (no connection ever opened, a report could not be\n"
+    "              written), 4 the run measured nothing (its role's main figure stayed empty:\n"
+    "              ping, echo: rtt; subscribe: latency; publish: messages beyond the first;\n"
+    "              or every connection ended in an error) unless --allow-empty\n";
 
 static const char usage_serve_head[] =
     "usage: herd serve [OPTIONS]\n"

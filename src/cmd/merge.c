@@ -11,9 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A warning the merge itself adds (not derived from figures): kept through later merges. */
+#define MERGE_WARNING_PREFIX "merge: "
+
 int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
                  int file_thresholds, const struct report_kv *config, size_t nconfig,
-                 const struct report_outputs *outs, int *failed)
+                 const struct report_outputs *outs, int *failed, int *empty)
 {
     report_read_merge_done(m);
     struct report rep;
@@ -31,6 +34,15 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
         }
         rep.nconfig = k;
     }
+    /* The warnings: those the merge itself added (kept from the inputs), then what the merged
+     * figures call for, derived again (an input's "rtt: no sample" may not hold of the whole). */
+    size_t kept = 0;
+    for (size_t i = 0; i < rep.nwarnings; i++) {
+        if (strncmp(rep.warnings[i], MERGE_WARNING_PREFIX, strlen(MERGE_WARNING_PREFIX)) == 0)
+            memmove(rep.warnings[kept++], rep.warnings[i], sizeof rep.warnings[0]);
+    }
+    rep.nwarnings = kept;
+    *empty = report_warnings_derive(&rep);
 
     /* The thresholds: the inputs' own (evaluated again, on the merged figures), then the
      * caller's, each expression once. */
@@ -77,6 +89,7 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
     }
 
     int rc = report_outputs_write(outs, &rep);
+    report_warnings_print(stderr, &rep);
     free(all);
     return rc;
 }
@@ -126,9 +139,9 @@ int cmd_merge(int argc, char **argv)
         report_read_free(&next);
     }
 
-    int failed = 0;
-    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed) !=
-        0)
+    int failed = 0, empty = 0;
+    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed,
+                     &empty) != 0)
         code = EXIT_USAGE;
     else
         code = failed ? EXIT_THRESHOLD : EXIT_OK;

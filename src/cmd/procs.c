@@ -224,7 +224,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
                     k, c->shard, (int)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
             child_failed = 1;
         } else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
-                   WEXITSTATUS(st) != EXIT_THRESHOLD && WEXITSTATUS(st) != EXIT_NORUN) {
+                   WEXITSTATUS(st) != EXIT_THRESHOLD && WEXITSTATUS(st) != EXIT_NORUN &&
+                   WEXITSTATUS(st) != EXIT_EMPTY) {
             fprintf(stderr, "herd: --procs: process %u (shard %s) exited with %d\n", k, c->shard,
                     WEXITSTATUS(st));
             usage += WEXITSTATUS(st) == EXIT_USAGE;
@@ -275,15 +276,18 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
 
     /* A scenario's children carry its thresholds (the run's and the groups') in their reports:
      * check those on the merged figures too. */
-    int failed = 0;
+    int failed = 0, empty = 0;
     int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, o->scenario_path != NULL, cfg,
-                             ncfg, &outs, &failed);
+                             ncfg, &outs, &failed, &empty);
     int opened = merged.total.ctr[CTR_CONNECTIONS_OPENED] != 0;
-    int code = !opened        ? EXIT_NORUN
-               : failed       ? EXIT_THRESHOLD
-               : child_failed ? EXIT_NORUN
-               : wrote != 0   ? EXIT_NORUN
-                              : EXIT_OK;
+    /* As for one process (run.c), judged on the merged figures: a child whose share measured
+     * nothing does not make the run empty. */
+    int code = !opened                    ? EXIT_NORUN
+               : empty && !o->allow_empty ? EXIT_EMPTY
+               : failed                   ? EXIT_THRESHOLD
+               : child_failed             ? EXIT_NORUN
+               : wrote != 0               ? EXIT_NORUN
+                                          : EXIT_OK;
     if (!opened)
         fprintf(stderr, "herd: no connection opened to %s in any of the %u processes\n",
                 p->url_text ? p->url_text : o->scenario_path, nprocs);

@@ -94,6 +94,7 @@ struct run_plan {
     size_t nthr;
     struct report_outputs outs; /* the summary and the report files */
     int quiet;
+    int allow_empty; /* --allow-empty: a run that measured nothing does not exit 4 */
     const struct report_kv *config;
     size_t nconfig;
 };
@@ -451,7 +452,9 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
 }
 
 /* What went wrong that the report's figures do not say in words: groups that never opened a
- * connection (and why), TLS failures, a local limit. One line each on stderr. */
+ * connection (and why), the first reason of each class of failure, a local limit, the report's
+ * warnings (which a child of --procs leaves to its parent, which says them of the merged
+ * figures). One line each on stderr. */
 static void run_diagnose(const struct run_plan *pl, const struct report *rep, unsigned long nofile)
 {
     for (size_t i = 0; i < pl->n; i++) {
@@ -466,13 +469,18 @@ static void run_diagnose(const struct run_plan *pl, const struct report *rep, un
                     no_open_reason(&g->total));
     }
     for (size_t i = 0; i < pl->n; i++) {
-        const char *tls_err = client_run_tls_error(pl->g[i].run);
-        if (tls_err)
-            fprintf(stderr, "herd: %s%s%llu TLS failures; the first: %s\n",
-                    pl->g[i].name ? pl->g[i].name : "", pl->g[i].name ? ": " : "",
-                    (unsigned long long)pl->g[i].total.err[ERR_TLS], tls_err);
+        const struct group_run *g = &pl->g[i];
+        for (int cls = 0; cls < ERR_COUNT; cls++) {
+            const char *why = g->total.err[cls] ? client_run_why(g->run, cls) : NULL;
+            if (why)
+                fprintf(stderr, "herd: %s%s%serrors.%s: %llu; the first: %s\n",
+                        g->name ? "group " : "", g->name ? g->name : "", g->name ? ": " : "",
+                        err_class_name[cls], (unsigned long long)g->total.err[cls], why);
+        }
     }
     limit_say(&rep->limit, nofile);
+    if (!procs_is_child())
+        report_warnings_print(stderr, rep);
 }
 
 /* Start every group's run, be the reporter until all are done, write the outputs. The outputs
@@ -520,10 +528,14 @@ static int run_plan_execute(struct run_plan *pl)
     uint64_t stop_at = groups_finish(pl, &r);
 
     int failed = report_fill(pl, &r, rep, stop_at, asked);
+    int empty = report_warnings_derive(rep);
     int all_opened = 1;
     for (size_t i = 0; i < pl->n; i++)
         all_opened &= client_run_first_open_ns(pl->g[i].run) != 0;
-    code = r.no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
+    code = r.no_open || !all_opened    ? EXIT_NORUN
+           : empty && !pl->allow_empty ? EXIT_EMPTY
+           : failed                    ? EXIT_THRESHOLD
+                                       : EXIT_OK;
     if (report_outputs_write(&pl->outs, rep) != 0)
         code = code ? code : EXIT_NORUN;
     run_diagnose(pl, rep, nofile);
@@ -551,6 +563,7 @@ int run_execute(struct run_options *o, FILE *out)
         .thr = o->thresholds,
         .nthr = o->nthresholds,
         .quiet = o->client.quiet,
+        .allow_empty = o->allow_empty,
         .config = o->config,
         .nconfig = o->nconfig,
     };
@@ -577,15 +590,18 @@ static void scenario_config(struct scenario *s)
     snprintf(buf[1], sizeof buf[1], "%llu", (unsigned long long)s->connections);
     snprintf(buf[2], sizeof buf[2], "%.9g", (double)t->client.duration_ns / 1e9);
     snprintf(buf[3], sizeof buf[3], "%u/%u", t->client.shard_index, t->client.shard_count);
-    const char *keys[] = {"file", "groups", "connections", "duration", "shard", "procs"};
+    const char *keys[] = {"file",  "groups", "connections", "duration",
+                          "shard", "procs",  "allow_empty"};
     char procs[16];
     snprintf(procs, sizeof procs, "%u", t->client.procs);
-    const char *vals[] = {s->name, buf[0], buf[1], buf[2], buf[3], procs};
-    const int num[] = {0, 1, 1, 1, 0, 1};
+    const char *vals[] = {s->name, buf[0], buf[1], buf[2], buf[3], procs, "true"};
+    const int num[] = {0, 1, 1, 1, 0, 1, 1};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (i == 4 && t->client.shard_count <= 1)
             continue;
         if (i == 5 && !t->client.procs)
+            continue;
+        if (i == 6 && !t->allow_empty)
             continue;
         size_t len = strlen(vals[i]) + 1;
         if (t->arena_used + len > sizeof t->arena || t->nconfig == REPORT_MAX_CONFIG)
@@ -741,6 +757,7 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .thr = s->top.thresholds,
         .nthr = s->top.nthresholds,
         .quiet = s->top.client.quiet,
+        .allow_empty = s->top.allow_empty,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
     };

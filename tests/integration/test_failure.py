@@ -212,6 +212,7 @@ def test_attempts_still_connecting_at_the_end(raw_server, run_herd):
     assert c["connections.pending"] == 3
     assert c["connections.connecting"] == 3  # in flight as the run ended
     assert rep["complete"] is False
+    assert [w for w in rep["warnings"] if "connections.connecting" in w], rep["warnings"]
     check_attempts(rep)
     assert max(row["connecting"] for row in rep["timeseries"]) == 3
     # The CSV time series carries the same two columns, row for row.
