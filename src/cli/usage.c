@@ -93,14 +93,18 @@ static const char usage_merge_head[] =
     "bucket, so percentiles are exact; per-second percentiles of the time series become the\n"
     "largest of the shards' (an upper bound). The reports' thresholds are evaluated again on\n"
     "the merged figures, with any given here. Given one report, it prints that report's\n"
-    "summary (and writes it again with --json or --csv).\n";
+    "summary (and writes it again with --json or --csv).\n"
+    "\n"
+    "Reports that are not shards of one run (no --shard I/N, different N, a shard twice,\n"
+    "other settings, runs that did not overlap in time) are refused, exit 2, unless --force.\n";
 
 static const char usage_merge_tail[] =
     "\n"
     "Report files are checked before the reports are read, and written as by herd run.\n"
     "\n"
     "exit codes: 0 merged and thresholds held, 1 a threshold failed, 2 bad usage, a file\n"
-    "            that is not a herd report, or a report that could not be written\n";
+    "            that is not a herd report, reports that are not shards of one run (without\n"
+    "            --force), or a report that could not be written\n";
 
 static const char usage_report[] =
     "usage: herd report RUN.json [--html F] [--csv F]\n"
@@ -168,7 +172,7 @@ void cli__opts_print(FILE *out, const struct cli_opt *table, size_t n, unsigned 
     for (int sec = CLI_SEC_HIDDEN + 1; sec < CLI_SEC_COUNT; sec++) {
         int any = 0;
         for (size_t i = 0; i < n; i++) {
-            if ((int)table[i].section != sec || !table[i].help)
+            if ((int)table[i].section != sec || !table[i].help || (table[i].flags & CLI_MERGE_ONLY))
                 continue;
             if (!any)
                 fprintf(out, "\n%s\n", section_heading[sec]);
