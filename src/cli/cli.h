@@ -25,6 +25,8 @@ struct run_options {
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
     int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
+    int allow_empty; /* --allow-empty: a run that measured nothing exits 0 (it still warns) */
+    int force; /* herd merge --force: merge reports that are not shards of one run */
     struct threshold thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
     /* The effective options, echoed in the report's "config". Strings point into `arena`.
@@ -83,6 +85,7 @@ int cli_run_option_kind(const char *name);
 #define CLI_REPEATABLE 0x08u /* may be given many times; a scenario key takes a list */
 #define CLI_MERGE 0x10u /* `herd merge` takes it too */
 #define CLI_OUTPUT 0x20u /* a report file (see cli_run_outputs) */
+#define CLI_MERGE_ONLY 0x40u /* `herd merge`'s alone: herd run and scenario files refuse it */
 
 /* The CLI_* flags of `herd run` option `name` (a long name without the dashes, dashes or
  * underscores); 0 for an unknown name and for "url". */

@@ -56,9 +56,9 @@ extern const size_t cli__run_nopts;
 extern const struct cli_opt cli__serve_opts[];
 extern const size_t cli__serve_nopts;
 
-/* Print the --help lines of table[0..n). heading NULL: every listed row, under its section's
- * heading, section by section; else only the rows whose flags include all of `need`, in table
- * order, under `heading`. */
+/* Print the --help lines of table[0..n). heading NULL: every listed row but those of
+ * `herd merge` alone (CLI_MERGE_ONLY), under its section's heading, section by section; else only
+ * the rows whose flags include all of `need`, in table order, under `heading`. */
 void cli__opts_print(FILE *out, const struct cli_opt *table, size_t n, unsigned need,
                      const char *heading);
 

@@ -358,6 +358,8 @@ enum run_opt {
     R_PROCS,
     R_STAGES,
     R_CHECK,
+    R_ALLOW_EMPTY,
+    R_FORCE,
     R_TODO,
 };
 
@@ -485,6 +487,14 @@ const struct cli_opt cli__run_opts[] = {
     {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
      .path_field = offsetof(struct run_options, hlog_path)},
+    {"allow-empty", 0, CLI_ARG_FLAG, R_ALLOW_EMPTY, NULL, NULL,
+     "no exit 4 for a run that measured nothing (no rtt, no\n"
+     "latency, every connection ended in an error); it still warns",
+     .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE},
+    {"force", 0, CLI_ARG_FLAG, R_FORCE, NULL, NULL,
+     "merge reports that are not the shards of one run (other\n"
+     "settings, shard numbers or times); the report says so",
+     .section = CLI_SEC_RESULTS, .flags = CLI_MERGE | CLI_MERGE_ONLY | CLI_CMDLINE_ONLY},
     {"quiet", 'q', CLI_ARG_FLAG, R_QUIET, NULL, NULL, "no live progress line",
      .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
     {"file", 'f', CLI_ARG_VALUE, R_FILE, "a scenario file name", "F",
@@ -733,6 +743,8 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
     case R_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
     case R_CHECK: rc = get_bool(label, val, &o->check, err, errlen); break;
+    case R_ALLOW_EMPTY: rc = get_bool(label, val, &o->allow_empty, err, errlen); break;
+    case R_FORCE: rc = get_bool(label, val, &o->force, err, errlen); break;
     case R_HELP: cli_usage(stdout, "run"); return CLI_HELP;
     case R_RECONNECT: rc = get_bool(label, val, &p->reconnect, err, errlen); break;
     case R_BACKOFF: {
@@ -769,6 +781,8 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
 static int run_apply_cb(void *ctx, const struct cli_opt *opt, const char *label, const char *val,
                         char *err, size_t errlen)
 {
+    if (opt->flags & CLI_MERGE_ONLY)
+        return errf(err, errlen, "unknown option %s (see herd run --help)", label);
     return run_apply(ctx, opt, label, val, err, errlen);
 }
 
@@ -802,7 +816,7 @@ int cli_run_option(struct run_options *o, const char *name, const char *value, c
         return run_url(o, value, err, errlen);
     }
     const struct cli_opt *opt = opt_by_long(cli__run_opts, cli__run_nopts, folded, len);
-    if (!opt) {
+    if (!opt || (opt->flags & CLI_MERGE_ONLY)) {
         char label[64];
         label_copy(label, sizeof label, "", name, len);
         return errf(err, errlen, "unknown option %s", label);
@@ -831,7 +845,7 @@ int cli_run_option_kind(const char *name)
     if (strcmp(name, "url") == 0)
         return CLI_OPT_VALUE;
     const struct cli_opt *opt = run_opt_find(name);
-    if (!opt || opt->arg == CLI_ARG_TODO)
+    if (!opt || opt->arg == CLI_ARG_TODO || (opt->flags & CLI_MERGE_ONLY))
         return CLI_OPT_UNKNOWN;
     return opt->arg == CLI_ARG_FLAG ? CLI_OPT_FLAG : CLI_OPT_VALUE;
 }
@@ -998,6 +1012,8 @@ static void config_fill(struct run_options *o)
     }
     if (p->procs)
         config_add(o, "procs", 1, "%u", p->procs);
+    if (o->allow_empty)
+        config_add(o, "allow_empty", 1, "true");
 }
 
 int cli_run_finish(struct run_options *o, char *err, size_t errlen)

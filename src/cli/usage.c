@@ -27,7 +27,9 @@ static const char usage_top[] =
     "Run `herd COMMAND --help` for the options of a command.\n"
     "\n"
     "exit codes: 0 done and thresholds held, 1 a threshold failed, 2 bad usage or scenario,\n"
-    "            3 the run could not happen (e.g. no connection ever opened)\n";
+    "            3 the run could not happen (e.g. no connection ever opened),\n"
+    "            4 the run measured nothing (no rtt, no latency, every connection ended in\n"
+    "              an error; --allow-empty exits 0)\n";
 
 static const char usage_run_head[] =
     "usage: herd run [OPTIONS] URL\n"
@@ -44,9 +46,20 @@ static const char usage_run_tail[] =
     "Durations: 500ms, 30s, 2m, 1h, 1m30s (a bare number is seconds). Rates: 100, 100/s,\n"
     "6000/m, 5/ms. Counts: 10000, 10k, 1M. Sizes: 256, 4k, 1MiB (powers of 1024).\n"
     "Threshold metrics: connect tls handshake ready first_message rtt latency fanout reconnect,\n"
-    "with .p50 .p90 .p99 .p99.9 .p999 .min .max .mean .count; times in us (default), ms or s.\n"
+    "with .p50 .p90 .p95 .p99 .p99.9 .p999 .min .max .mean .count; times in us (default), ms\n"
+    "or s.\n"
     "Counters: connections.* messages.* bytes.* pings.* errors errors.<class>; name/s is a\n"
-    "rate, N% a ratio (connections.failed, errors, messages.lost, messages.duplicated).\n";
+    "rate, N% a ratio (connections.failed, errors, messages.lost, messages.duplicated).\n"
+    "\n"
+    "At the end herd warns (stderr, and the report's \"warnings\") of what the figures hide:\n"
+    "a role's main figure that stayed empty, every connection ended in an error, stamps ahead\n"
+    "of herd's clock, publisher ids that collide, attempts still connecting at the end.\n"
+    "\n"
+    "exit codes: 0 done and thresholds held, 1 a threshold failed, 2 bad usage or scenario,\n"
+    "            3 the run could not happen (no connection ever opened, a report could not be\n"
+    "              written), 4 the run measured nothing (its role's main figure stayed empty:\n"
+    "              ping, echo: rtt; subscribe: latency; publish: messages beyond the first;\n"
+    "              or every connection ended in an error) unless --allow-empty\n";
 
 static const char usage_serve_head[] =
     "usage: herd serve [OPTIONS]\n"
@@ -80,14 +93,18 @@ static const char usage_merge_head[] =
     "bucket, so percentiles are exact; per-second percentiles of the time series become the\n"
     "largest of the shards' (an upper bound). The reports' thresholds are evaluated again on\n"
     "the merged figures, with any given here. Given one report, it prints that report's\n"
-    "summary (and writes it again with --json or --csv).\n";
+    "summary (and writes it again with --json or --csv).\n"
+    "\n"
+    "Reports that are not shards of one run (no --shard I/N, different N, a shard twice,\n"
+    "other settings, runs that did not overlap in time) are refused, exit 2, unless --force.\n";
 
 static const char usage_merge_tail[] =
     "\n"
     "Report files are checked before the reports are read, and written as by herd run.\n"
     "\n"
     "exit codes: 0 merged and thresholds held, 1 a threshold failed, 2 bad usage, a file\n"
-    "            that is not a herd report, or a report that could not be written\n";
+    "            that is not a herd report, reports that are not shards of one run (without\n"
+    "            --force), or a report that could not be written\n";
 
 static const char usage_report[] =
     "usage: herd report RUN.json [--html F] [--csv F]\n"
@@ -155,7 +172,7 @@ void cli__opts_print(FILE *out, const struct cli_opt *table, size_t n, unsigned 
     for (int sec = CLI_SEC_HIDDEN + 1; sec < CLI_SEC_COUNT; sec++) {
         int any = 0;
         for (size_t i = 0; i < n; i++) {
-            if ((int)table[i].section != sec || !table[i].help)
+            if ((int)table[i].section != sec || !table[i].help || (table[i].flags & CLI_MERGE_ONLY))
                 continue;
             if (!any)
                 fprintf(out, "\n%s\n", section_heading[sec]);

@@ -190,9 +190,13 @@ static void *worker_main(void *arg)
             die("event loop failed: %s", herd_strerror(rc));
     }
     loop_timer_cancel(w->loop, &w->stop_timer);
-    /* Messages still missing behind newer ones when the run ends are lost. */
-    for (size_t i = 0; i < w->nconns; i++)
-        w->st->ctr[CTR_MESSAGES_LOST] += track__flush(w->conns[i].track);
+    /* Messages still missing behind newer ones when the run ends are lost, and were expected
+     * (as a loss a gap shows is: fanout.expected = delivered + lost + unseen). */
+    for (size_t i = 0; i < w->nconns; i++) {
+        uint64_t lost = track__flush(w->conns[i].track);
+        w->st->ctr[CTR_MESSAGES_LOST] += lost;
+        w->st->ctr[CTR_FANOUT_EXPECTED] += lost;
+    }
     atomic_store_explicit(&w->exited, 1, memory_order_release);
     return NULL;
 }

@@ -1,5 +1,6 @@
 /* cmd.h - the subcommands. Each returns the process exit code (DESIGN.md): 0 completed and
- * thresholds held, 1 a threshold failed, 2 bad usage, 3 the run could not happen. */
+ * thresholds held, 1 a threshold failed, 2 bad usage, 3 the run could not happen, 4 the run
+ * measured nothing (docs/usage.md "Reports and exit codes"). */
 #ifndef HERD_CMD_CMD_H
 #define HERD_CMD_CMD_H
 
@@ -9,6 +10,10 @@
 #define EXIT_THRESHOLD 1
 #define EXIT_USAGE 2
 #define EXIT_NORUN 3
+/* The run happened but measured nothing it was meant to: its role's main figure stayed empty
+ * (ping, echo: rtt; subscribe: latency; publish: messages beyond each connection's first), or
+ * every connection that opened ended in an error. --allow-empty makes such a run exit 0. */
+#define EXIT_EMPTY 4
 
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
@@ -25,13 +30,15 @@ int run_execute(struct run_options *o, FILE *out);
 
 /* Finish a merge (report_read_merge_done), evaluate thresholds on the merged figures (the
  * reports' own when file_thresholds, then thr[0..nthr); a report's threshold of a scenario group
- * is checked on that group's merged figures), then write the outputs (report_outputs_write: the
- * summary and the report files). config, when not NULL, replaces the reports' "config". *failed
- * is how many thresholds failed. Returns 0, or -1 when a report could not be written (said on
- * stderr). */
+ * is checked on that group's merged figures), derive the warnings of the merged figures (keeping
+ * the merge's own, "merge: ..."), then write the outputs (report_outputs_write: the summary and
+ * the report files) and say the warnings on stderr. config, when not NULL, replaces the reports'
+ * "config". *failed is how many thresholds failed; *empty whether the merged run measured
+ * nothing (report_warnings_derive). Returns 0, or -1 when a report could not be written (said
+ * on stderr). */
 int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
                  int file_thresholds, const struct report_kv *config, size_t nconfig,
-                 const struct report_outputs *outs, int *failed);
+                 const struct report_outputs *outs, int *failed, int *empty);
 
 /* How many processes `herd run` needs for -c given this process's descriptor limit: 1 when one
  * is enough (or when this is already a child of --procs). */

@@ -1,7 +1,13 @@
 /* merge.c - `herd merge A.json B.json ...`: merge the JSON reports of the shards of one run
  * (herd run --shard I/N, or the processes of --procs) into one. Counters, errors and histograms
  * add up exactly; what the reports cannot give exactly (the peak, per-second percentiles) is
- * bounded as report.h says. */
+ * bounded as report.h says.
+ *
+ * Only shards of one run add up to a run: reports of separate runs (two days' runs of the same
+ * target) merged would count every connection twice and look like one run twice the size. So
+ * the inputs are checked first: each a shard I/N of the same N, no shard twice, the same
+ * settings, and runs that overlapped in time. Anything else is refused (exit 2) unless --force,
+ * and then the merged report says what it is made of in its warnings. */
 #include "cmd/cmd.h"
 
 #include "base/log.h"
@@ -10,10 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Runs whose windows (start to start + duration) are this far apart are not one run's shards:
+ * shards started by hand on several hosts may start seconds apart. */
+#define MERGE_START_SLACK_S 10.0
+
+/* A warning the merge itself adds (not derived from figures): kept through later merges, but
+ * for the one of missing shards, which each merge says again of the shards it then holds. */
+#define MERGE_WARNING_PREFIX "merge: "
+#define MERGE_MISSING_TEXT " shards are missing"
 
 int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr,
                  int file_thresholds, const struct report_kv *config, size_t nconfig,
-                 const struct report_outputs *outs, int *failed)
+                 const struct report_outputs *outs, int *failed, int *empty)
 {
     report_read_merge_done(m);
     struct report rep;
@@ -22,15 +38,16 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
     if (config) {
         memcpy(rep.config, config, nconfig * sizeof config[0]);
         rep.nconfig = nconfig;
-    } else if (m->shards > 1) {
-        /* One shard's "shard": "0/2" says nothing about the merged report. */
-        size_t k = 0;
-        for (size_t i = 0; i < rep.nconfig; i++) {
-            if (strcmp(rep.config[i].key, "shard") != 0)
-                rep.config[k++] = rep.config[i];
-        }
-        rep.nconfig = k;
     }
+    /* The warnings: those the merge itself added (kept from the inputs), then what the merged
+     * figures call for, derived again (an input's "rtt: no sample" may not hold of the whole). */
+    size_t kept = 0;
+    for (size_t i = 0; i < rep.nwarnings; i++) {
+        if (strncmp(rep.warnings[i], MERGE_WARNING_PREFIX, strlen(MERGE_WARNING_PREFIX)) == 0)
+            memmove(rep.warnings[kept++], rep.warnings[i], sizeof rep.warnings[0]);
+    }
+    rep.nwarnings = kept;
+    *empty = report_warnings_derive(&rep);
 
     /* The thresholds: the inputs' own (evaluated again, on the merged figures), then the
      * caller's, each expression once. */
@@ -77,8 +94,289 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
     }
 
     int rc = report_outputs_write(outs, &rep);
+    report_warnings_print(stderr, &rep);
     free(all);
     return rc;
+}
+
+/* What a merge needs to know of each input to tell whether they are shards of one run. */
+struct input_id {
+    const char *file;
+    unsigned n; /* the N of its "shard" (I/N, or I+J+.../N for a partial merge), 0 for none */
+    unsigned *idx; /* its shard numbers, malloc'ed */
+    size_t nidx;
+    int has_start;
+    double start_s, duration_s; /* started_at (Unix seconds) and duration_s */
+    struct report_kv *config; /* its config, copied */
+    size_t nconfig;
+};
+
+/* "I/N" or "I+J+K/N" (a merge of some shards of N) into id. Returns 0, or -1 when it is not
+ * that. */
+static int shard_parse(const char *v, struct input_id *id)
+{
+    const char *slash = strchr(v, '/');
+    if (!slash)
+        return -1;
+    char *end;
+    unsigned long n = strtoul(slash + 1, &end, 10);
+    if (*end || end == slash + 1 || n < 1 || n > 1000000)
+        return -1;
+    size_t cap = 1;
+    for (const char *c = v; c < slash; c++)
+        cap += *c == '+';
+    id->idx = xcalloc(cap, sizeof *id->idx);
+    id->nidx = 0;
+    for (const char *c = v; c < slash;) {
+        if (*c < '0' || *c > '9')
+            return -1;
+        unsigned long i = strtoul(c, &end, 10);
+        if (i >= n || end > slash || (end < slash && *end != '+'))
+            return -1;
+        id->idx[id->nidx++] = (unsigned)i;
+        c = end < slash ? end + 1 : slash;
+    }
+    if (!id->nidx)
+        return -1;
+    id->n = (unsigned)n;
+    return 0;
+}
+
+/* "2026-12-02T12:15:53.123Z" (as herd writes started_at) into Unix seconds. */
+static int rfc3339_parse(const char *text, double *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    double frac = 0, scale = 0.1;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    if (*p != 'Z' || p[1])
+        return -1;
+    *out = (double)timegm(&tm) + frac;
+    return 0;
+}
+
+static void input_id_fill(struct input_id *id, const char *file, const struct report_read *r)
+{
+    memset(id, 0, sizeof *id);
+    id->file = file;
+    id->config = xcalloc(r->nconfig ? r->nconfig : 1, sizeof *id->config);
+    for (size_t i = 0; i < r->nconfig; i++) {
+        id->config[i].key = xstrdup(r->config[i].key);
+        id->config[i].value = xstrdup(r->config[i].value);
+        if (strcmp(r->config[i].key, "shard") == 0 && shard_parse(r->config[i].value, id) != 0) {
+            free(id->idx);
+            id->idx = NULL;
+            id->nidx = 0;
+            id->n = 0;
+        }
+    }
+    id->nconfig = r->nconfig;
+    id->has_start = r->started_at[0] && rfc3339_parse(r->started_at, &id->start_s) == 0;
+    id->duration_s = r->duration_s;
+}
+
+static void input_id_free(struct input_id *id)
+{
+    for (size_t i = 0; i < id->nconfig; i++) {
+        free((void *)id->config[i].key);
+        free((void *)id->config[i].value);
+    }
+    free(id->config);
+    free(id->idx);
+}
+
+/* Settings that differ between the shards of one run: the shard itself, and how many local
+ * processes each spread its shard over. */
+static int config_key_ignored(const char *key)
+{
+    return strcmp(key, "shard") == 0 || strcmp(key, "procs") == 0;
+}
+
+static const char *config_value_of(const struct input_id *id, const char *key)
+{
+    for (size_t i = 0; i < id->nconfig; i++) {
+        if (strcmp(id->config[i].key, key) == 0)
+            return id->config[i].value;
+    }
+    return NULL;
+}
+
+/* The first setting of b that differs from a's, as "KEY A vs B" in out; 0 when none does. */
+static int config_differs(const struct input_id *a, const struct input_id *b, char *out,
+                          size_t outlen)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const struct input_id *x = pass ? b : a, *y = pass ? a : b;
+        for (size_t i = 0; i < x->nconfig; i++) {
+            const char *key = x->config[i].key;
+            if (config_key_ignored(key))
+                continue;
+            const char *vx = x->config[i].value, *vy = config_value_of(y, key);
+            if (vy && strcmp(vx, vy) == 0)
+                continue;
+            const char *va = pass ? vy : vx, *vb = pass ? vx : vy;
+            snprintf(out, outlen, "%s %.80s vs %.80s", key, va ? va : "(not set)",
+                     vb ? vb : "(not set)");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the inputs are the shards of one run. Each reason they are not is one line in
+ * why[] (at most maxwhy); returns how many. *missing is set to how many shards of N none of
+ * the inputs holds (0 when they are not shards of one N). */
+static size_t shards_check(const struct input_id *in, size_t n, char (*why)[REPORT_WARNING_LEN],
+                           size_t maxwhy, unsigned *missing)
+{
+    size_t k = 0;
+    *missing = 0;
+#define WHY(...)                                                                                   \
+    do {                                                                                           \
+        if (k < maxwhy)                                                                            \
+            snprintf(why[k++], REPORT_WARNING_LEN, __VA_ARGS__);                                   \
+    } while (0)
+    const struct input_id *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i].n)
+            WHY("%s is not a shard (its run had no --shard I/N): a whole run of its own",
+                in[i].file);
+        else if (!first)
+            first = &in[i];
+        else if (in[i].n != first->n)
+            WHY("%s is a shard of %u, %s of %u: different shard counts", in[i].file, in[i].n,
+                first->file, first->n);
+    }
+    /* Each shard number once. */
+    for (size_t i = 0; first && i < n; i++) {
+        for (size_t a = 0; in[i].n == first->n && a < in[i].nidx; a++) {
+            for (size_t j = 0; j < i; j++) {
+                for (size_t b = 0; in[j].n == first->n && b < in[j].nidx; b++) {
+                    if (in[i].idx[a] == in[j].idx[b])
+                        WHY("%s and %s both hold shard %u of %u", in[j].file, in[i].file,
+                            in[i].idx[a], first->n);
+                }
+            }
+        }
+    }
+    /* The same settings, and runs that overlapped in time (shards run together). */
+    for (size_t i = 1; i < n; i++) {
+        char diff[200];
+        if (config_differs(&in[0], &in[i], diff, sizeof diff))
+            WHY("%s ran with other settings than %s: %s", in[i].file, in[0].file, diff);
+        if (in[0].has_start && in[i].has_start) {
+            double d = in[i].start_s - in[0].start_s;
+            const struct input_id *early = d >= 0 ? &in[0] : &in[i];
+            double gap = d >= 0 ? d : -d;
+            if (gap > early->duration_s + MERGE_START_SLACK_S)
+                WHY("%s started %.0f s %s %s, which lasted %.1f s: their runs did not overlap",
+                    in[i].file, gap, d >= 0 ? "after" : "before", in[0].file, early->duration_s);
+        }
+    }
+    if (first && !k) {
+        unsigned held = 0;
+        for (size_t i = 0; i < n; i++)
+            held += (unsigned)in[i].nidx;
+        *missing = first->n > held ? first->n - held : 0;
+    }
+#undef WHY
+    return k;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The merged report's "shard": none when the inputs made up the whole run (or were not shards
+ * of one run), else the shard numbers it holds, "0+2/3", so that it can be merged with the
+ * rest later. */
+static void merged_shard_set(struct report_read *m, const struct input_id *in, size_t n,
+                             unsigned missing, int one_run)
+{
+    size_t k = 0;
+    char *value = NULL;
+    if (one_run && missing) {
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += in[i].nidx;
+        unsigned *all = xcalloc(total, sizeof *all);
+        size_t a = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < in[i].nidx; j++)
+                all[a++] = in[i].idx[j];
+        qsort(all, total, sizeof *all, cmp_unsigned);
+        size_t cap = total * 12 + 16, used = 0;
+        value = xmalloc(cap);
+        for (size_t i = 0; i < total; i++)
+            used += (size_t)snprintf(value + used, cap - used, "%s%u", i ? "+" : "", all[i]);
+        snprintf(value + used, cap - used, "/%u", in[0].n);
+        free(all);
+    }
+    for (size_t i = 0; i < m->nconfig; i++) {
+        if (strcmp(m->config[i].key, "shard") == 0) {
+            if (value) {
+                free((void *)m->config[i].value);
+                m->config[i].value = value;
+                value = NULL;
+                m->config[k++] = m->config[i];
+            } else {
+                free((void *)m->config[i].key);
+                free((void *)m->config[i].value);
+            }
+            continue;
+        }
+        m->config[k++] = m->config[i];
+    }
+    m->nconfig = k;
+    free(value);
+}
+
+/* Judge the inputs of a merge (ids[0..n), merged into m): refuse what is not the shards of one
+ * run, each reason one line on stderr, unless force; else put the merge's own warnings first in
+ * m's (what it is made of, shards missing) and set its "shard". Returns 0, or -1 when refused. */
+static int inputs_judge(struct report_read *m, const struct input_id *ids, size_t n, int force)
+{
+    char(*why)[REPORT_WARNING_LEN] = xcalloc(REPORT_MAX_WARNINGS, sizeof *why);
+    unsigned missing = 0;
+    size_t nwhy = shards_check(ids, n, why, REPORT_MAX_WARNINGS - 1, &missing);
+    if (nwhy && !force) {
+        for (size_t i = 0; i < nwhy; i++)
+            fprintf(stderr, "herd: merge: %s\n", why[i]);
+        fprintf(stderr, "herd: merge: these reports are not the shards of one run; --force "
+                        "merges them anyway\n");
+        free(why);
+        return -1;
+    }
+    int one_run = nwhy == 0;
+    if (missing && one_run)
+        snprintf(why[nwhy++], REPORT_WARNING_LEN, "%u of the %u" MERGE_MISSING_TEXT, missing,
+                 ids[0].n);
+    /* An input's "shards are missing" was true of it alone. */
+    size_t kept = 0;
+    for (size_t i = 0; i < m->nwarnings; i++) {
+        if (!strstr(m->warnings[i], MERGE_MISSING_TEXT))
+            memmove(m->warnings[kept++], m->warnings[i], sizeof m->warnings[0]);
+    }
+    m->nwarnings = kept;
+    /* Said in the merged report (and on stderr with its other warnings): what it is made of,
+     * before anything the inputs carried. */
+    size_t room = REPORT_MAX_WARNINGS - nwhy;
+    m->nwarnings = m->nwarnings < room ? m->nwarnings : room;
+    memmove(m->warnings[nwhy], m->warnings[0], m->nwarnings * sizeof m->warnings[0]);
+    for (size_t i = 0; i < nwhy; i++)
+        snprintf(m->warnings[i], sizeof m->warnings[i], "%s%s", MERGE_WARNING_PREFIX, why[i]);
+    m->nwarnings += nwhy;
+    merged_shard_set(m, ids, n, missing, one_run);
+    free(why);
+    return 0;
 }
 
 int cmd_merge(int argc, char **argv)
@@ -88,6 +386,8 @@ int cmd_merge(int argc, char **argv)
     int code = EXIT_USAGE;
     struct report_read merged, next;
     int have = 0;
+    struct input_id *ids = NULL;
+    size_t nids = 0;
 
     int rc = cli_merge_parse(argc, argv, &mo, err, sizeof err);
     if (rc == CLI_HELP) {
@@ -106,6 +406,7 @@ int cmd_merge(int argc, char **argv)
         goto out;
     }
 
+    ids = xcalloc(mo.nfiles, sizeof *ids);
     for (size_t f = 0; f < mo.nfiles; f++) {
         struct report_read *r = have ? &next : &merged;
         if (report_json_read(mo.files[f], r, err, sizeof err) != 0) {
@@ -113,28 +414,30 @@ int cmd_merge(int argc, char **argv)
             report_read_free(r);
             goto out;
         }
+        input_id_fill(&ids[nids++], mo.files[f], r);
         if (!have) {
             have = 1;
             continue;
         }
-        if ((merged.target || next.target) &&
-            (!merged.target || !next.target || strcmp(merged.target, next.target) != 0))
-            fprintf(stderr, "herd: warning: %s is a report of %s, %s of %s; merging anyway\n",
-                    mo.files[f], next.target ? next.target : "(no target)", mo.files[0],
-                    merged.target ? merged.target : "(no target)");
         report_read_merge(&merged, &next);
         report_read_free(&next);
     }
 
-    int failed = 0;
-    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed) !=
-        0)
+    if (nids > 1 && inputs_judge(&merged, ids, nids, mo.run.force) != 0)
+        goto out;
+
+    int failed = 0, empty = 0;
+    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed,
+                     &empty) != 0)
         code = EXIT_USAGE;
     else
         code = failed ? EXIT_THRESHOLD : EXIT_OK;
 out:
     if (have)
         report_read_free(&merged);
+    for (size_t i = 0; i < nids; i++)
+        input_id_free(&ids[i]);
+    free(ids);
     cli_merge_options_free(&mo);
     return code;
 }

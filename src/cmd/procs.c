@@ -2,12 +2,13 @@
  * more connections than its descriptor limit allows; N processes, each shard I of N, can. The
  * parent re-executes itself (/proc/self/exe) N times with the same command line minus what the
  * option table keeps in the parent (--procs, --shard, the report files, --threshold, -q), plus
- * `--shard I/N --json DIR/shard-I.json -q`, forwards SIGINT and SIGTERM, waits for every child
- * and merges their reports exactly as `herd merge` does. The user's reports and thresholds
- * belong to the parent. */
+ * `--shard I/N --json DIR/shard-I.json -q` and one run id for all (HERD_RUN_ID), forwards SIGINT
+ * and SIGTERM, waits for every child and merges their reports exactly as `herd merge` does. The
+ * user's reports and thresholds belong to the parent. */
 #include "cmd/cmd.h"
 
 #include "base/log.h"
+#include "base/rng.h"
 #include "base/syslimits.h"
 #include "report/report.h"
 
@@ -24,6 +25,7 @@
 
 #define PROCS_MAX 1024u
 #define CHILD_ENV "HERD_PROCS_CHILD"
+#define RUN_ID_ENV "HERD_RUN_ID"
 
 int procs_is_child(void)
 {
@@ -119,6 +121,24 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     struct child_args ca = {args + 7, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
     cli_run_walk(argc, argv, child_arg_add, &ca);
     setenv(CHILD_ENV, "1", 1);
+    /* One run id for every child: the high half of their publisher ids (client/worker.c). A
+     * shard without it takes 0, and then two independent --procs runs on one topic would share
+     * every publisher id; with it, the children of this run agree and another run differs. A
+     * run id given from outside (the shards of a larger run) is kept. */
+    const char *given_id = getenv(RUN_ID_ENV);
+    int own_id = !given_id || !*given_id;
+    if (own_id) {
+        struct rng g;
+        rng_init(&g);
+        uint32_t id;
+        do {
+            rng_bytes(&g, &id, sizeof id);
+            id &= INT32_MAX;
+        } while (id == 0);
+        char idbuf[16];
+        snprintf(idbuf, sizeof idbuf, "%u", id);
+        setenv(RUN_ID_ENV, idbuf, 1);
+    }
 
     sigset_t sigs, old;
     sigemptyset(&sigs);
@@ -168,6 +188,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
         alive++;
     }
     unsetenv(CHILD_ENV);
+    if (own_id)
+        unsetenv(RUN_ID_ENV);
 
     int signaled = 0;
     while (alive) {
@@ -202,7 +224,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
                     k, c->shard, (int)c->pid, WTERMSIG(st), strsignal(WTERMSIG(st)));
             child_failed = 1;
         } else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
-                   WEXITSTATUS(st) != EXIT_THRESHOLD && WEXITSTATUS(st) != EXIT_NORUN) {
+                   WEXITSTATUS(st) != EXIT_THRESHOLD && WEXITSTATUS(st) != EXIT_NORUN &&
+                   WEXITSTATUS(st) != EXIT_EMPTY) {
             fprintf(stderr, "herd: --procs: process %u (shard %s) exited with %d\n", k, c->shard,
                     WEXITSTATUS(st));
             usage += WEXITSTATUS(st) == EXIT_USAGE;
@@ -253,15 +276,18 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
 
     /* A scenario's children carry its thresholds (the run's and the groups') in their reports:
      * check those on the merged figures too. */
-    int failed = 0;
+    int failed = 0, empty = 0;
     int wrote = merge_finish(&merged, o->thresholds, o->nthresholds, o->scenario_path != NULL, cfg,
-                             ncfg, &outs, &failed);
+                             ncfg, &outs, &failed, &empty);
     int opened = merged.total.ctr[CTR_CONNECTIONS_OPENED] != 0;
-    int code = !opened        ? EXIT_NORUN
-               : failed       ? EXIT_THRESHOLD
-               : child_failed ? EXIT_NORUN
-               : wrote != 0   ? EXIT_NORUN
-                              : EXIT_OK;
+    /* As for one process (run.c), judged on the merged figures: a child whose share measured
+     * nothing does not make the run empty. */
+    int code = !opened                    ? EXIT_NORUN
+               : empty && !o->allow_empty ? EXIT_EMPTY
+               : failed                   ? EXIT_THRESHOLD
+               : child_failed             ? EXIT_NORUN
+               : wrote != 0               ? EXIT_NORUN
+                                          : EXIT_OK;
     if (!opened)
         fprintf(stderr, "herd: no connection opened to %s in any of the %u processes\n",
                 p->url_text ? p->url_text : o->scenario_path, nprocs);

@@ -47,6 +47,8 @@ static void fill_row(struct ts_row *row, const struct stats *iv, double t)
     row->failed = iv->ctr[CTR_CONNECTIONS_FAILED];
     row->closed = iv->ctr[CTR_CONNECTIONS_CLOSED];
     row->reconnects = iv->ctr[CTR_CONNECTIONS_RECONNECTS];
+    row->pending = iv->ctr[CTR_CONNECTIONS_PENDING];
+    row->connecting = iv->connecting;
     row->sent = iv->ctr[CTR_MESSAGES_SENT] + iv->ctr[CTR_PINGS_SENT];
     row->received = iv->ctr[CTR_MESSAGES_RECEIVED] + iv->ctr[CTR_PINGS_RECEIVED];
     row->errors = stats_errors_total(iv);
@@ -77,6 +79,7 @@ struct group_run {
     struct client_run *run;
     struct stats total, iv;
     int64_t peak, open_at_end;
+    int64_t connecting_at_end; /* attempts in flight as the run ended */
     uint64_t stop_at;
     int stopping;
 };
@@ -91,6 +94,7 @@ struct run_plan {
     size_t nthr;
     struct report_outputs outs; /* the summary and the report files */
     int quiet;
+    int allow_empty; /* --allow-empty: a run that measured nothing does not exit 4 */
     const struct report_kv *config;
     size_t nconfig;
 };
@@ -243,11 +247,13 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
         if (g->iv.open > g->peak)
             g->peak = g->iv.open;
         stats_merge(&g->total, &g->iv);
-        if (!g->stopping) /* open as the run ended, before herd's own closes */
+        if (!g->stopping) { /* open and connecting as the run ended, before herd's own closes */
             g->open_at_end = g->iv.open;
-        stats_merge(iv, &g->iv); /* open and the interval peaks add up */
+            g->connecting_at_end = g->iv.connecting;
+        }
+        stats_merge(iv, &g->iv); /* open, connecting and the interval peaks add up */
         stats_reset(&g->iv);
-        g->iv.open = g->iv.peak = 0;
+        g->iv.open = g->iv.peak = g->iv.connecting = 0;
     }
     if (iv->peak > r->peak)
         r->peak = iv->peak;
@@ -265,7 +271,7 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
                           live_metric(&pl->g[0].o->client));
     r->last_tick = now;
     stats_reset(iv);
-    iv->open = iv->peak = 0;
+    iv->open = iv->peak = iv->connecting = 0;
 }
 
 /* After a tick, what ends which group: its deadline (a graceful stop); no connection of some
@@ -349,7 +355,9 @@ static void reporter_loop(struct run_plan *pl, struct reporter *r)
 /* ---- after: the last figures, the report, the outputs ---- */
 
 /* Join every group and take what was recorded after the last tick; the groups' and the run's
- * open (as the run ended) and peak. Returns when the last group stopped. */
+ * open and connecting (as the run ended) and peak; the messages each subscriber never saw after
+ * its last one (client_runs_count_unseen: what every group's subscribers saw and its publishers
+ * sent). Returns when the last group stopped. */
 static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
 {
     uint64_t stop_at = 0;
@@ -360,12 +368,33 @@ static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
         stats_merge(&g->total, &g->iv);
         stats_merge(&r->total, &g->iv);
         g->total.open = g->open_at_end;
+        g->total.connecting = g->connecting_at_end;
         g->total.peak = g->peak;
         stop_at = g->stop_at > stop_at ? g->stop_at : stop_at;
     }
-    r->total.open = 0;
-    for (size_t i = 0; i < pl->n; i++)
+    struct client_run **runs = xcalloc(pl->n, sizeof *runs);
+    struct stats **totals = xcalloc(pl->n, sizeof *totals);
+    uint64_t *before = xcalloc(pl->n, sizeof *before);
+    for (size_t i = 0; i < pl->n; i++) {
+        runs[i] = pl->g[i].run;
+        totals[i] = &pl->g[i].total;
+        before[i] = pl->g[i].total.ctr[CTR_MESSAGES_UNSEEN];
+    }
+    client_runs_count_unseen(runs, pl->n, totals);
+    for (size_t i = 0; i < pl->n; i++) {
+        /* The run's total gets what each group got: unseen, and as many more expected. */
+        uint64_t unseen = pl->g[i].total.ctr[CTR_MESSAGES_UNSEEN] - before[i];
+        r->total.ctr[CTR_MESSAGES_UNSEEN] += unseen;
+        r->total.ctr[CTR_FANOUT_EXPECTED] += unseen;
+    }
+    free(before);
+    free(totals);
+    free(runs);
+    r->total.open = r->total.connecting = 0;
+    for (size_t i = 0; i < pl->n; i++) {
         r->total.open += pl->g[i].open_at_end;
+        r->total.connecting += pl->g[i].connecting_at_end;
+    }
     r->total.peak = r->peak;
     if (r->live)
         fputs("\r\033[K", stderr);
@@ -382,7 +411,9 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
         any_stages |= pl->g[i].o->client.nstages != 0;
     uint64_t first = first_open_any(pl);
     rep->tool_version = HERD_VERSION;
-    rep->complete = r->complete;
+    /* Attempts still connecting as the run ended: how they went is not in the report (and the
+     * connection figures leave them out), so it is not complete either. */
+    rep->complete = r->complete && r->total.connecting == 0;
     rep->target = pl->target;
     uint64_t begin = any_stages ? r->t0 : first;
     rep->duration_s = begin && stop_at > begin ? (double)(stop_at - begin) / 1e9 : 0.0;
@@ -421,7 +452,9 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
 }
 
 /* What went wrong that the report's figures do not say in words: groups that never opened a
- * connection (and why), TLS failures, a local limit. One line each on stderr. */
+ * connection (and why), the first reason of each class of failure, a local limit, the report's
+ * warnings (which a child of --procs leaves to its parent, which says them of the merged
+ * figures). One line each on stderr. */
 static void run_diagnose(const struct run_plan *pl, const struct report *rep, unsigned long nofile)
 {
     for (size_t i = 0; i < pl->n; i++) {
@@ -436,13 +469,18 @@ static void run_diagnose(const struct run_plan *pl, const struct report *rep, un
                     no_open_reason(&g->total));
     }
     for (size_t i = 0; i < pl->n; i++) {
-        const char *tls_err = client_run_tls_error(pl->g[i].run);
-        if (tls_err)
-            fprintf(stderr, "herd: %s%s%llu TLS failures; the first: %s\n",
-                    pl->g[i].name ? pl->g[i].name : "", pl->g[i].name ? ": " : "",
-                    (unsigned long long)pl->g[i].total.err[ERR_TLS], tls_err);
+        const struct group_run *g = &pl->g[i];
+        for (int cls = 0; cls < ERR_COUNT; cls++) {
+            const char *why = g->total.err[cls] ? client_run_why(g->run, cls) : NULL;
+            if (why)
+                fprintf(stderr, "herd: %s%s%serrors.%s: %llu; the first: %s\n",
+                        g->name ? "group " : "", g->name ? g->name : "", g->name ? ": " : "",
+                        err_class_name[cls], (unsigned long long)g->total.err[cls], why);
+        }
     }
     limit_say(&rep->limit, nofile);
+    if (!procs_is_child())
+        report_warnings_print(stderr, rep);
 }
 
 /* Start every group's run, be the reporter until all are done, write the outputs. The outputs
@@ -490,10 +528,14 @@ static int run_plan_execute(struct run_plan *pl)
     uint64_t stop_at = groups_finish(pl, &r);
 
     int failed = report_fill(pl, &r, rep, stop_at, asked);
+    int empty = report_warnings_derive(rep);
     int all_opened = 1;
     for (size_t i = 0; i < pl->n; i++)
         all_opened &= client_run_first_open_ns(pl->g[i].run) != 0;
-    code = r.no_open || !all_opened ? EXIT_NORUN : failed ? EXIT_THRESHOLD : EXIT_OK;
+    code = r.no_open || !all_opened    ? EXIT_NORUN
+           : empty && !pl->allow_empty ? EXIT_EMPTY
+           : failed                    ? EXIT_THRESHOLD
+                                       : EXIT_OK;
     if (report_outputs_write(&pl->outs, rep) != 0)
         code = code ? code : EXIT_NORUN;
     run_diagnose(pl, rep, nofile);
@@ -521,6 +563,7 @@ int run_execute(struct run_options *o, FILE *out)
         .thr = o->thresholds,
         .nthr = o->nthresholds,
         .quiet = o->client.quiet,
+        .allow_empty = o->allow_empty,
         .config = o->config,
         .nconfig = o->nconfig,
     };
@@ -547,15 +590,18 @@ static void scenario_config(struct scenario *s)
     snprintf(buf[1], sizeof buf[1], "%llu", (unsigned long long)s->connections);
     snprintf(buf[2], sizeof buf[2], "%.9g", (double)t->client.duration_ns / 1e9);
     snprintf(buf[3], sizeof buf[3], "%u/%u", t->client.shard_index, t->client.shard_count);
-    const char *keys[] = {"file", "groups", "connections", "duration", "shard", "procs"};
+    const char *keys[] = {"file",  "groups", "connections", "duration",
+                          "shard", "procs",  "allow_empty"};
     char procs[16];
     snprintf(procs, sizeof procs, "%u", t->client.procs);
-    const char *vals[] = {s->name, buf[0], buf[1], buf[2], buf[3], procs};
-    const int num[] = {0, 1, 1, 1, 0, 1};
+    const char *vals[] = {s->name, buf[0], buf[1], buf[2], buf[3], procs, "true"};
+    const int num[] = {0, 1, 1, 1, 0, 1, 1};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         if (i == 4 && t->client.shard_count <= 1)
             continue;
         if (i == 5 && !t->client.procs)
+            continue;
+        if (i == 6 && !t->allow_empty)
             continue;
         size_t len = strlen(vals[i]) + 1;
         if (t->arena_used + len > sizeof t->arena || t->nconfig == REPORT_MAX_CONFIG)
@@ -715,6 +761,7 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .thr = s->top.thresholds,
         .nthr = s->top.nthresholds,
         .quiet = s->top.client.quiet,
+        .allow_empty = s->top.allow_empty,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
     };

@@ -56,7 +56,10 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
             used[m] |= r->rows[i].count[m] != 0;
     }
     struct buf b = {0};
-    buf_printf(&b, "t,open,attempted,opened,failed,closed,reconnects,sent,received,errors");
+    /* pending and connecting came later: after the first columns, so that readers by position
+     * of the older ones still find them where they were. */
+    buf_printf(&b, "t,open,attempted,opened,failed,closed,reconnects,sent,received,errors,pending,"
+                   "connecting");
     for (int m = 0; m < M_COUNT; m++) {
         if (used[m])
             buf_printf(&b, ",%s_p50_us,%s_p99_us", metric_name[m], metric_name[m]);
@@ -64,12 +67,13 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
     buf_printf(&b, "\n");
     for (size_t i = 0; r->rows && i < r->nrows; i++) {
         const struct ts_row *row = &r->rows[i];
-        buf_printf(&b, "%.6g,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu", row->t,
+        buf_printf(&b, "%.6g,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%lld", row->t,
                    (long long)row->open, (unsigned long long)row->attempted,
                    (unsigned long long)row->opened, (unsigned long long)row->failed,
                    (unsigned long long)row->closed, (unsigned long long)row->reconnects,
                    (unsigned long long)row->sent, (unsigned long long)row->received,
-                   (unsigned long long)row->errors);
+                   (unsigned long long)row->errors, (unsigned long long)row->pending,
+                   (long long)row->connecting);
         for (int m = 0; m < M_COUNT; m++) {
             if (!used[m])
                 continue;

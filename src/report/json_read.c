@@ -135,9 +135,22 @@ static int read_counters(struct rd *c, json_t *root, struct stats *s)
             return HERD_E_PROTO;
     }
     if (get_i64(c, o, "counters", "connections.open", &s->open) != 0 ||
-        get_i64(c, o, "counters", "connections.peak", &s->peak) != 0)
+        get_i64(c, o, "counters", "connections.peak", &s->peak) != 0 ||
+        get_i64(c, o, "counters", "connections.connecting", &s->connecting) != 0)
         return HERD_E_PROTO;
     return 0;
+}
+
+/* "latency_ahead": {"count", "max_us"}: the most a stamp lay ahead (the count is the counter
+ * latency.ahead, read with the counters). Absent in reports without stamps ahead. */
+static int read_ahead(struct rd *c, json_t *root, struct stats *s)
+{
+    json_t *o = json_object_get(root, "latency_ahead");
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "latency_ahead: expected an object");
+    return get_u64(c, o, "latency_ahead", "max_us", &s->ahead_max_us);
 }
 
 static int read_errors(struct rd *c, json_t *root, struct stats *s)
@@ -216,11 +229,13 @@ static int read_row(struct rd *c, json_t *o, size_t i, struct ts_row *row)
         {"failed", offsetof(struct ts_row, failed)},
         {"closed", offsetof(struct ts_row, closed)},
         {"reconnects", offsetof(struct ts_row, reconnects)},
+        {"pending", offsetof(struct ts_row, pending)},
         {"sent", offsetof(struct ts_row, sent)},
         {"received", offsetof(struct ts_row, received)},
         {"errors", offsetof(struct ts_row, errors)},
     };
-    if (get_num(c, o, where, "t", &row->t) != 0 || get_i64(c, o, where, "open", &row->open) != 0)
+    if (get_num(c, o, where, "t", &row->t) != 0 || get_i64(c, o, where, "open", &row->open) != 0 ||
+        get_i64(c, o, where, "connecting", &row->connecting) != 0)
         return HERD_E_PROTO;
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
         if (get_u64(c, o, where, fields[k].key, (uint64_t *)((char *)row + fields[k].off)) != 0)
@@ -321,6 +336,25 @@ static int read_thresholds(struct rd *c, json_t *root, struct report_read *r)
     return 0;
 }
 
+static int read_warnings(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *a = json_object_get(root, "warnings");
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return fail(c, "warnings: expected an array of strings");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *w = json_array_get(a, i);
+        if (!json_is_string(w) || strlen(json_string_value(w)) != json_string_length(w))
+            return fail(c, "warnings[%zu]: expected a string", i);
+        if (r->nwarnings == REPORT_MAX_WARNINGS)
+            return fail(c, "warnings: more than %d", REPORT_MAX_WARNINGS);
+        /* A longer one is cut: warnings are for people, and herd writes none that long. */
+        snprintf(r->warnings[r->nwarnings++], sizeof r->warnings[0], "%s", json_string_value(w));
+    }
+    return 0;
+}
+
 static int read_config(struct rd *c, json_t *root, struct report_kv *config, size_t *nconfig)
 {
     json_t *o = json_object_get(root, "config");
@@ -410,6 +444,8 @@ static int read_group(struct rd *c, json_t *g, struct report_read_group *rg)
         rc = read_errors(c, g, &rg->total);
     if (!rc)
         rc = read_histograms(c, g, &rg->total);
+    if (!rc)
+        rc = read_ahead(c, g, &rg->total);
     rg->peak_sum = rg->total.peak;
     return rc;
 }
@@ -499,6 +535,8 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
     if (!rc)
         rc = read_histograms(c, root, &r->total);
     if (!rc)
+        rc = read_ahead(c, root, &r->total);
+    if (!rc)
         rc = read_rows(c, root, r);
     if (!rc)
         rc = read_stages(c, root, r);
@@ -508,6 +546,8 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         rc = read_limit(c, root, r);
     if (!rc)
         rc = read_groups(c, root, r);
+    if (!rc)
+        rc = read_warnings(c, root, r);
     r->peak_sum = r->total.peak;
     return rc;
 }

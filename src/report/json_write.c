@@ -4,6 +4,7 @@
 #include "report/report.h"
 
 #include "base/err.h"
+#include "report/report_internal.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -90,6 +91,9 @@ static json_t *counters_obj(const struct stats *s, int *oom)
         put(o, counter_name[i], u64(s ? s->ctr[i] : 0), oom);
     put(o, "connections.open", json_integer(s ? s->open : 0), oom);
     put(o, "connections.peak", json_integer(s ? s->peak : 0), oom);
+    /* Like connections.open, as the run ended: attempts in flight then (each also counts in
+     * connections.pending once herd cut it short). */
+    put(o, "connections.connecting", json_integer(s ? s->connecting : 0), oom);
     return o;
 }
 
@@ -181,16 +185,27 @@ static void derived_put(json_t *o, const struct stats *s, int *oom)
         put(tls, "resumed_share", real3((double)resumed / (double)n), oom);
         put(o, "tls", tls, oom);
     }
-    if (s && s->ctr[CTR_FANOUT_MESSAGES] > 0) {
+    struct report_fanout_fig f;
+    if (report__fanout(s, &f)) {
         json_t *fo = json_object();
-        uint64_t expected = s->ctr[CTR_FANOUT_EXPECTED], delivered = s->ctr[CTR_FANOUT_DELIVERED];
-        put(fo, "messages", u64(s->ctr[CTR_FANOUT_MESSAGES]), oom);
-        put(fo, "expected", u64(expected), oom);
-        put(fo, "delivered", u64(delivered), oom);
-        /* Six digits: 0.999712 says 99.9712 %. */
-        double ratio = expected ? (double)delivered / (double)expected : 0.0;
-        put(fo, "delivery_ratio", json_real(round(ratio * 1e6) / 1e6), oom);
+        put(fo, "messages", u64(f.messages), oom);
+        put(fo, "expected", u64(f.expected), oom);
+        put(fo, "delivered", u64(f.delivered), oom);
+        put(fo, "unseen", u64(f.unseen), oom);
+        /* Six digits: 0.999712 says 99.9712 %. delivery_ratio knows only the losses a gap
+         * showed; received_of_published also counts what no subscriber saw after its last. */
+        put(fo, "delivery_ratio", json_real(round(f.delivery_ratio * 1e6) / 1e6), oom);
+        put(fo, "received_of_published", json_real(round(f.received_of_published * 1e6) / 1e6),
+            oom);
         put(o, "fanout", fo, oom);
+    }
+    /* Stamps ahead of herd's clock: how many (latency.ahead) and by how much at most, which
+     * merges as a maximum. */
+    if (s && s->ctr[CTR_LATENCY_AHEAD] > 0) {
+        json_t *la = json_object();
+        put(la, "count", u64(s->ctr[CTR_LATENCY_AHEAD]), oom);
+        put(la, "max_us", u64(s->ahead_max_us), oom);
+        put(o, "latency_ahead", la, oom);
     }
 }
 
@@ -249,6 +264,8 @@ static json_t *row_obj(const struct ts_row *row, int *oom)
     put(o, "failed", u64(row->failed), oom);
     put(o, "closed", u64(row->closed), oom);
     put(o, "reconnects", u64(row->reconnects), oom);
+    put(o, "pending", u64(row->pending), oom);
+    put(o, "connecting", json_integer(row->connecting), oom);
     put(o, "sent", u64(row->sent), oom);
     put(o, "received", u64(row->received), oom);
     put(o, "errors", u64(row->errors), oom);
@@ -308,15 +325,26 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "counters", counters_obj(r->total, oom), oom);
     put(root, "errors", errors_obj(r->total, oom), oom);
     put(root, "histograms", histograms_obj(r->total, oom), oom);
-    /* After drops: how long until 50, 90 and 100 % of the dropped connections were open again,
-     * each from its own drop (the reconnect histogram's p50, p90 and max). */
-    const struct hist *rh = r->total ? r->total->hist[M_RECONNECT] : NULL;
-    if (rh && rh->total_count) {
+    /* After drops: how many dropped, how many came back, and for those that did how long until
+     * 50, 90 and 100 % of them were open again, each from its own drop (the reconnect
+     * histogram's p50, p90 and max); the busiest second of attempts (a thundering herd). */
+    struct report_recovery_fig rf;
+    if (report__recovery(r, &rf)) {
         json_t *rec = json_object();
-        put(rec, "connections", json_integer(rh->total_count), oom);
-        put(rec, "back_50_us", json_integer(hist_percentile(rh, 50.0)), oom);
-        put(rec, "back_90_us", json_integer(hist_percentile(rh, 90.0)), oom);
-        put(rec, "back_100_us", json_integer(hist_max(rh)), oom);
+        put(rec, "dropped", u64(rf.dropped), oom);
+        put(rec, "back", u64(rf.back), oom);
+        put(rec, "not_back", u64(rf.dropped - rf.back), oom);
+        put(rec, "connections", u64(rf.back), oom); /* = back, as in earlier reports */
+        /* null when none came back: no time to give */
+        put(rec, "back_50_us", rf.back ? json_integer(rf.back_50_us) : json_null(), oom);
+        put(rec, "back_90_us", rf.back ? json_integer(rf.back_90_us) : json_null(), oom);
+        put(rec, "back_100_us", rf.back ? json_integer(rf.back_100_us) : json_null(), oom);
+        if (rf.busiest) {
+            json_t *b = json_object();
+            put(b, "t", json_real(rf.busiest_t), oom);
+            put(b, "attempted", u64(rf.busiest_attempted), oom);
+            put(rec, "busiest_second", b, oom);
+        }
         put(root, "recovery", rec, oom);
     }
     derived_put(root, r->total, oom);
@@ -360,6 +388,12 @@ static json_t *report_obj(const struct report *r, int *oom)
         }
         put(root, "stages", sa, oom);
     }
+    json_t *wa = json_array();
+    for (size_t i = 0; wa && i < r->nwarnings && i < REPORT_MAX_WARNINGS; i++) {
+        if (json_array_append_new(wa, str(r->warnings[i])) != 0)
+            *oom = 1;
+    }
+    put(root, "warnings", wa, oom);
     put(root, "shards", json_integer(r->shards ? r->shards : 1), oom);
     return root;
 }

@@ -16,6 +16,8 @@ static void merge_row(struct ts_row *d, const struct ts_row *s)
     d->failed += s->failed;
     d->closed += s->closed;
     d->reconnects += s->reconnects;
+    d->pending += s->pending;
+    d->connecting += s->connecting;
     d->sent += s->sent;
     d->received += s->received;
     d->errors += s->errors;
@@ -115,6 +117,15 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
         }
     }
     merge_groups(dst, src);
+    /* Warnings: each once (those the figures call for are derived again from the merged ones
+     * when the merged report is written). */
+    for (size_t i = 0; i < src->nwarnings && dst->nwarnings < REPORT_MAX_WARNINGS; i++) {
+        size_t j = 0;
+        while (j < dst->nwarnings && strcmp(dst->warnings[j], src->warnings[i]) != 0)
+            j++;
+        if (j == dst->nwarnings)
+            memcpy(dst->warnings[dst->nwarnings++], src->warnings[i], sizeof dst->warnings[0]);
+    }
     /* The limit: what the shards asked and reached adds up; the first cause names it. */
     if (src->limit.asked) {
         if (!dst->limit.asked)
@@ -178,4 +189,6 @@ void report_read_view(const struct report_read *r, struct report *out)
         g->nconfig = rg->nconfig;
     }
     out->limit = r->limit;
+    memcpy(out->warnings, r->warnings, r->nwarnings * sizeof r->warnings[0]);
+    out->nwarnings = r->nwarnings;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/compiler.h"
 #include "stats/stats.h"
 
 /* One row of the time series: one interval (normally one second). */
@@ -18,6 +19,9 @@ struct ts_row {
     double t; /* seconds since the run started, at the end of the interval */
     int64_t open; /* connections open at the end of the interval */
     uint64_t attempted, opened, failed, closed, reconnects;
+    uint64_t pending; /* attempts cut short in the interval (connections.pending) */
+    int64_t connecting; /* attempts in flight at the end of the interval: summed over the rows
+                           up to this one, attempted = opened + failed + pending + connecting */
     uint64_t sent, received, errors;
     uint64_t count[M_COUNT]; /* histogram samples in the interval */
     int64_t p50_us[M_COUNT]; /* per-interval percentiles, 0 when count is 0 */
@@ -66,11 +70,12 @@ struct threshold {
  *                               p9999, pNN, pNN.N, min, max, mean: time is a number with unit
  *                               us, ms or s, and a bare number is microseconds;
  *                               stat count: a plain count
- *   <counter><op><N>            counter_name[] entries, connections.open, connections.peak,
+ *   <counter><op><N>            counter_name[] entries, the gauges connections.open,
+ *                               connections.peak and connections.connecting,
  *                               errors (all classes), errors.<class>,
  *                               errors.http_status.<code>, errors.closed_by_server.<code>;
  *                               N may carry k, M or G (powers of 1000)
- *   <counter>/s<op><N>          per second of run time (not for the two gauges)
+ *   <counter>/s<op><N>          per second of run time (not for the gauges)
  *   <counter><op><N>%           a ratio in percent: connections.failed and errors (and
  *                               errors.<class>) over connections.attempted, messages.lost over
  *                               messages.received + messages.lost, messages.duplicated and
@@ -121,9 +126,14 @@ struct report_limit {
  * fills *out (zeroed when not). */
 int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out);
 
+#define REPORT_MAX_WARNINGS 32
+#define REPORT_WARNING_LEN 384 /* one warning with its NUL */
+
 struct report {
     const char *tool_version;
-    int complete; /* 0 when cut short (signal, every connection failed, ...) */
+    /* 0 when cut short (a signal, every connection gone) or when attempts were still connecting
+     * as the run ended (connections.connecting: the report cannot say how they went) */
+    int complete;
     const char *target; /* URL */
     char started_at[40]; /* RFC 3339 UTC with milliseconds */
     double duration_s; /* measured run time */
@@ -141,7 +151,31 @@ struct report {
     struct report_group groups[REPORT_MAX_GROUPS];
     size_t ngroups;
     struct report_limit limit;
+    /* What the figures do not say by themselves (the "warnings" list): a role's main figure
+     * that stayed empty, every connection ended in an error, clocks that disagree, publisher id
+     * collisions, attempts still connecting at the end, a merge of reports that are not shards
+     * of one run. One line each, without "herd: warning: ". */
+    char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN];
+    size_t nwarnings;
 };
+
+/* Append one warning to r (printf-like), unless r holds it already or is full. */
+void report_warning_add(struct report *r, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* The warnings r's figures call for, appended to r->warnings (the run's, and each scenario
+ * group's prefixed with "group NAME: "): the main figure of a role that stayed empty (ping and
+ * echo: rtt; subscribe: latency; publish: messages sent beyond each connection's first
+ * --pipeline), every connection that opened ended in an error (named by class), stamps ahead of
+ * herd's clock (latency.ahead), publisher id collisions (stamps.collisions), attempts still
+ * connecting when the run ended (connections.connecting). A role is read from the group, or
+ * from the "role" of r->config; --rate and --pipeline from the config too. Computed from
+ * figures that merge exactly, so a merged report gets the warnings of its merged figures.
+ * Returns 1 when the run measured nothing (an empty main figure, or every connection ended in
+ * an error, in the run or in some group), else 0. */
+int report_warnings_derive(struct report *r);
+
+/* Print r's warnings on out, one "herd: warning: ..." line each. */
+void report_warnings_print(FILE *out, const struct report *r);
 
 /* Judge each stage from the time series' per-second open counts (fills reached and
  * reached_at_s of r->stages[0..nstages), whose target, start_s and end_s the caller set). */
@@ -197,7 +231,8 @@ int report_outputs_check(const struct report_outputs *o, char *err, size_t errle
 int report_outputs_write(const struct report_outputs *o, const struct report *r);
 
 /* The final human summary: connections, messages, each non-empty histogram's
- * min/p50/p90/p99/p99.9/max, errors by class with HTTP statuses and close codes, thresholds. */
+ * min/p50/p90/p95/p99/p99.9/max, the fan-out ratios, errors by class with HTTP statuses and
+ * close codes, recovery after drops with the busiest second of attempts, thresholds. */
 void report_summary_print(FILE *out, const struct report *r);
 
 /* The live line (one per second on a terminal, overwritten with \r): elapsed, open connections,
@@ -263,6 +298,8 @@ struct report_read {
     struct report_read_group *groups; /* malloc'ed; ngroups entries */
     size_t ngroups;
     struct report_limit limit;
+    char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
+    size_t nwarnings;
 };
 
 /* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever
@@ -275,9 +312,10 @@ int report_json_parse(const char *text, size_t len, const char *name, struct rep
 void report_read_free(struct report_read *r);
 
 /* Merge src into dst, exactly where the figures allow: counters, errors and histograms add up
- * (bucket by bucket), connections.open adds up, duration_s is the longest, complete only if
- * both are, shards add up, started_at is the earliest, thresholds are the union of the
- * expressions. Time-series rows are aligned by index: counts and open add up, t is the later;
+ * (bucket by bucket), connections.open and connections.connecting add up, the most a stamp lay
+ * ahead is the larger, duration_s is the longest, complete only if both are, shards add up,
+ * started_at is the earliest, thresholds and warnings are the union. Time-series rows are
+ * aligned by index: counts, open and connecting add up, t is the later;
  * per-row percentiles cannot be merged from p50/p99 alone, so each becomes the larger of the
  * two, an upper bound of the true merged percentile. Stages add their targets (dropped when the
  * reports have different stages). Groups merge by name (a group only one report has is taken

@@ -2,6 +2,8 @@
  * report instead; nothing here is a contract, so it can favour readability. */
 #include "report/report.h"
 
+#include "report/report_internal.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -185,17 +187,46 @@ static void print_derived(FILE *out, const struct stats *s, const char *indent)
                 13 - (int)strlen(indent), "tls", th->total_count, resumed,
                 100.0 * (double)resumed / (double)th->total_count);
     }
-    if (s->ctr[CTR_FANOUT_MESSAGES] > 0) {
-        uint64_t expected = s->ctr[CTR_FANOUT_EXPECTED];
-        double ratio =
-            expected ? 100.0 * (double)s->ctr[CTR_FANOUT_DELIVERED] / (double)expected : 0.0;
+    struct report_fanout_fig f;
+    if (report__fanout(s, &f)) {
         const struct hist *fh = s->hist[M_FANOUT];
         char p99[24] = "-";
         if (fh && fh->total_count)
             report_fmt_us(p99, sizeof p99, (double)hist_percentile(fh, 99.0));
-        fprintf(out, "%sfan-out: %" PRIu64 " messages, delivery ratio %.2f %%, fanout p99 %s\n",
-                indent, s->ctr[CTR_FANOUT_MESSAGES], ratio, p99);
+        /* Both: the ratio of the losses a gap showed, and what arrived of all that was
+         * published, which also counts the messages no subscriber saw after its last one. */
+        fprintf(out,
+                "%sfan-out: %" PRIu64 " messages, delivery ratio %.2f %% (of the losses seen), "
+                "received of published %.2f %%, fanout p99 %s\n",
+                indent, f.messages, 100.0 * f.delivery_ratio, 100.0 * f.received_of_published, p99);
     }
+}
+
+/* After drops (--reconnect): how many dropped, how many came back and, of those that did, how
+ * soon; then the busiest second of attempts, where a thundering herd shows. */
+static void print_recovery(FILE *out, const struct report *r)
+{
+    struct report_recovery_fig f;
+    if (!report__recovery(r, &f))
+        return;
+    fprintf(out, "%-13s%" PRIu64 " dropped, %" PRIu64 " back", "recovery", f.dropped, f.back);
+    if (f.back) {
+        char b50[24], b90[24], b100[24];
+        report_fmt_us(b50, sizeof b50, (double)f.back_50_us);
+        report_fmt_us(b90, sizeof b90, (double)f.back_90_us);
+        report_fmt_us(b100, sizeof b100, (double)f.back_100_us);
+        fprintf(out, ": 50%% of those back within %s, 90%% within %s, all %" PRIu64 " within %s",
+                b50, b90, f.back, b100);
+    }
+    if (f.dropped > f.back)
+        fprintf(out, "; %" PRIu64 " not back at the end", f.dropped - f.back);
+    fputc('\n', out);
+    if (f.busiest)
+        fprintf(out,
+                "%-13sbusiest second: %" PRIu64
+                " attempts (the second ending at %.1fs), of %" PRIu64 " in all\n",
+                "attempts", f.busiest_attempted, f.busiest_t,
+                r->total->ctr[CTR_CONNECTIONS_ATTEMPTED]);
 }
 
 /* One short block per scenario group: what it was, its connections and messages, a line per
@@ -212,9 +243,11 @@ static void print_groups(FILE *out, const struct report *r)
             continue;
         const uint64_t *c = s->ctr;
         fprintf(out,
-                "  %-14sopened %" PRIu64 "  failed %" PRIu64 "  reconnects %" PRIu64
-                "  open %" PRId64 "  peak %" PRId64 "\n",
-                "connections", c[CTR_CONNECTIONS_OPENED], c[CTR_CONNECTIONS_FAILED],
+                "  %-14sattempted %" PRIu64 "  opened %" PRIu64 "  failed %" PRIu64
+                "  pending %" PRIu64 "  reconnects %" PRIu64 "  open %" PRId64 "  peak %" PRId64
+                "\n",
+                "connections", c[CTR_CONNECTIONS_ATTEMPTED], c[CTR_CONNECTIONS_OPENED],
+                c[CTR_CONNECTIONS_FAILED], c[CTR_CONNECTIONS_PENDING],
                 c[CTR_CONNECTIONS_RECONNECTS], s->open, s->peak);
         char rs[24], rr[24];
         fmt_rate(rs, sizeof rs, secs > 0 ? (double)c[CTR_MESSAGES_SENT] / secs : 0);
@@ -227,12 +260,13 @@ static void print_groups(FILE *out, const struct report *r)
             const struct hist *h = s->hist[m];
             if (!h || h->total_count == 0)
                 continue;
-            char p50[24], p99[24], mx[24];
+            char p50[24], p95[24], p99[24], mx[24];
             report_fmt_us(p50, sizeof p50, (double)hist_percentile(h, 50.0));
+            report_fmt_us(p95, sizeof p95, (double)hist_percentile(h, 95.0));
             report_fmt_us(p99, sizeof p99, (double)hist_percentile(h, 99.0));
             report_fmt_us(mx, sizeof mx, (double)hist_max(h));
-            fprintf(out, "  %-14s%" PRId64 " samples  p50 %s  p99 %s  max %s\n", metric_name[m],
-                    h->total_count, p50, p99, mx);
+            fprintf(out, "  %-14s%" PRId64 " samples  p50 %s  p95 %s  p99 %s  max %s\n",
+                    metric_name[m], h->total_count, p50, p95, p99, mx);
         }
         print_derived(out, s, "  ");
         fputs("  ", out);
@@ -249,8 +283,13 @@ void report_summary_print(FILE *out, const struct report *r)
         if (r->config[i].key && strcmp(r->config[i].key, "file") == 0)
             what = r->config[i].value;
     }
-    fprintf(out, "\nherd %s  %.1fs%s\n", what ? what : "", secs,
-            r->complete ? "" : "  (incomplete: stopped early)");
+    char incomplete[96] = "";
+    if (!r->complete && s && s->connecting > 0)
+        snprintf(incomplete, sizeof incomplete,
+                 "  (incomplete: %" PRId64 " attempts still connecting at the end)", s->connecting);
+    else if (!r->complete)
+        snprintf(incomplete, sizeof incomplete, "  (incomplete: stopped early)");
+    fprintf(out, "\nherd %s  %.1fs%s\n", what ? what : "", secs, incomplete);
     if (r->shards > 1)
         fprintf(out, "merged from %u shards\n", r->shards);
     if (!s) {
@@ -259,19 +298,22 @@ void report_summary_print(FILE *out, const struct report *r)
     }
     const uint64_t *c = s->ctr;
     fprintf(out,
-            "\n%-13sattempted %" PRIu64 "  opened %" PRIu64 "  failed %" PRIu64 "  closed %" PRIu64
-            "  reconnects %" PRIu64 "  open %" PRId64 "  peak %" PRId64 "\n",
+            "\n%-13sattempted %" PRIu64 "  opened %" PRIu64 "  failed %" PRIu64 "  pending %" PRIu64
+            "  closed %" PRIu64 "  reconnects %" PRIu64 "  open %" PRId64 "  peak %" PRId64 "\n",
             "connections", c[CTR_CONNECTIONS_ATTEMPTED], c[CTR_CONNECTIONS_OPENED],
-            c[CTR_CONNECTIONS_FAILED], c[CTR_CONNECTIONS_CLOSED], c[CTR_CONNECTIONS_RECONNECTS],
-            s->open, s->peak);
+            c[CTR_CONNECTIONS_FAILED], c[CTR_CONNECTIONS_PENDING], c[CTR_CONNECTIONS_CLOSED],
+            c[CTR_CONNECTIONS_RECONNECTS], s->open, s->peak);
     char rs[24], rr[24];
     fmt_rate(rs, sizeof rs, secs > 0 ? (double)c[CTR_MESSAGES_SENT] / secs : 0);
     fmt_rate(rr, sizeof rr, secs > 0 ? (double)c[CTR_MESSAGES_RECEIVED] / secs : 0);
     fprintf(out,
             "%-13ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64
-            "  duplicated %" PRIu64 "  reordered %" PRIu64 "\n",
+            "  duplicated %" PRIu64 "  reordered %" PRIu64,
             "messages", c[CTR_MESSAGES_SENT], rs, c[CTR_MESSAGES_RECEIVED], rr,
             c[CTR_MESSAGES_LOST], c[CTR_MESSAGES_DUPLICATED], c[CTR_MESSAGES_REORDERED]);
+    if (c[CTR_MESSAGES_UNSEEN])
+        fprintf(out, "  unseen %" PRIu64, c[CTR_MESSAGES_UNSEEN]);
+    fputc('\n', out);
     char bs[24], br[24];
     fmt_bytes(bs, sizeof bs, c[CTR_BYTES_SENT]);
     fmt_bytes(br, sizeof br, c[CTR_BYTES_RECEIVED]);
@@ -285,8 +327,8 @@ void report_summary_print(FILE *out, const struct report *r)
     static const struct {
         const char *head;
         double p; /* < 0: min (-1), max (-2), mean (-3) */
-    } cols[] = {{"min", -1},     {"p50", 50}, {"p90", 90}, {"p99", 99},
-                {"p99.9", 99.9}, {"max", -2}, {"mean", -3}};
+    } cols[] = {{"min", -1}, {"p50", 50},     {"p90", 90}, {"p95", 95},
+                {"p99", 99}, {"p99.9", 99.9}, {"max", -2}, {"mean", -3}};
     int any = 0;
     for (int m = 0; m < M_COUNT; m++) {
         const struct hist *h = s->hist[m];
@@ -313,17 +355,7 @@ void report_summary_print(FILE *out, const struct report *r)
     }
     fputc('\n', out);
     print_errors(out, s);
-    const struct hist *rh = s->hist[M_RECONNECT];
-    if (rh->total_count) {
-        char b50[24], b90[24], b100[24];
-        report_fmt_us(b50, sizeof b50, (double)hist_percentile(rh, 50.0));
-        report_fmt_us(b90, sizeof b90, (double)hist_percentile(rh, 90.0));
-        report_fmt_us(b100, sizeof b100, (double)hist_max(rh));
-        fprintf(out,
-                "%-13s%lld connections back after a drop: 50%% within %s, 90%% within %s, "
-                "all within %s\n",
-                "recovery", (long long)rh->total_count, b50, b90, b100);
-    }
+    print_recovery(out, r);
     print_groups(out, r);
     print_stages(out, r);
     print_thresholds(out, r);

@@ -79,6 +79,7 @@ enum source {
     SRC_CLOSE_CODE, /* stats.close_code[index] */
     SRC_OPEN, /* gauge */
     SRC_PEAK, /* gauge */
+    SRC_CONNECTING, /* gauge: attempts in flight as the run ended */
 };
 
 static enum source source_lookup(const char *name, int *index)
@@ -94,6 +95,8 @@ static enum source source_lookup(const char *name, int *index)
         return SRC_OPEN;
     if (strcmp(name, "connections.peak") == 0)
         return SRC_PEAK;
+    if (strcmp(name, "connections.connecting") == 0)
+        return SRC_CONNECTING;
     if (strcmp(name, "errors") == 0)
         return SRC_ERRORS;
     if (strncmp(name, "errors.", 7) != 0)
@@ -299,7 +302,7 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
     if (strlen(lhs) >= sizeof t->name)
         return fail(why, whylen, expr, "name too long");
     strcpy(t->name, lhs);
-    if (is_rate && (src == SRC_OPEN || src == SRC_PEAK))
+    if (is_rate && (src == SRC_OPEN || src == SRC_PEAK || src == SRC_CONNECTING))
         return fail(why, whylen, expr, "%s is a gauge; /s applies to counters", lhs);
 
     const char *q = rhs;
@@ -343,6 +346,7 @@ static double source_value(const struct stats *s, const char *name)
     case SRC_CLOSE_CODE: return (double)s->close_code[i];
     case SRC_OPEN: return (double)s->open;
     case SRC_PEAK: return (double)s->peak;
+    case SRC_CONNECTING: return (double)s->connecting;
     case SRC_NONE: break;
     }
     return 0;

@@ -716,6 +716,31 @@ def ws_accept_value(key):
     return base64.b64encode(hashlib.sha1(key.encode() + guid).digest()).decode()
 
 
+def ws_accept_head(head):
+    """The 101 answer to an upgrade request whose headers read_http_head returned."""
+    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            f"{ws_accept_value(head.get('sec-websocket-key', ''))}\r\n\r\n").encode()
+
+
+def ws_frame(op, payload, fin=True):
+    """An unmasked (server) WebSocket frame."""
+    b0 = (0x80 if fin else 0) | op
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, n])
+    elif n < 65536:
+        head = bytes([b0, 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, 127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def herd_stamp(pub, seq, time_ns=None):
+    """herd's stamp (DESIGN.md "The stamp"): herd1:<publisher>:<seq>:<unix_time_ns>."""
+    return f"herd1:{pub}:{seq}:{time.time_ns() if time_ns is None else time_ns}".encode()
+
+
 def drain_until_closed(conn, stop):
     """Read and discard until the peer closes or the server stops."""
     while not stop.is_set():

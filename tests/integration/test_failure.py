@@ -4,9 +4,11 @@ calibration, and a server that rejects upgrades."""
 import json
 import signal
 import subprocess
+import threading
 import time
 
-from conftest import PEERS, _end_process, _need_node, _wait_ready_line, scaled
+from conftest import (PEERS, _end_process, _need_node, _wait_ready_line, drain_until_closed,
+                      finish_run, read_http_head, scaled, ws_accept_head)
 
 
 def _storm(herd_serve, herd_run_proc, backoff, n=100):
@@ -37,6 +39,9 @@ def test_reconnect_storm_without_jitter_is_a_thundering_herd(herd_serve, herd_ru
     after_drop = [r["attempted"] for r in rep["timeseries"][1:]]
     assert max(after_drop) >= 0.95 * n, after_drop
     rec = rep["recovery"]
+    # The report names that second: the busiest second of attempts.
+    assert rec["busiest_second"]["attempted"] == max(after_drop), rec
+    assert (rec["dropped"], rec["back"]) == (n, n), rec
     assert 2_000_000 <= rec["back_50_us"] <= rec["back_100_us"] <= 2_500_000, rec
 
 
@@ -157,3 +162,101 @@ def test_second_sigint_ends_at_once(herd_serve, herd_run_proc):
     assert rep["complete"] is False
     assert rep["counters"]["connections.opened"] == 10
     assert rep["counters"]["pings.sent"] >= 10
+
+
+def hang_after(raw_server, answered):
+    """A server that accepts every TCP connection, answers the upgrade of the first `answered`
+    and never answers the others (their attempts stay in the handshake)."""
+    seen = [0]
+    lock = threading.Lock()
+
+    def handler(conn, stop):
+        head = read_http_head(conn, stop)
+        if head is None:
+            return
+        with lock:
+            seen[0] += 1
+            mine = seen[0]
+        if mine <= answered:
+            conn.sendall(ws_accept_head(head))
+        drain_until_closed(conn, stop)
+
+    return raw_server(handler)
+
+
+def check_attempts(rep):
+    """Every attempt is opened, failed or pending (attempts cut short), in the totals and, with
+    the attempts in flight at the end of each second (connecting), in every time-series row."""
+    c = rep["counters"]
+    assert c["connections.attempted"] == (c["connections.opened"] + c["connections.failed"]
+                                          + c["connections.pending"]), c
+    cum = {"attempted": 0, "opened": 0, "failed": 0, "pending": 0}
+    for row in rep["timeseries"]:
+        for k in cum:
+            cum[k] += row[k]
+        assert cum["attempted"] == (cum["opened"] + cum["failed"] + cum["pending"]
+                                    + row["connecting"]), (row, cum)
+    assert cum["attempted"] == c["connections.attempted"]
+
+
+def test_attempts_still_connecting_at_the_end(raw_server, run_herd):
+    """Against a server that never answers most upgrades: those attempts are counted as pending
+    when the run ends, the report is not complete, and it says so in its warnings."""
+    srv = hang_after(raw_server, 2)
+    res = run_herd("-c", 5, "-d", "2s", "-t", 1, "--timeout", "30s", "--role", "idle",
+                   "--csv", "ts.csv", srv.url("/"), timeout=30)
+    code, rep, err = res
+    assert code == 0, err  # the two open connections held: idle measured what it is for
+    c = rep["counters"]
+    assert c["connections.attempted"] == 5
+    assert c["connections.opened"] == 2 and c["connections.failed"] == 0
+    assert c["connections.pending"] == 3
+    assert c["connections.connecting"] == 3  # in flight as the run ended
+    assert rep["complete"] is False
+    assert [w for w in rep["warnings"] if "connections.connecting" in w], rep["warnings"]
+    check_attempts(rep)
+    assert max(row["connecting"] for row in rep["timeseries"]) == 3
+    # The CSV time series carries the same two columns, row for row.
+    import csv
+    with open(res.dir / "ts.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(rep["timeseries"])
+    for row, jrow in zip(rows, rep["timeseries"]):
+        assert int(row["pending"]) == jrow["pending"]
+        assert int(row["connecting"]) == jrow["connecting"]
+
+
+def test_attempts_pending_merge_exactly(raw_server, run_herd):
+    """--procs 2: the children's pending, connecting and time series merge exactly. Four of
+    the six upgrades are answered, so each child (three connections each) opens at least one
+    and ends 2 s after it."""
+    srv = hang_after(raw_server, 4)
+    code, rep, err = run_herd("--procs", 2, "-c", 6, "-d", "2s", "-t", 1, "--timeout", "30s",
+                              "--role", "idle", srv.url("/"), timeout=40)
+    assert code == 0, err
+    c = rep["counters"]
+    assert rep["shards"] == 2
+    assert c["connections.attempted"] == 6 and c["connections.opened"] == 4
+    assert c["connections.pending"] == 2 and c["connections.connecting"] == 2
+    assert rep["complete"] is False
+    check_attempts(rep)
+
+
+def test_sigint_while_every_attempt_hangs(raw_server, herd_run_proc):
+    """No upgrade is ever answered and the run is stopped by SIGINT: every attempt is pending,
+    none vanishes."""
+    srv = hang_after(raw_server, 0)
+    proc, json_path = herd_run_proc("-c", 4, "-d", "10s", "-t", 1, "--timeout", "30s",
+                                    srv.url("/"))
+    deadline = time.monotonic() + scaled(10)
+    while srv.connections < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    code, rep, err = finish_run(proc, json_path)
+    assert code == 3, err  # no connection ever opened
+    c = rep["counters"]
+    assert c["connections.attempted"] == 4 and c["connections.opened"] == 0
+    assert c["connections.failed"] == 0 and c["connections.pending"] == 4
+    assert rep["complete"] is False
+    check_attempts(rep)

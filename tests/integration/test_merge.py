@@ -83,6 +83,7 @@ def test_merge_two_shards(herd_bin, herd_serve, run_herd, tmp_path):
     assert "shard" not in m["config"]
     assert [t["ok"] for t in m["thresholds"]] == [True]
     assert len(m["timeseries"]) == max(len(s["timeseries"]) for s in shards)
+    assert m["warnings"] == []  # shards of one run: nothing to say
 
     # A failing threshold on the merged figures is exit 1.
     code, _, err = merge(herd_bin, "--threshold", "connections.opened<30",
@@ -107,6 +108,7 @@ def test_run_procs(herd_serve, run_herd):
     assert rep["histograms"]["rtt"]["count"] > 0
     assert hdr_total(rep["histograms"]["rtt"]["hdr"]) == rep["histograms"]["rtt"]["count"]
     assert [t["ok"] for t in rep["thresholds"]] == [True]
+    assert rep["warnings"] == []  # its children are shards of one run
 
 
 def test_run_procs_no_server(run_herd):
@@ -161,3 +163,99 @@ def test_run_procs_automatic(herd_bin, herd_serve, tmp_path):
     assert rep["shards"] == 3
     assert rep["config"]["procs"] == 3
     assert rep["counters"]["connections.opened"] == 80
+
+
+# ---- only shards of one run merge (issue 11, item 7) ----
+
+def shard_runs(run_herd, srv, tmp_path, specs, prefix="s"):
+    """One short ping run per (shard, extra args) in specs, each with its own report; returns
+    the report paths."""
+    paths = []
+    for k, (shard, extra) in enumerate(specs):
+        path = tmp_path / f"{prefix}{k}.json"
+        args = ["--shard", shard] if shard else []
+        code, rep, err = run_herd(*args, "-c", 4, "-d", "1s", "-t", 1, *extra, srv.url("/echo"),
+                                  json_path=path)
+        assert code == 0, err
+        paths.append(path)
+    return paths
+
+
+def test_merge_refuses_what_is_not_shards_of_one_run(herd_bin, herd_serve, run_herd, tmp_path):
+    srv = herd_serve()
+    whole = shard_runs(run_herd, srv, tmp_path, [(None, []), (None, [])], "w")
+    cases = {
+        "two whole runs": (whole, "not a shard"),
+        "different shard counts": (shard_runs(run_herd, srv, tmp_path,
+                                              [("0/2", []), ("1/3", [])], "n"),
+                                   "different shard counts"),
+        "a shard twice": (shard_runs(run_herd, srv, tmp_path, [("1/2", []), ("1/2", [])], "d"),
+                          "both hold shard 1 of 2"),
+        "other settings": (shard_runs(run_herd, srv, tmp_path,
+                                      [("0/2", []), ("1/2", ["--pipeline", "2"])], "c"),
+                           "pipeline"),
+    }
+    # Runs that did not overlap in time: shard 1's start moved a day later.
+    late = shard_runs(run_herd, srv, tmp_path, [("0/2", []), ("1/2", [])], "t")
+    rep = json.loads(late[1].read_text())
+    rep["started_at"] = rep["started_at"].replace(rep["started_at"][:10], "2001-01-02")
+    rep0 = json.loads(late[0].read_text())
+    rep0["started_at"] = rep0["started_at"].replace(rep0["started_at"][:10], "2001-01-01")
+    late[0].write_text(json.dumps(rep0))
+    late[1].write_text(json.dumps(rep))
+    cases["starts a day apart"] = (late, "did not overlap")
+
+    for what, (paths, why) in cases.items():
+        out = tmp_path / "m.json"
+        code, stdout, err = merge(herd_bin, "--json", out, *paths)
+        assert code == 2, (what, err)
+        assert why in err and str(paths[1]) in err, (what, err)
+        assert "--force" in err, err
+        assert not out.exists(), what
+        # --force merges anyway, and the merged report says what it is made of.
+        code, stdout, err = merge(herd_bin, "--force", "--json", out, *paths)
+        assert code == 0, (what, err)
+        m = json.loads(out.read_text())
+        assert m["shards"] == 2
+        assert [w for w in m["warnings"] if w.startswith("merge: ") and why in w], \
+            (what, m["warnings"])
+        assert "shard" not in m["config"]
+        out.unlink()
+
+
+def test_merge_of_shards_started_together_says_nothing(herd_bin, herd_serve, herd_run_proc,
+                                                       tmp_path):
+    """--shard I/N processes started together merge without a warning; a partial set merges
+    with one (shards missing), keeps the shards it holds in its config, and merges with the
+    rest later without one."""
+    srv = herd_serve()
+    runs = []
+    for i in range(3):
+        proc, path = herd_run_proc("--shard", f"{i}/3", "-c", 6, "-d", "1s", "-t", 1,
+                                   srv.url("/echo"))
+        runs.append((proc, path))
+    paths = []
+    for proc, path in runs:
+        proc.wait(timeout=scaled(30))
+        assert proc.returncode == 0, (proc.logdir / "stderr").read_text()
+        paths.append(path)
+    out = tmp_path / "all.json"
+    code, _, err = merge(herd_bin, "--json", out, *paths)
+    assert code == 0, err
+    m = json.loads(out.read_text())
+    assert m["warnings"] == [] and "warning" not in err, err
+    assert "shard" not in m["config"]
+    assert m["counters"]["connections.opened"] == 6
+
+    part = tmp_path / "part.json"
+    code, _, err = merge(herd_bin, "--json", part, paths[0], paths[2])
+    assert code == 0, err
+    p = json.loads(part.read_text())
+    assert p["warnings"] == ["merge: 1 of the 3 shards are missing"], p["warnings"]
+    assert p["config"]["shard"] == "0+2/3"
+    code, _, err = merge(herd_bin, "--json", out, part, paths[1])
+    assert code == 0, err
+    m2 = json.loads(out.read_text())
+    assert m2["warnings"] == [], m2["warnings"]
+    assert m2["counters"] == m["counters"]
+    assert "shard" not in m2["config"]

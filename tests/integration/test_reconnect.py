@@ -37,6 +37,10 @@ def test_reconnect_after_server_restart(herd_serve, herd_run_proc):
     assert c["connections.failed"] == e["refused"] + e["timeout"] + e["other"]
     assert c["connections.attempted"] == c["connections.opened"] + c["connections.failed"]
     assert c["connections.open"] == n
+    # Recovery: every one of the n dropped came back.
+    rec = rep["recovery"]
+    assert (rec["dropped"], rec["back"], rec["not_back"]) == (n, n, 0), rec
+    assert rec["back_100_us"] == rep["histograms"]["reconnect"]["max_us"]
 
 
 def test_no_reconnect_ends_run_incomplete(herd_serve, run_herd):
@@ -52,3 +56,34 @@ def test_no_reconnect_ends_run_incomplete(herd_serve, run_herd):
     assert rep["counters"]["connections.opened"] == 20
     assert rep["counters"]["connections.closed"] == 20
     assert rep["errors"]["eof"] + rep["errors"]["reset"] == 20
+
+
+def test_recovery_says_how_many_never_came_back(herd_serve, herd_run_proc):
+    """The server comes back holding fewer connections than dropped: the report says how many
+    dropped, how many came back and the times of those that did, never "all"."""
+    srv = herd_serve("--die-after", "1s")
+    n, room = 20, 14
+    proc, json_path = herd_run_proc("-c", n, "-d", "4s", "-t", "1", "--role", "idle",
+                                    "--reconnect", "--backoff", "fixed:200ms,jitter=none",
+                                    "--max-retries", "6", srv.url("/echo"))
+    deadline = time.monotonic() + scaled(10)
+    while srv.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.proc.poll() == 0, "herd serve --die-after did not exit"
+    herd_serve("--max-connections", room, port=srv.port)
+    proc.wait(timeout=scaled(30))
+    assert proc.returncode == 0, (proc.logdir / "stderr").read_text()
+    rep = json.loads(json_path.read_text())
+    rec = rep["recovery"]
+    # The ones that found no room were answered 503 until they gave up.
+    assert rep["errors"]["http_status"]["503"] > 0, rep["errors"]
+    assert rec["dropped"] == n, rec
+    assert rec["back"] == room == rep["counters"]["connections.reconnects"], rec
+    assert rec["not_back"] == n - room, rec
+    assert rec["connections"] == room
+    assert 0 < rec["back_50_us"] <= rec["back_90_us"] <= rec["back_100_us"], rec
+    assert rec["back_100_us"] == rep["histograms"]["reconnect"]["max_us"]
+    # The busiest second of attempts is the time series' busiest row.
+    busiest = max(rep["timeseries"], key=lambda r: r["attempted"])
+    assert rec["busiest_second"]["attempted"] == busiest["attempted"]
+    assert rec["busiest_second"]["t"] == busiest["t"]

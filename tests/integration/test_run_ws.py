@@ -281,13 +281,15 @@ def test_invalid_frame_after_handshake(raw_server, run_herd):
     srv = raw_server(_upgrade_then(b"\x83\x00"))
     code, rep, err = run_herd("-c", 2, "-d", "2s", "-t", 1, "--role", "ping", srv.url("/echo"),
                               timeout=20)
-    # Both connections opened (so the run happened: exit 0), then both failed for good, which
-    # ends the run early: incomplete.
-    assert code == 0, err
+    # Both connections opened, then both ended in the protocol error, which ends the run early
+    # (incomplete): the run measured nothing (4), and says which class ended them.
+    assert code == 4, err
     c = check_report(rep, complete=False)
     assert c["connections.opened"] == 2, c
     assert error_count(rep, "protocol") == 2, rep["errors"]
     assert error_total(rep) == 2, rep["errors"]
+    assert [w for w in rep["warnings"]
+            if w.startswith("every connection ended in an error: protocol")], rep["warnings"]
 
 
 def _upgrade_then_stop_reading(conn, stop):
@@ -306,10 +308,14 @@ def test_server_stops_reading(raw_server, run_herd):
     # An open-model run of 64 KiB messages into a server that never reads: the run must still end
     # on time (-d plus the close grace), write its report and not count a sent message as received.
     srv = raw_server(_upgrade_then_stop_reading)
+    # Nothing comes back from such a server: no rtt, which the run means (--allow-empty), and
+    # which herd still says.
     code, rep, err = run_herd("-c", 2, "-d", "2s", "-t", 1, "--role", "echo", "--binary",
-                              "-s", "64k", "--rate", "200", srv.url("/echo"), timeout=20)
+                              "-s", "64k", "--rate", "200", "--allow-empty", srv.url("/echo"),
+                              timeout=20)
     assert code == 0, err
     check_report(rep)
+    assert [w for w in rep["warnings"] if w.startswith("echo: rtt: no sample")], rep["warnings"]
     c = rep["counters"]
     assert c["connections.opened"] == 2
     assert c["messages.received"] == 0

@@ -130,3 +130,30 @@ def test_close_never_reading_subscriber_is_reset(herd_serve, herd_run_proc, prot
     err = slow["errors"]
     assert err["reset"] == 1, err
     assert err["closed_by_server"] == {} and err["eof"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.hard_timeout(60)
+def test_tick_behind_a_dropping_server(herd_serve, run_herd):
+    """herd serve's own --tick publisher (publisher 0) behind a server that drops for slow
+    readers (issue 11): its losses count like any publisher's, and the summary and report give
+    both the ratio of the losses a gap showed and "received of published", which also counts
+    what no subscriber saw after its last message (the tails still queued when the run ended)."""
+    srv = herd_serve("--tick", "2000/s", "--slow-policy", "drop", "--queue-limit", "64k",
+                     "--sndbuf", "32k")
+    code, rep, err = run_herd("-c", 2, "-t", 1, "-d", "10s", "--role", "subscribe",
+                              "--read-rate", "40k/s", srv.url("/pubsub/tick"), timeout=40)
+    assert code == 0, err
+    c, fo = rep["counters"], rep["fanout"]
+    assert c["messages.lost"] > 0, c
+    assert c["messages.duplicated"] == 0 and c["stamps.collisions"] == 0, c
+    # Every expected delivery is accounted for: delivered, lost in a gap, or never seen.
+    assert fo["expected"] == fo["delivered"] + c["messages.lost"] + c["messages.unseen"], (fo, c)
+    assert fo["unseen"] == c["messages.unseen"]
+    assert fo["delivered"] == c["messages.received"]
+    lost_ratio = fo["delivered"] / (fo["delivered"] + c["messages.lost"])
+    assert abs(fo["delivery_ratio"] - lost_ratio) < 1e-5, fo
+    assert abs(fo["received_of_published"] - fo["delivered"] / fo["expected"]) < 1e-5, fo
+    assert fo["delivery_ratio"] < 0.99, fo
+    assert fo["received_of_published"] <= fo["delivery_ratio"], fo
+    assert fo["received_of_published"] < 0.95, fo

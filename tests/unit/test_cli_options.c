@@ -714,7 +714,10 @@ static void test_help_from_the_table(void)
         const struct cli_opt *o = &cli__run_opts[i];
         if (o->arg == CLI_ARG_TODO)
             continue;
-        CHECK_QUIET(lists(run_help, o), missing);
+        if (o->flags & CLI_MERGE_ONLY) /* merge's alone (--force): not herd run's */
+            CHECK_QUIET(!lists(run_help, o), extra);
+        else
+            CHECK_QUIET(lists(run_help, o), missing);
         if (o->flags & CLI_MERGE)
             CHECK_QUIET(lists(merge_help, o), missing);
         else
@@ -757,6 +760,10 @@ static void test_option_flags(void)
     CHECK_EQ_U64(cli_run_option_flags("file"), CLI_CMDLINE_ONLY); /* --procs passes -f on */
     CHECK_EQ_U64(cli_run_option_flags("check"), CLI_CMDLINE_ONLY);
     CHECK_EQ_U64(cli_run_option_flags("stages"), 0);
+    CHECK_EQ_U64(cli_run_option_flags("allow_empty"), CLI_RUN_WIDE);
+    CHECK_EQ_U64(cli_run_option_flags("force"), CLI_MERGE | CLI_MERGE_ONLY | CLI_CMDLINE_ONLY);
+    CHECK_EQ_U64(cli_run_option_kind("force"), CLI_OPT_UNKNOWN); /* not a herd run option */
+    CHECK_EQ_U64(cli_run_option_kind("allow-empty"), CLI_OPT_FLAG);
     CHECK_EQ_U64(cli_run_option_flags("nope"), 0);
     CHECK_EQ_U64(cli_run_option_flags("url"), 0);
 }
@@ -847,6 +854,46 @@ static void test_merge(void)
     CHECK(merge(&m, "a.json", "--threshold", "rtt.p99<fast", NULL) < 0);
     CHECK_EQ_STR(err, "--threshold: \"rtt.p99<fast\": expected a time like 20ms after <");
     cli_merge_options_free(&m);
+    /* --force is merge's alone; --allow-empty is herd run's alone */
+    CHECK_EQ_I64(merge(&m, "--force", "a.json", "b.json", NULL), CLI_OK);
+    CHECK_EQ_I64(m.run.force, 1);
+    cli_merge_options_free(&m);
+    CHECK_EQ_I64(merge(&m, "a.json", "b.json", NULL), CLI_OK);
+    CHECK_EQ_I64(m.run.force, 0);
+    cli_merge_options_free(&m);
+    CHECK(merge(&m, "--allow-empty", "a.json", NULL) < 0);
+    CHECK_EQ_STR(err, "unknown option --allow-empty (see herd merge --help)");
+    cli_merge_options_free(&m);
+}
+
+/* --allow-empty: herd run's, echoed in the config; --force: not herd run's, nor a scenario
+ * key. */
+static void test_allow_empty_and_force(void)
+{
+    struct run_options o;
+    CHECK_EQ_I64(run(&o, "--allow-empty", "ws://h/", NULL), CLI_OK);
+    CHECK_EQ_I64(o.allow_empty, 1);
+    int found = 0;
+    for (size_t i = 0; i < o.nconfig; i++) {
+        if (strcmp(o.config[i].key, "allow_empty") == 0)
+            found = strcmp(o.config[i].value, "true") == 0 && o.config[i].is_number;
+    }
+    CHECK(found);
+    cli_run_options_free(&o);
+    CHECK_EQ_I64(run(&o, "ws://h/", NULL), CLI_OK);
+    CHECK_EQ_I64(o.allow_empty, 0);
+    for (size_t i = 0; i < o.nconfig; i++)
+        CHECK(strcmp(o.config[i].key, "allow_empty") != 0);
+    cli_run_options_free(&o);
+    CHECK(run(&o, "--force", "ws://h/", NULL) < 0);
+    CHECK_EQ_STR(err, "unknown option --force (see herd run --help)");
+    cli_run_options_free(&o);
+    cli_run_init(&o);
+    CHECK(cli_run_option(&o, "force", NULL, err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "unknown option force");
+    CHECK_EQ_I64(cli_run_option(&o, "allow_empty", "true", err, sizeof err), CLI_OK);
+    CHECK_EQ_I64(o.allow_empty, 1);
+    cli_run_options_free(&o);
 }
 
 int main(void)
@@ -862,5 +909,6 @@ int main(void)
     test_option_flags();
     test_outputs();
     test_merge();
+    test_allow_empty_and_force();
     return tap_done();
 }

@@ -59,6 +59,8 @@ static void fill_stats(struct stats *s)
         stats_close_code(s, 1001);
     s->open = 42;
     s->peak = 100;
+    s->connecting = 3;
+    s->ahead_max_us = 2500;
 }
 
 static void check_hist(json_t *hj, const struct hist *h)
@@ -109,6 +111,8 @@ static void test_report(void)
         rows[i].sent = 500 + (uint64_t)i;
         rows[i].received = 499;
         rows[i].errors = 7;
+        rows[i].pending = 6 + (uint64_t)i;
+        rows[i].connecting = 2 - i;
     }
     rows[0].count[M_RTT] = 10;
     rows[0].p50_us[M_RTT] = 90;
@@ -142,6 +146,9 @@ static void test_report(void)
     };
     memcpy(r.config, config, sizeof config);
     r.nconfig = sizeof config / sizeof config[0];
+    report_warning_add(&r, "first warning");
+    report_warning_add(&r, "second: %s", "caf\xe9");
+    report_warning_add(&r, "first warning"); /* once */
 
     struct threshold t[4];
     char why[256];
@@ -190,11 +197,34 @@ static void test_report(void)
 
     json_t *ctr = json_object_get(root, "counters");
     CHECK(json_is_object(ctr));
-    CHECK_EQ_U64(json_object_size(ctr), CTR_COUNT + 2);
+    CHECK_EQ_U64(json_object_size(ctr), CTR_COUNT + 3);
     for (int c = 0; c < CTR_COUNT; c++)
         CHECK_EQ_I64(jint(ctr, counter_name[c]), 1000 + c);
     CHECK_EQ_I64(jint(ctr, "connections.open"), 42);
     CHECK_EQ_I64(jint(ctr, "connections.peak"), 100);
+    CHECK_EQ_I64(jint(ctr, "connections.connecting"), 3);
+
+    /* fan-out: expected holds the unseen; both ratios, each to six digits */
+    json_t *fo = json_object_get(root, "fanout");
+    CHECK(json_is_object(fo));
+    uint64_t exp_n = 1000 + CTR_FANOUT_EXPECTED, del_n = 1000 + CTR_FANOUT_DELIVERED,
+             uns_n = 1000 + CTR_MESSAGES_UNSEEN;
+    CHECK_EQ_I64(jint(fo, "expected"), (int64_t)exp_n);
+    CHECK_EQ_I64(jint(fo, "delivered"), (int64_t)del_n);
+    CHECK_EQ_I64(jint(fo, "unseen"), (int64_t)uns_n);
+    double want_dr = (double)del_n / (double)(exp_n > uns_n + del_n ? exp_n - uns_n : del_n);
+    CHECK(fabs(json_number_value(json_object_get(fo, "delivery_ratio")) - want_dr) < 1e-6);
+    double want_rp = (double)del_n / (double)(exp_n > del_n ? exp_n : del_n);
+    CHECK(fabs(json_number_value(json_object_get(fo, "received_of_published")) - want_rp) < 1e-6);
+    /* stamps ahead of the clock: how many and the most */
+    json_t *la = json_object_get(root, "latency_ahead");
+    CHECK_EQ_I64(jint(la, "count"), 1000 + CTR_LATENCY_AHEAD);
+    CHECK_EQ_I64(jint(la, "max_us"), 2500);
+    /* the caller's warnings, as they are */
+    json_t *wa = json_object_get(root, "warnings");
+    CHECK(json_is_array(wa) && json_array_size(wa) == 2);
+    CHECK_EQ_STR(json_string_value(json_array_get(wa, 0)), "first warning");
+    CHECK_EQ_STR(json_string_value(json_array_get(wa, 1)), "second: caf?");
 
     json_t *errs = json_object_get(root, "errors");
     CHECK(json_is_object(errs));
@@ -226,9 +256,9 @@ static void test_report(void)
     json_t *ts = json_object_get(root, "timeseries");
     CHECK(json_is_array(ts));
     CHECK_EQ_U64(json_array_size(ts), 3);
-    static const char *const row_keys[] = {"t",        "open",   "attempted",  "opened",
-                                           "failed",   "closed", "reconnects", "sent",
-                                           "received", "errors"};
+    static const char *const row_keys[] = {"t",      "open",    "attempted",  "opened",
+                                           "failed", "closed",  "sent",       "received",
+                                           "errors", "pending", "connecting", "reconnects"};
     for (size_t i = 0; i < json_array_size(ts); i++) {
         json_t *row = json_array_get(ts, i);
         for (size_t k = 0; k < sizeof row_keys / sizeof row_keys[0]; k++)
@@ -240,6 +270,8 @@ static void test_report(void)
         CHECK_EQ_I64(jint(row, "failed"), (int64_t)i);
         CHECK_EQ_I64(jint(row, "sent"), 500 + (int64_t)i);
         CHECK_EQ_I64(jint(row, "errors"), 7);
+        CHECK_EQ_I64(jint(row, "pending"), 6 + (int64_t)i);
+        CHECK_EQ_I64(jint(row, "connecting"), 2 - (int64_t)i);
     }
     json_t *r0 = json_array_get(ts, 0), *r1 = json_array_get(ts, 1), *r2 = json_array_get(ts, 2);
     CHECK_EQ_I64(jint(r0, "rtt_p50_us"), 90);
@@ -283,6 +315,50 @@ static void test_report(void)
     CHECK_EQ_U64(json_array_size(json_object_get(root, "timeseries")), 0);
     CHECK_EQ_U64(json_array_size(json_object_get(root, "thresholds")), 0);
     json_decref(root);
+
+    /* recovery: 10 drops (the errors of opened connections), 8 back, the busiest second */
+    struct stats rs;
+    stats_init(&rs);
+    rs.ctr[CTR_CONNECTIONS_FAILED] = 4;
+    rs.err[ERR_REFUSED] = 4;
+    rs.err[ERR_EOF] = 10;
+    for (int i = 1; i <= 8; i++)
+        hist_record(rs.hist[M_RECONNECT], 100000 * i);
+    struct ts_row rrows[3] = {
+        {.t = 1, .attempted = 10}, {.t = 2, .attempted = 14}, {.t = 3, .attempted = 2}};
+    struct report rr = {0};
+    rr.total = &rs;
+    rr.rows = rrows;
+    rr.nrows = 3;
+    CHECK_EQ_I64(report_json_write(&rr, path, err, sizeof err), 0);
+    root = json_load_file(path, 0, &jerr);
+    json_t *rec = json_object_get(root, "recovery");
+    CHECK(json_is_object(rec));
+    CHECK_EQ_I64(jint(rec, "dropped"), 10);
+    CHECK_EQ_I64(jint(rec, "back"), 8);
+    CHECK_EQ_I64(jint(rec, "not_back"), 2);
+    CHECK_EQ_I64(jint(rec, "connections"), 8);
+    CHECK_EQ_I64(jint(rec, "back_100_us"), hist_max(rs.hist[M_RECONNECT]));
+    json_t *busy = json_object_get(rec, "busiest_second");
+    CHECK(json_number_value(json_object_get(busy, "t")) == 2.0);
+    CHECK_EQ_I64(jint(busy, "attempted"), 14);
+    json_decref(root);
+    /* dropped with none back: no times to give (null), only when --reconnect was asked */
+    hist_reset(rs.hist[M_RECONNECT]);
+    CHECK_EQ_I64(report_json_write(&rr, path, err, sizeof err), 0);
+    root = json_load_file(path, 0, &jerr);
+    CHECK(json_object_get(root, "recovery") == NULL);
+    json_decref(root);
+    rr.config[0] = (struct report_kv){"reconnect", "true", 1};
+    rr.nconfig = 1;
+    CHECK_EQ_I64(report_json_write(&rr, path, err, sizeof err), 0);
+    root = json_load_file(path, 0, &jerr);
+    rec = json_object_get(root, "recovery");
+    CHECK_EQ_I64(jint(rec, "dropped"), 10);
+    CHECK_EQ_I64(jint(rec, "back"), 0);
+    CHECK(json_is_null(json_object_get(rec, "back_100_us")));
+    json_decref(root);
+    stats_free(&rs);
 
     /* a directory that does not exist: a message naming the path, nothing written */
     char bad[160];

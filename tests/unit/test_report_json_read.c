@@ -10,6 +10,8 @@
 
 static char dir[64];
 
+static void bad(const char *text, const char *want);
+
 static void fill(struct stats *s, int scale)
 {
     stats_init(s);
@@ -25,6 +27,8 @@ static void fill(struct stats *s, int scale)
     stats_close_code(s, 1001);
     s->open = 40;
     s->peak = 50;
+    s->connecting = 2 * scale;
+    s->ahead_max_us = 700 * (uint64_t)scale;
 }
 
 static void write_report(const char *path, struct stats *s, double t0, int64_t open)
@@ -39,6 +43,8 @@ static void write_report(const char *path, struct stats *s, double t0, int64_t o
         rows[i].count[M_RTT] = 10;
         rows[i].p50_us[M_RTT] = 100 * (i + 1);
         rows[i].p99_us[M_RTT] = 900 * (i + 1);
+        rows[i].pending = 3;
+        rows[i].connecting = 1 + i;
     }
     r.tool_version = "test";
     r.complete = 1;
@@ -57,6 +63,8 @@ static void write_report(const char *path, struct stats *s, double t0, int64_t o
     char why[128];
     CHECK_EQ_I64(threshold_parse("rtt.p99<20ms", &t, why, sizeof why), 0);
     report_thresholds_eval(&r, &t, 1);
+    report_warning_add(&r, "merge: written at %.0f", t0);
+    report_warning_add(&r, "latency.ahead: a warning");
     char err[256];
     CHECK_EQ_I64(report_json_write(&r, path, err, sizeof err), 0);
 }
@@ -88,6 +96,13 @@ static void test_round_trip(void)
     CHECK_EQ_U64(r.total.close_code[1001], 1);
     CHECK_EQ_I64(r.total.open, 40);
     CHECK_EQ_I64(r.total.peak, 50);
+    CHECK_EQ_I64(r.total.connecting, 2);
+    CHECK_EQ_U64(r.total.ahead_max_us, 700);
+    CHECK_EQ_U64(r.rows[0].pending, 3);
+    CHECK_EQ_I64(r.rows[1].connecting, 2);
+    CHECK_EQ_I64(r.nwarnings, 2);
+    CHECK_EQ_STR(r.warnings[0], "merge: written at 1");
+    CHECK_EQ_STR(r.warnings[1], "latency.ahead: a warning");
     for (int m = 0; m < M_COUNT; m++)
         CHECK(same_hist(r.total.hist[m], s.hist[m]));
     CHECK_EQ_I64(r.total.hist[M_CONNECT]->total_count, 101);
@@ -119,6 +134,9 @@ static void test_round_trip(void)
     for (int m = 0; m < M_COUNT; m++)
         CHECK(same_hist(r2.total.hist[m], s.hist[m]));
     CHECK_EQ_U64(r2.total.err[ERR_HTTP_STATUS], 2);
+    CHECK_EQ_U64(r2.total.ahead_max_us, 700);
+    CHECK_EQ_I64(r2.total.connecting, 2);
+    CHECK_EQ_I64(r2.nwarnings, 2);
     report_read_free(&r2);
     report_read_free(&r);
     stats_free(&s);
@@ -156,12 +174,61 @@ static void test_merge(void)
     CHECK_EQ_STR(a.started_at, "2024-01-01T00:00:00.000Z");
     CHECK_EQ_I64(a.rows[0].sent, 200);
     CHECK_EQ_I64(a.rows[0].p99_us[M_RTT], 900);
+    CHECK_EQ_U64(a.rows[0].pending, 6);
+    CHECK_EQ_I64(a.rows[1].connecting, 4);
+    CHECK_EQ_I64(a.total.connecting, 2 + 6); /* a gauge as the run ended: summed */
+    CHECK_EQ_U64(a.total.ahead_max_us, 2100); /* the most of either, not the sum */
+    /* warnings: the union, each once */
+    CHECK_EQ_I64(a.nwarnings, 3);
+    CHECK_EQ_STR(a.warnings[0], "merge: written at 1");
+    CHECK_EQ_STR(a.warnings[1], "latency.ahead: a warning");
+    CHECK_EQ_STR(a.warnings[2], "merge: written at 0");
     CHECK_EQ_I64(a.nthresholds, 1);
     report_read_free(&a);
     report_read_free(&b);
     stats_free(&s0);
     stats_free(&s1);
     stats_free(&sum);
+}
+
+/* A report written before the fields of issue 11 (no connections.pending or .connecting, no
+ * unseen, no pending/connecting in the rows, no latency_ahead, no warnings) reads as before:
+ * each missing figure 0. */
+static void test_old_report(void)
+{
+    const char *old =
+        "{\"tool\":\"herd\",\"version\":\"460079b\",\"report_version\":1,\"complete\":true,"
+        "\"target\":\"ws://h/\",\"started_at\":\"2026-01-01T00:00:00.000Z\",\"duration_s\":2,"
+        "\"config\":{\"role\":\"subscribe\"},"
+        "\"counters\":{\"connections.attempted\":5,\"connections.opened\":5,"
+        "\"messages.received\":10,\"fanout.messages\":2,\"fanout.expected\":10,"
+        "\"fanout.delivered\":10,\"connections.open\":5,\"connections.peak\":5},"
+        "\"timeseries\":[{\"t\":1,\"open\":5,\"attempted\":5,\"opened\":5}],"
+        "\"fanout\":{\"messages\":2,\"expected\":10,\"delivered\":10,\"delivery_ratio\":1.0},"
+        "\"thresholds\":[],\"shards\":1}";
+    struct report_read r;
+    char err[256] = "";
+    CHECK_EQ_I64(report_json_parse(old, strlen(old), "old.json", &r, err, sizeof err), 0);
+    CHECK_EQ_U64(r.total.ctr[CTR_CONNECTIONS_ATTEMPTED], 5);
+    CHECK_EQ_U64(r.total.ctr[CTR_CONNECTIONS_PENDING], 0);
+    CHECK_EQ_U64(r.total.ctr[CTR_MESSAGES_UNSEEN], 0);
+    CHECK_EQ_I64(r.total.connecting, 0);
+    CHECK_EQ_U64(r.total.ahead_max_us, 0);
+    CHECK_EQ_I64(r.nrows, 1);
+    CHECK_EQ_U64(r.rows[0].pending, 0);
+    CHECK_EQ_I64(r.rows[0].connecting, 0);
+    CHECK_EQ_I64(r.nwarnings, 0);
+    report_read_free(&r);
+
+    /* the new fields, malformed: one line naming the field */
+    bad("{\"report_version\":1,\"counters\":{\"connections.connecting\":\"x\"}}",
+        "counters.connections.connecting");
+    bad("{\"report_version\":1,\"counters\":{},\"latency_ahead\":{\"max_us\":-1}}",
+        "latency_ahead.max_us");
+    bad("{\"report_version\":1,\"counters\":{},\"timeseries\":[{\"pending\":-2}]}",
+        "timeseries[0].pending");
+    bad("{\"report_version\":1,\"counters\":{},\"warnings\":\"x\"}", "warnings: expected");
+    bad("{\"report_version\":1,\"counters\":{},\"warnings\":[1]}", "warnings[0]");
 }
 
 static void bad(const char *text, const char *want)
@@ -217,6 +284,7 @@ int main(void)
     }
     test_round_trip();
     test_merge();
+    test_old_report();
     test_malformed();
     const char *names[] = {"a.json", "a2.json", "m0.json", "m1.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

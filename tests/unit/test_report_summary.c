@@ -97,6 +97,17 @@ static void test_summary(void)
     CHECK(strstr(text, "ok    rtt.p99<1ms") != NULL);
     CHECK(strstr(text, "FAIL  errors==0") != NULL);
     CHECK(strstr(text, "incomplete") == NULL);
+    /* p95 beside p50, p90 and p99: the column, and rtt's value in it (100..199 us) */
+    CHECK(strstr(text, "p90      p95      p99") != NULL);
+    char p90[24], p95[24], p99[24];
+    report_fmt_us(p90, sizeof p90, (double)hist_percentile(s.hist[M_RTT], 90));
+    report_fmt_us(p95, sizeof p95, (double)hist_percentile(s.hist[M_RTT], 95));
+    report_fmt_us(p99, sizeof p99, (double)hist_percentile(s.hist[M_RTT], 99));
+    char want95[96];
+    snprintf(want95, sizeof want95, "%9s%9s%9s", p90, p95, p99); /* each in its column */
+    CHECK(strcmp(p95, p90) != 0 && strcmp(p95, p99) != 0);
+    CHECK(strstr(text, want95) != NULL);
+    CHECK(strstr(text, "pending 0") != NULL);
     printf("# summary:\n");
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
         printf("#   %s\n", line);
@@ -116,6 +127,54 @@ static void test_summary(void)
     CHECK(text && strstr(text, "errors       none") != NULL);
     free(text);
     stats_free(&quiet);
+    stats_free(&s);
+}
+
+/* What the figures hide, said in the summary: both fan-out ratios, attempts cut short, how
+ * many dropped and came back (and how many did not), the busiest second of attempts. */
+static void test_summary_blind_spots(void)
+{
+    struct stats s;
+    stats_init(&s);
+    s.ctr[CTR_CONNECTIONS_ATTEMPTED] = 40;
+    s.ctr[CTR_CONNECTIONS_OPENED] = 25;
+    s.ctr[CTR_CONNECTIONS_FAILED] = 5;
+    s.ctr[CTR_CONNECTIONS_PENDING] = 10;
+    s.ctr[CTR_MESSAGES_UNSEEN] = 200;
+    s.ctr[CTR_FANOUT_MESSAGES] = 100;
+    s.ctr[CTR_FANOUT_DELIVERED] = 600;
+    s.ctr[CTR_FANOUT_EXPECTED] = 1000; /* 600 delivered, 200 lost, 200 unseen */
+    s.err[ERR_REFUSED] = 5; /* the failed attempts */
+    s.err[ERR_EOF] = 20; /* 20 drops */
+    for (int i = 1; i <= 18; i++)
+        hist_record(s.hist[M_RECONNECT], 100000 * i);
+    struct ts_row rows[3] = {
+        {.t = 1, .attempted = 20}, {.t = 2, .attempted = 3}, {.t = 3, .attempted = 17}};
+    struct report r = {0};
+    r.target = "ws://h/pubsub/t";
+    r.duration_s = 3;
+    r.complete = 0;
+    r.total = &s;
+    r.rows = rows;
+    r.nrows = 3;
+    s.connecting = 4;
+    char *text = capture_summary(&r);
+    CHECK(text != NULL);
+    if (!text)
+        return;
+    CHECK(strstr(text, "incomplete: 4 attempts still connecting at the end") != NULL);
+    CHECK(strstr(text, "attempted 40  opened 25  failed 5  pending 10") != NULL);
+    CHECK(strstr(text, "unseen 200") != NULL);
+    CHECK(strstr(text, "delivery ratio 75.00 %") != NULL); /* 600 of 800 seen */
+    CHECK(strstr(text, "received of published 60.00 %") != NULL); /* 600 of 1000 */
+    CHECK(strstr(text, "20 dropped, 18 back") != NULL);
+    CHECK(strstr(text, "2 not back at the end") != NULL);
+    CHECK(strstr(text, "all 18 within 1.80s") != NULL);
+    CHECK(strstr(text, "busiest second: 20 attempts") != NULL);
+    printf("# summary:\n");
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        printf("#   %s\n", line);
+    free(text);
     stats_free(&s);
 }
 
@@ -175,6 +234,8 @@ static void test_csv(void)
     rows[1].open = 4;
     rows[1].closed = 1;
     rows[1].errors = 1;
+    rows[1].pending = 2;
+    rows[1].connecting = 3;
     rows[1].count[M_LATENCY] = 1;
     rows[1].p50_us[M_LATENCY] = 1000;
     rows[1].p99_us[M_LATENCY] = 1000;
@@ -192,9 +253,10 @@ static void test_csv(void)
     if (f)
         fclose(f);
     CHECK_EQ_STR(line[0], "t,open,attempted,opened,failed,closed,reconnects,sent,received,errors,"
-                          "rtt_p50_us,rtt_p99_us,latency_p50_us,latency_p99_us\n");
-    CHECK_EQ_STR(line[1], "1,5,5,5,0,0,0,100,99,0,80,300,,\n");
-    CHECK_EQ_STR(line[2], "2.5,4,0,0,0,1,0,0,0,1,,,1000,1000\n");
+                          "pending,connecting,rtt_p50_us,rtt_p99_us,latency_p50_us,"
+                          "latency_p99_us\n");
+    CHECK_EQ_STR(line[1], "1,5,5,5,0,0,0,100,99,0,0,0,80,300,,\n");
+    CHECK_EQ_STR(line[2], "2.5,4,0,0,0,1,0,0,0,1,2,3,,,1000,1000\n");
     unlink(path);
 
     /* no rows: the header alone */
@@ -205,7 +267,8 @@ static void test_csv(void)
     CHECK(f && fgets(only, sizeof only, f) && fgetc(f) == EOF);
     if (f)
         fclose(f);
-    CHECK_EQ_STR(only, "t,open,attempted,opened,failed,closed,reconnects,sent,received,errors\n");
+    CHECK_EQ_STR(only, "t,open,attempted,opened,failed,closed,reconnects,sent,received,errors,"
+                       "pending,connecting\n");
     unlink(path);
 
     snprintf(path, sizeof path, "%s/nope/ts.csv", dir);
@@ -218,6 +281,7 @@ int main(void)
 {
     test_fmt_us();
     test_summary();
+    test_summary_blind_spots();
     test_live();
     test_csv();
     return tap_done();
