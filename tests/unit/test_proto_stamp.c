@@ -193,8 +193,34 @@ static void test_split(void)
     CHECK(sp.n <= sizeof sp.b);
 }
 
+/* Format -> find round trips for values of every length, 1 to 20 digits, and the largest. */
+static void test_round_trip_lengths(void)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t v[3] = {x >> (x % 64), x % 1000 + (uint64_t)i, x};
+        if (i == 0)
+            v[0] = v[1] = v[2] = UINT64_MAX;
+        if (i == 1)
+            v[0] = v[1] = v[2] = 0;
+        struct stamp s = {v[0], v[1], v[2]}, t;
+        char buf[STAMP_MAX + 2];
+        size_t n = stamp_format(buf, &s);
+        buf[n] = 'x';
+        CHECK_QUIET(stamp_find((const uint8_t *)buf, n + (size_t)(i & 1), &t) == 0 &&
+                        t.publisher == s.publisher && t.seq == s.seq && t.real_ns == s.real_ns,
+                    bad);
+    }
+    CHECK_EQ_I64(bad, 0);
+}
+
 int main(void)
 {
+    test_round_trip_lengths();
     test_split();
     test_format();
     test_round_trip();
