@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from conftest import error_total, read_http_head
+from conftest import HERD_BUILD, error_total, read_http_head, scaled
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -190,3 +190,91 @@ def test_bomb_closes_1009(raw_server, run_herd):
     assert closes and closes[0][:2] == (1009).to_bytes(2, "big"), closes
     assert rep["counters"]["deflate.received.payload"] <= (1 << 20) + (16 << 10)
     assert rep["errors"]["protocol"] == 1
+
+
+# ---- herd serve --compress against clients nobody here wrote, and against herd run ----
+
+def node_client(mode, url, n=50):
+    from conftest import PEERS, _need_node
+    import json
+    import subprocess
+    interp = _need_node()
+    r = subprocess.run([*interp, str(PEERS / "ws_client_check.js"), url, mode, str(n)],
+                       capture_output=True, text=True, timeout=scaled(30), cwd=PEERS)
+    assert r.stdout.strip(), r.stderr
+    return r.returncode, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode,path", [("echo", "/echo"), ("pubsub", "/pubsub/t")])
+def test_serve_node_client(herd_serve, mode, path):
+    """npm ws with permessage-deflate on (every message compressed, 100 KB ones and random
+    binary among them) through herd serve --compress: negotiated, everything back equal."""
+    srv = herd_serve("--compress")
+    code, out = node_client(mode, srv.url(path))
+    assert code == 0, out
+    assert out["extensions"] == "permessage-deflate", out
+    assert out["ok"] == out["sent"] == 50 and out["bad"] == []
+
+
+def test_serve_python_client(herd_serve):
+    """python3-websockets (deflate on by default) through herd serve --compress."""
+    from conftest import _need_python_websockets, SYSTEM_PYTHON
+    import subprocess
+    _need_python_websockets()
+    srv = herd_serve("--compress")
+    script = f"""
+import asyncio, websockets
+async def main():
+    async with websockets.connect({srv.url('/echo')!r}, max_size=None) as ws:
+        ext = [type(e).__name__ for e in ws.extensions]
+        msgs = ["caf\\u00e9 " * 3000, b"\\x00\\x01" * 20000, "x", ""]
+        for m in msgs:
+            await ws.send(m)
+            got = await ws.recv()
+            assert got == m, (len(got), len(m))
+        print("ok", ext)
+asyncio.run(main())
+"""
+    r = subprocess.run([SYSTEM_PYTHON, "-c", script], capture_output=True, text=True,
+                       timeout=scaled(30))
+    assert r.returncode == 0, r.stderr
+    assert "PerMessageDeflate" in r.stdout, r.stdout
+
+
+def test_serve_herd_echo(herd_serve, run_herd):
+    srv = herd_serve("--compress")
+    for offer in ("--compress", "--compress=client_no_context_takeover,server_max_window_bits=10"):
+        code, rep, err = run_herd("-c", 10, "-d", "2s", "--role", "echo", "-s", 300, offer,
+                                  srv.url("/echo"), timeout=30)
+        assert code == 0, err
+        check_echo_run(rep, err)
+        c = rep["counters"]
+        assert c["deflate.received.payload"] == c["deflate.sent.payload"]
+        assert c["deflate.received.compressed"] * 3 < c["deflate.received.payload"]
+
+
+def test_serve_broadcast_mixed(herd_serve, run_herd, herd_run_proc):
+    """One topic, subscribers that compress and subscribers that do not, publishers that compress:
+    every subscriber gets every message, timed, with no loss; the compressed ones compressed."""
+    import time
+    srv = herd_serve("--compress")
+    subs = [herd_run_proc("-c", 4, "-d", "4s", "--role", "subscribe", *extra, srv.url("/pubsub/m"))
+            for extra in (["--compress"], [])]
+    time.sleep(1.0 * (3 if HERD_BUILD == "asan" else 1))
+    code, pub, err = run_herd("-c", 2, "-d", "1s", "--role", "publish", "--rate", 100, "-s", 200,
+                              "--compress", srv.url("/pubsub/m"), timeout=30)
+    assert code == 0, err
+    sent = pub["counters"]["messages.sent"]
+    assert sent > 100
+    from conftest import load_report
+    for i, (proc, path) in enumerate(subs):
+        assert proc.wait(timeout=scaled(30)) == 0
+        rep = load_report(path)
+        c = rep["counters"]
+        assert c["messages.received"] == 4 * sent, (i, c["messages.received"], sent)
+        assert c["messages.lost"] == 0
+        assert rep["histograms"]["latency"]["count"] == 4 * sent
+        if i == 0:
+            assert c["deflate.received.compressed"] > 0
+        else:
+            assert c["deflate.received.compressed"] == 0
