@@ -261,7 +261,7 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_serve_parse(argc, argv, &p, err, sizeof err);
     if (rc == CLI_HELP)
         return EXIT_OK;
-    if (rc < 0) {
+    if (rc < 0 || server_params_check(&p, err, sizeof err) != 0) {
         fprintf(stderr, "herd: %s\n", err);
         return EXIT_USAGE;
     }

@@ -7,6 +7,7 @@
 
 #include "base/clock.h"
 #include "base/compiler.h"
+#include "base/err.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -356,6 +357,22 @@ static void server_free(struct server *s)
     free(s->bind);
     net_tls_ctx_free(s->tls);
     free(s);
+}
+
+int server_params_check(const struct server_params *p, char *err, size_t errlen)
+{
+    if (!p->tls_cert && !p->tls_key)
+        return 0;
+    if (!p->tls_cert || !p->tls_key) {
+        snprintf(err, errlen, "%s",
+                 p->tls_cert ? "--tls-cert: needs --tls-key" : "--tls-key: needs --tls-cert");
+        return HERD_E_INVAL;
+    }
+    struct net_tls_ctx *ctx = net_tls_server_ctx(p->tls_cert, p->tls_key, err, errlen);
+    if (!ctx)
+        return HERD_E_INVAL;
+    net_tls_ctx_free(ctx);
+    return 0;
 }
 
 struct server *server_start(const struct server_params *p, char *err, size_t errlen)

@@ -37,6 +37,10 @@ struct server_params {
 
 void server_params_defaults(struct server_params *p);
 
+/* Check what the options name before anything starts: --tls-cert and --tls-key come together
+ * and load. 0, or HERD_E_INVAL with a one-line message naming the option. */
+int server_params_check(const struct server_params *p, char *err, size_t errlen);
+
 struct server;
 
 /* Bind and start the worker threads. Returns NULL with a one-line message in err on failure

@@ -96,10 +96,6 @@ def test_bad_tls_files_fail_at_start(herd_bin, certs, tmp_path, which, option): 
         key = certs / "other.key"
     code, err = serve_exit(herd_bin, "--tls-cert", cert, "--tls-key", key)
     usage_error(err, option)
-    if code == 3:
-        # cmd/serve.c returns 3 for every failure to start the server, bad TLS files included.
-        pytest.xfail(f"herd serve exits 3 for an unusable {option}; bad usage is 2 (src fix "
-                     "pending: cmd/serve.c)")
     assert code == 2, err
 
 
