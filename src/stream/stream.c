@@ -228,9 +228,10 @@ int stream_read(struct stream *s, const struct stream_env *env, const struct str
                 pool_put(env->pool, own);
                 rc = HERD_E_NOMEM;
                 break;
-            }
+                        }
         }
-        pool_put(env->pool, own);
+        if (UNLIKELY(own))
+            pool_put(env->pool, own);
         if (paused) {
             rc = STREAM_PAUSED;
             break;
