@@ -38,7 +38,12 @@ struct run_options {
     size_t arena_used;
     char *message_buf; /* --message-file contents (malloc'ed), owned */
     int _role_given; /* internal: --role was given (else an SSE URL implies subscribe) */
+    unsigned _load_given; /* internal: CLI_GIVEN_* of -c, -d and --stages (they exclude) */
 };
+
+#define CLI_GIVEN_CONNECTIONS 1u
+#define CLI_GIVEN_DURATION 2u
+#define CLI_GIVEN_STAGES 4u
 
 /* Results of the parse functions. */
 #define CLI_OK 0
