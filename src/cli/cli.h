@@ -145,4 +145,10 @@ int cli_parse_count(const char *s, uint64_t *n, const char **why);
  * = top level). */
 void cli_usage(FILE *out, const char *cmd);
 
+/* herd(1) in roff (man.c), from the same option tables as --help: `herd help --man`. */
+void cli_man(FILE *out);
+
+/* The bash completion script: `herd help --bash-completion`. */
+void cli_bash_completion(FILE *out);
+
 #endif

@@ -391,7 +391,7 @@ const struct cli_opt cli__run_opts[] = {
     {"stages", 0, CLI_ARG_VALUE, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0",
      "LIST",
      "ramp the open connections: 30s:1000,1m:1000,10s:0 ramps to 1000\n"
-     "in 30s, holds them 1m, closes them in 10s (replaces -c and -d)",
+     "in 30s, holds them 1m, closes them in 10s (instead of -c and -d)",
      .section = CLI_SEC_LOAD},
     {"rate", 0, CLI_ARG_VALUE, R_RATE, "a number with optional /s", "R",
      "messages per second per connection (open model, timed from\n"

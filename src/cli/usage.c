@@ -127,6 +127,11 @@ static const char *const section_heading[CLI_SEC_COUNT] = {
     [CLI_SEC_FAULTS] = "faults to rehearse:",
 };
 
+const char *cli__section_heading(int section)
+{
+    return section > CLI_SEC_HIDDEN && section < CLI_SEC_COUNT ? section_heading[section] : "";
+}
+
 /* "  -c, --connections N       concurrent connections ...": the option, then its help, one
  * line of the text per line, the first beside the option. */
 static void opt_print(FILE *out, const struct cli_opt *o)
