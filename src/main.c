@@ -2,6 +2,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cmd/cmd.h"
+#include "report/report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,10 +12,8 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"run", cmd_run},
-    {"serve", cmd_serve},
-    {"demo", cmd_demo},
-    {"merge", cmd_merge},
+    {"run", cmd_run},     {"serve", cmd_serve},   {"demo", cmd_demo},
+    {"merge", cmd_merge}, {"report", cmd_report},
 };
 
 int main(int argc, char **argv)
@@ -24,6 +23,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    report_env_command_line_set(argc, argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
@@ -41,12 +41,6 @@ int main(int argc, char **argv)
         else
             cli_usage(stdout, argc > 2 ? argv[2] : NULL);
         return EXIT_OK;
-    }
-    /* DESIGN.md names it and users will try it: say what there is instead of "unknown". */
-    if (strcmp(cmd, "report") == 0) {
-        fprintf(stderr, "herd: report: not implemented yet; `herd merge RUN.json` prints the "
-                        "summary of a saved report\n");
-        return EXIT_USAGE;
     }
     fprintf(stderr, "herd: unknown command \"%s\" (expected ", cmd);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -482,7 +482,7 @@ const struct cli_opt cli__run_opts[] = {
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_csv_write,
      .path_field = offsetof(struct run_options, csv_path)},
     {"html", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HTML report",
-     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_html_write,
      .path_field = offsetof(struct run_options, html_path)},
     {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,

@@ -23,6 +23,8 @@ static const char usage_top[] =
     "  demo                      serve on loopback, a short mixed run against it, reports\n"
     "  merge A.json B.json ...   merge the reports of shards into one (histograms merge exactly);\n"
     "                            with one report, print its summary\n"
+    "  report RUN.json           a saved report again: its summary, --html F\n"
+    "  report BASE.json NEW.json two runs compared, with deltas; --max-regression 10%\n"
     "\n"
     "Run `herd COMMAND --help` for the options of a command.\n"
     "\n"
@@ -110,11 +112,33 @@ static const char usage_merge_tail[] =
     "            --force), or a report that could not be written\n";
 
 static const char usage_report[] =
-    "usage: herd report RUN.json [--html F] [--csv F]\n"
+    "usage: herd report RUN.json [--html F] [--csv F] [--json F]\n"
+    "       herd report BASE.json NEW.json [--html F] [--max-regression LIMIT ...]\n"
     "\n"
-    "Not implemented yet: herd report will render a saved report and compare two.\n"
-    "Until then, `herd merge RUN.json` prints the summary of a saved report, and\n"
-    "`herd merge RUN.json --csv F` writes its time series as CSV.\n";
+    "With one JSON report (herd run --json), print its summary again, its thresholds judged\n"
+    "again on its figures, and write it as HTML, CSV or JSON.\n"
+    "With two, compare them side by side: each histogram's percentiles (p50 to p99.9, max,\n"
+    "mean), the connection and message counters, errors and message rates, with the change\n"
+    "from BASE to NEW in percent; --html F writes the comparison with both runs' charts.\n"
+    "\n"
+    "options:\n"
+    "      --html F              HTML report (one file, no network; charts drawn as SVG)\n"
+    "      --csv F               the time series as CSV (one report)\n"
+    "      --json F              the report as JSON again (one report)\n"
+    "      --max-regression LIMIT\n"
+    "                            exit 1 when NEW is worse than BASE by more than LIMIT;\n"
+    "                            repeatable, comma-separated:\n"
+    "                            10%  every histogram's p50..p99.9 and the message rates\n"
+    "                            rtt=10%  rtt's p50..p99.9;  rtt.p99=5%  one figure;\n"
+    "                            errors=0% connections.failed=0% messages.received/s=5%\n"
+    "                            (a figure's own limit wins over its histogram's, which\n"
+    "                            wins over the bare one; times and failures are worse\n"
+    "                            higher, rates lower; a histogram gone from NEW is worse)\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "exit codes: 0 done (and no regression), 1 a regression beyond the limits (or, for one\n"
+    "            report, a threshold of it fails), 2 bad usage or a file that is not a herd\n"
+    "            report (the message names the file and the field)\n";
 
 static const char *const section_heading[CLI_SEC_COUNT] = {
     [CLI_SEC_LOAD] = "load:",

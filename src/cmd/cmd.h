@@ -19,6 +19,7 @@ int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Run parsed options to the end: live line, summary on `out` (NULL = none), reports. Returns an
  * exit code. Used by `herd run` and `herd demo`. */

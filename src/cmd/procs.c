@@ -258,6 +258,7 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
 
     if (child_failed || signaled)
         merged.complete = 0;
+    report_env_fill(&merged.env); /* the parent's command line, not a child's */
     struct report_kv *cfg = xcalloc(REPORT_MAX_CONFIG, sizeof *cfg);
     size_t ncfg = 0;
     int has_procs = 0;

@@ -423,6 +423,7 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
     rep->nrows = r->nrows;
     memcpy(rep->config, pl->config, pl->nconfig * sizeof pl->config[0]);
     rep->nconfig = pl->nconfig;
+    report_env_fill(&rep->env);
     /* --stages: this process's targets, judged from the time series (single-URL runs). */
     double stage_start = 0;
     for (size_t k = 0; !pl->scenario && k < p0->nstages && k < REPORT_MAX_STAGES; k++) {

@@ -355,6 +355,36 @@ static int read_warnings(struct rd *c, json_t *root, struct report_read *r)
     return 0;
 }
 
+static int read_env_str(struct rd *c, json_t *env, const char *key, char *out, size_t outlen)
+{
+    json_t *v = json_object_get(env, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(c, "environment.%s: expected a string", key);
+    snprintf(out, outlen, "%s", json_string_value(v));
+    return 0;
+}
+
+static int read_env(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *env = json_object_get(root, "environment");
+    if (!env || json_is_null(env))
+        return 0;
+    if (!json_is_object(env))
+        return fail(c, "environment: expected an object");
+    struct report_env *e = &r->env;
+    uint64_t cpus = 0;
+    if (read_env_str(c, env, "command_line", e->command_line, sizeof e->command_line) ||
+        read_env_str(c, env, "host", e->host, sizeof e->host) ||
+        read_env_str(c, env, "kernel", e->kernel, sizeof e->kernel) ||
+        get_u64(c, env, "environment", "cpus", &cpus) ||
+        get_u64(c, env, "environment", "nofile", &e->nofile))
+        return HERD_E_PROTO;
+    e->cpus = cpus > 1000000 ? 1000000 : (unsigned)cpus;
+    return 0;
+}
+
 static int read_config(struct rd *c, json_t *root, struct report_kv *config, size_t *nconfig)
 {
     json_t *o = json_object_get(root, "config");
@@ -548,6 +578,8 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         rc = read_groups(c, root, r);
     if (!rc)
         rc = read_warnings(c, root, r);
+    if (!rc)
+        rc = read_env(c, root, r);
     r->peak_sum = r->total.peak;
     return rc;
 }

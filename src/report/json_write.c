@@ -395,6 +395,15 @@ static json_t *report_obj(const struct report *r, int *oom)
     }
     put(root, "warnings", wa, oom);
     put(root, "shards", json_integer(r->shards ? r->shards : 1), oom);
+    if (r->env.host[0] || r->env.command_line[0]) {
+        json_t *env = json_object();
+        put(env, "command_line", str(r->env.command_line), oom);
+        put(env, "host", str(r->env.host), oom);
+        put(env, "kernel", str(r->env.kernel), oom);
+        put(env, "cpus", json_integer(r->env.cpus), oom);
+        put(env, "nofile", u64(r->env.nofile), oom);
+        put(root, "environment", env, oom);
+    }
     return root;
 }
 

@@ -80,6 +80,8 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
     stats_merge(&dst->total, &src->total); /* counters, errors, histograms; open and peak summed */
     dst->total.peak = peak_max; /* the largest single peak until report_read_merge_done */
     dst->peak_sum += src->peak_sum;
+    if (!dst->env.host[0] && !dst->env.command_line[0])
+        dst->env = src->env; /* the first report's that has one */
 
     if (src->nrows > dst->nrows) {
         dst->rows = xrealloc(dst->rows, src->nrows * sizeof *dst->rows);
@@ -189,6 +191,7 @@ void report_read_view(const struct report_read *r, struct report *out)
         g->nconfig = rg->nconfig;
     }
     out->limit = r->limit;
+    out->env = r->env;
     memcpy(out->warnings, r->warnings, r->nwarnings * sizeof r->warnings[0]);
     out->nwarnings = r->nwarnings;
 }

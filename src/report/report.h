@@ -129,6 +129,22 @@ int report_limit_check(const struct stats *s, uint64_t asked, struct report_limi
 #define REPORT_MAX_WARNINGS 32
 #define REPORT_WARNING_LEN 384 /* one warning with its NUL */
 
+/* Where a run ran and how it was asked for (the report's "environment" object; all empty in a
+ * report written before herd recorded it). */
+struct report_env {
+    char command_line[2048]; /* "herd run ws://... -c 100", words with spaces quoted */
+    char host[256]; /* uname nodename */
+    char kernel[200]; /* uname sysname release machine */
+    unsigned cpus; /* online CPUs, 0 = unknown */
+    uint64_t nofile; /* the descriptor limit (RLIMIT_NOFILE soft) when the report was made */
+};
+
+/* Remember this process's command line for report_env_fill (main calls it once). */
+void report_env_command_line_set(int argc, char *const *argv);
+
+/* Fill *e from this machine (uname, sysconf, getrlimit) and the command line set above. */
+void report_env_fill(struct report_env *e);
+
 struct report {
     const char *tool_version;
     /* 0 when cut short (a signal, every connection gone) or when attempts were still connecting
@@ -157,6 +173,7 @@ struct report {
      * of one run. One line each, without "herd: warning: ". */
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN];
     size_t nwarnings;
+    struct report_env env; /* the "environment" object; host "" = none */
 };
 
 /* Append one warning to r (printf-like), unless r holds it already or is full. */
@@ -196,6 +213,13 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* Write the HTML report (html.c) atomically: one self-contained page with the summary, the time
+ * series and percentile distributions as inline SVG charts, errors, thresholds, the
+ * configuration and the environment. report_html_render builds it in memory (*out malloc'ed);
+ * returns 0 or HERD_E_NOMEM. */
+int report_html_write(const struct report *r, const char *path, char *err, size_t errlen);
+int report_html_render(const struct report *r, char **out, size_t *len);
 
 /* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
  * with a one-line message in err. */
@@ -259,6 +283,57 @@ int atomic_file_check(const char *path, char *err, size_t errlen);
 /* Format a duration in us for humans: "412us", "3.21ms", "1.50s". */
 void report_fmt_us(char *out, size_t outlen, double us);
 
+/* ---- comparing two runs (`herd report BASE.json NEW.json`, compare.c) ---- */
+
+/* One --max-regression limit: "10%" (the default set: every histogram's p50 to p99.9 and the
+ * message rates), "rtt=10%" (rtt's p50 to p99.9), "rtt.p99=10%" (one figure). */
+struct report_regression {
+    char metric[64]; /* "" = the default set */
+    double pct; /* how much worse NEW may be than BASE, in percent */
+};
+#define REPORT_MAX_REGRESSIONS 32
+
+/* Parse one --max-regression value, which may list several limits separated by commas, into
+ * out[*n..max). Returns 0, or HERD_E_INVAL with a one-line reason quoting the value in why. */
+int report_regression_parse(const char *text, struct report_regression *out, size_t *n, size_t max,
+                            char *why, size_t whylen);
+
+enum report_cmp_kind { CMP_TIME, CMP_COUNT, CMP_RATE, CMP_SECONDS };
+
+/* One figure of both runs. */
+struct report_cmp_row {
+    char name[64]; /* "rtt.p99", "messages.received/s", "connections.failed" */
+    enum report_cmp_kind kind;
+    int dir; /* +1: higher is worse (times, failures), -1: lower is worse (rates), 0: neither */
+    int has_base, has_new; /* a histogram without samples has no percentiles */
+    double base, nw;
+    double delta_pct; /* (new - base) / base in percent; +-INFINITY from 0; NAN without both */
+    double limit; /* the --max-regression limit on it in percent, NAN = not judged */
+    int regressed; /* worse by more than limit, or judged and missing from NEW */
+};
+
+struct report_compare {
+    struct report_cmp_row *rows; /* malloc'ed */
+    size_t n;
+    size_t nregressed;
+    const char *base_name, *new_name; /* the file names, for the headings */
+    const struct report *base, *nw;
+};
+
+/* Compare base and nw (the histograms' percentiles, the main counters and rates) and judge the
+ * limits rg[0..nrg). Returns 0, or HERD_E_INVAL with "--max-regression: ..." in err when a limit
+ * names a figure neither report has. Free with report_compare_free. */
+int report_compare_build(const struct report *base, const struct report *nw, const char *base_name,
+                         const char *new_name, const struct report_regression *rg, size_t nrg,
+                         struct report_compare *out, char *err, size_t errlen);
+/* The comparison as a table with deltas, regressions marked, a verdict line when judged. */
+void report_compare_print(FILE *out, const struct report_compare *c);
+/* The comparison as one self-contained HTML page: the table and, per histogram, both runs'
+ * percentile distributions in one chart; connections and messages per second of both. */
+int report_compare_html_write(const struct report_compare *c, const char *path, char *err,
+                              size_t errlen);
+void report_compare_free(struct report_compare *c);
+
 /* ---- reading reports back (`herd merge`, `herd run --procs`) ---- */
 
 /* A JSON report (version 1) read back. It owns everything it points to; free it with
@@ -300,6 +375,7 @@ struct report_read {
     struct report_limit limit;
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
     size_t nwarnings;
+    struct report_env env; /* "environment", zeroed when absent; a merge keeps the first's */
 };
 
 /* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever
