@@ -584,6 +584,73 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
     return rc;
 }
 
+/* The field being read at byte pos of a JSON text, as "timeseries[3].sent" (nothing at the top
+ * level): the innermost object key and array index open there. For messages about a report
+ * that is cut short or broken. */
+static void json_path_at(const char *text, size_t pos, char *out, size_t outlen)
+{
+    enum { DEPTH = 32 };
+    struct {
+        int is_obj, expect_key;
+        size_t index;
+        char key[48];
+    } st[DEPTH];
+    int depth = 0, skipped = 0; /* skipped: levels deeper than DEPTH */
+    for (size_t i = 0; i < pos; i++) {
+        char ch = text[i];
+        if (ch == '"') {
+            int capture = depth > 0 && !skipped && st[depth - 1].is_obj && st[depth - 1].expect_key;
+            size_t k = 0;
+            for (i++; i < pos && text[i] != '"'; i++) {
+                if (text[i] == '\\')
+                    i++;
+                else if (capture && k + 1 < sizeof st[0].key)
+                    st[depth - 1].key[k++] = text[i];
+            }
+            if (capture)
+                st[depth - 1].key[k] = '\0';
+        } else if (ch == '{' || ch == '[') {
+            if (depth == DEPTH) {
+                skipped++;
+                continue;
+            }
+            st[depth].is_obj = ch == '{';
+            st[depth].expect_key = ch == '{';
+            st[depth].index = 0;
+            st[depth].key[0] = '\0';
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (skipped)
+                skipped--;
+            else if (depth)
+                depth--;
+        } else if (ch == ',' && depth && !skipped) {
+            if (st[depth - 1].is_obj) {
+                st[depth - 1].expect_key = 1;
+                st[depth - 1].key[0] = '\0';
+            } else {
+                st[depth - 1].index++;
+            }
+        } else if (ch == ':' && depth && !skipped && st[depth - 1].is_obj) {
+            st[depth - 1].expect_key = 0;
+        }
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (int d = 0; d < depth && used < outlen; d++) {
+        int n;
+        if (st[d].is_obj && st[d].key[0])
+            n = snprintf(out + used, outlen - used, "%s%s", used ? "." : "", st[d].key);
+        else if (!st[d].is_obj)
+            n = snprintf(out + used, outlen - used, "[%zu]", st[d].index);
+        else
+            n = 0;
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
 int report_json_parse(const char *text, size_t len, const char *name, struct report_read *out,
                       char *err, size_t errlen)
 {
@@ -593,8 +660,21 @@ int report_json_parse(const char *text, size_t len, const char *name, struct rep
     struct rd c = {name ? name : "report", err, errlen, ""};
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return fail(&c, "not JSON (line %d, column %d: %s)", jerr.line, jerr.column, jerr.text);
+    if (!root) {
+        size_t at = jerr.position > 0 && (size_t)jerr.position <= len ? (size_t)jerr.position : len;
+        char path[256];
+        json_path_at(text, at, path, sizeof path);
+        /* Cut short (a run killed while writing, a partial copy): say so, and where. */
+        int truncated =
+            at >= len || strstr(jerr.text, "end of file") || strstr(jerr.text, "premature end");
+        if (len == 0)
+            return fail(&c, "empty file, not a herd report");
+        if (truncated)
+            return fail(&c, "truncated: the JSON ends inside %s (line %d, column %d)",
+                        path[0] ? path : "the top level", jerr.line, jerr.column);
+        return fail(&c, "not JSON at %s (line %d, column %d: %s)", path[0] ? path : "the top level",
+                    jerr.line, jerr.column, jerr.text);
+    }
     int rc = read_root(&c, root, out);
     json_decref(root);
     return rc;

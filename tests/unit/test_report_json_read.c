@@ -245,8 +245,13 @@ static void bad(const char *text, const char *want)
 
 static void test_malformed(void)
 {
-    bad("", "not JSON");
-    bad("{\"report_version\":1", "not JSON");
+    bad("", "empty file, not a herd report");
+    bad("{\"report_version\":1", "truncated: the JSON ends inside report_version");
+    bad("{\"report_version\":1,\"counters\":{},\"timeseries\":[{\"t\":1},{\"t\":2,\"sent\":",
+        "truncated: the JSON ends inside timeseries[1].sent");
+    bad("{\"report_version\":1,\"counters\":{\"a\":1,", "truncated: the JSON ends inside counters");
+    bad("{\"report_version\":1,\"config\":{\"url\":\"ws://h/\\\"x", "inside config.url");
+    bad("{\"report_version\":1,\"counters\":{\"a\":1,}}", "not JSON at counters");
     bad("[1,2]", "not a herd report (not a JSON object)");
     bad("{}", "not a herd report (report_version missing)");
     bad("{\"tool\":\"k6\",\"report_version\":1}", "not a herd report");
