@@ -36,6 +36,8 @@ BUILD_PKGS=(build-essential pkg-config libssl-dev zlib1g-dev libyaml-dev libjans
 # To test it (`make test`, CI): the fuzzing compiler, the peers, the tools the tests drive.
 TEST_PKGS=(clang libclang-rt-14-dev python3-pytest python3-websockets nodejs npm openssl nginx
     libnginx-mod-nchan websocketd clang-format iproute2 groff-base)
+# The headless browser that loads the HTML report (tests/integration/test_html.py).
+TEST_PKGS+=(chromium)
 PKGS=("${BUILD_PKGS[@]}")
 [ "$build_only" = 1 ] || PKGS+=("${TEST_PKGS[@]}")
 

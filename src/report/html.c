@@ -177,14 +177,16 @@ static void kv_table(struct sbuf *b, const struct report_kv *kv, size_t n)
     sb_put(b, "</table></div>\n");
 }
 
-static void section_head(struct sbuf *b, const struct report *r)
+static void section_head(struct sbuf *b, const struct report *r, const char *heading)
 {
     const char *what = r->target;
     for (size_t i = 0; !what && i < r->nconfig; i++) {
         if (r->config[i].key && strcmp(r->config[i].key, "file") == 0)
             what = r->config[i].value;
     }
-    sb_put(b, "<header><h1>herd report</h1>\n<p class=\"target\"><code>");
+    sb_put(b, "<header><h1>");
+    sb_esc(b, heading);
+    sb_put(b, "</h1>\n<p class=\"target\"><code>");
     sb_esc(b, what ? what : "");
     sb_put(b, "</code></p>\n<p>");
     sb_printf(b, "<span class=\"badge %s\">%s</span> ", r->complete ? "ok" : "bad",
@@ -209,13 +211,15 @@ static void section_head(struct sbuf *b, const struct report *r)
     sb_put(b, "</header>\n");
 }
 
-static void section_thresholds(struct sbuf *b, const struct report *r)
+static void section_thresholds(struct sbuf *b, const struct report *r, const char *pfx)
 {
     if (!r->nthresholds)
         return;
-    sb_put(b,
-           "<section id=\"thresholds\"><h2>Thresholds</h2>\n<div class=\"scroll\"><table>"
-           "<tr><th></th><th>threshold</th><th>group</th><th class=\"num\">measured</th></tr>\n");
+    sb_printf(b,
+              "<section id=\"%sthresholds\"><h2>Thresholds</h2>\n<div class=\"scroll\"><table>"
+              "<tr><th></th><th>threshold</th><th>group</th><th class=\"num\">measured</th>"
+              "</tr>\n",
+              pfx);
     for (size_t i = 0; i < r->nthresholds; i++) {
         const struct threshold_result *res = &r->thresholds[i];
         sb_printf(b, "<tr><td class=\"%s\">%s</td><td><code>", res->ok ? "ok" : "bad",
@@ -238,10 +242,10 @@ static void section_thresholds(struct sbuf *b, const struct report *r)
     sb_put(b, "</table></div></section>\n");
 }
 
-static void section_summary(struct sbuf *b, const struct report *r)
+static void section_summary(struct sbuf *b, const struct report *r, const char *pfx)
 {
     double secs = r->duration_s > 0 ? r->duration_s : 0;
-    sb_put(b, "<section id=\"summary\"><h2>Summary</h2>\n");
+    sb_printf(b, "<section id=\"%ssummary\"><h2>Summary</h2>\n", pfx);
     if (r->ngroups)
         sb_put(b, "<h3>the whole run</h3>\n");
     counters_table(b, r->total, secs);
@@ -267,9 +271,9 @@ static void section_summary(struct sbuf *b, const struct report *r)
 
 /* The per-second charts: connections, attempts, messages, then p50 and p99 of each histogram
  * that has samples in some second. */
-static void section_timeseries(struct sbuf *b, const struct report *r)
+static void section_timeseries(struct sbuf *b, const struct report *r, const char *pfx)
 {
-    sb_put(b, "<section id=\"timeseries\"><h2>Over the run, second by second</h2>\n");
+    sb_printf(b, "<section id=\"%stimeseries\"><h2>Over the run, second by second</h2>\n", pfx);
     size_t n = r->nrows;
     if (!n || !r->rows) {
         sb_put(b, "<p class=\"mut\">no time series (the run lasted under a second)</p>"
@@ -297,8 +301,10 @@ static void section_timeseries(struct sbuf *b, const struct report *r)
         y2[i] = (double)row->attempted / dt;
         y3[i] = (double)row->failed / dt;
     }
+    char id[80];
+    snprintf(id, sizeof id, "%sconnections", pfx);
     struct svg_series s[4] = {{"open", y0}, {"connecting", y1}};
-    svg_chart(b, "connections", "Open connections", SVG_X_SECONDS, SVG_Y_COUNT, x, n, s, 2);
+    svg_chart(b, id, "Open connections", SVG_X_SECONDS, SVG_Y_COUNT, x, n, s, 2);
     double *y4 = calloc(n * 3, sizeof *y4);
     if (!y4) {
         b->oom = 1;
@@ -312,8 +318,9 @@ static void section_timeseries(struct sbuf *b, const struct report *r)
         }
         struct svg_series a[4] = {
             {"attempts/s", y2}, {"failures/s", y3}, {"reconnects/s", y4}, {"errors/s", y4 + n}};
-        svg_chart(b, "attempts", "Connection attempts, failures and reconnects per second",
-                  SVG_X_SECONDS, SVG_Y_COUNT, x, n, a, 4);
+        snprintf(id, sizeof id, "%sattempts", pfx);
+        svg_chart(b, id, "Connection attempts, failures and reconnects per second", SVG_X_SECONDS,
+                  SVG_Y_COUNT, x, n, a, 4);
         for (size_t i = 0; i < n; i++) {
             const struct ts_row *row = &r->rows[i];
             double dt = i ? row->t - r->rows[i - 1].t : row->t;
@@ -322,8 +329,8 @@ static void section_timeseries(struct sbuf *b, const struct report *r)
             y1[i] = (double)row->received / dt;
         }
         struct svg_series m[2] = {{"out (sent)/s", y0}, {"in (received)/s", y1}};
-        svg_chart(b, "messages", "Messages per second, out and in", SVG_X_SECONDS, SVG_Y_COUNT, x,
-                  n, m, 2);
+        snprintf(id, sizeof id, "%smessages", pfx);
+        svg_chart(b, id, "Messages per second, out and in", SVG_X_SECONDS, SVG_Y_COUNT, x, n, m, 2);
         free(y4);
     }
     for (int mt = 0; mt < M_COUNT; mt++) {
@@ -335,8 +342,8 @@ static void section_timeseries(struct sbuf *b, const struct report *r)
         }
         if (!any)
             continue;
-        char id[64], title[96];
-        snprintf(id, sizeof id, "ts-%s", metric_name[mt]);
+        char title[96];
+        snprintf(id, sizeof id, "%sts-%s", pfx, metric_name[mt]);
         snprintf(title, sizeof title, "%s: p50 and p99 of each second", metric_name[mt]);
         struct svg_series p[2] = {{"p50", y0}, {"p99", y1}};
         svg_chart(b, id, title, SVG_X_SECONDS, SVG_Y_US, x, n, p, 2);
@@ -348,7 +355,7 @@ static void section_timeseries(struct sbuf *b, const struct report *r)
 
 /* One percentile-distribution chart per histogram with samples: the whole run's curve, and each
  * group's beside it. */
-static void section_distributions(struct sbuf *b, const struct report *r)
+static void section_distributions(struct sbuf *b, const struct report *r, const char *pfx)
 {
     double grid[PCT_POINTS];
     size_t n = svg_percentile_grid(grid, PCT_POINTS);
@@ -363,9 +370,11 @@ static void section_distributions(struct sbuf *b, const struct report *r)
         if (!h || h->total_count == 0)
             continue;
         if (!opened) {
-            sb_put(b, "<section id=\"distributions\"><h2>Percentile distributions</h2>\n"
-                      "<p class=\"mut\">Each histogram's value at every percentile, to 99.999 %, "
-                      "on a log scale of 1/(1-p).</p>\n<div class=\"charts\">\n");
+            sb_printf(b,
+                      "<section id=\"%sdistributions\"><h2>Percentile distributions</h2>\n"
+                      "<p class=\"mut\">Each histogram's value at every percentile, to 99.999 %%, "
+                      "on a log scale of 1/(1-p).</p>\n<div class=\"charts\">\n",
+                      pfx);
             opened = 1;
         }
         struct svg_series s[SVG_MAX_SERIES];
@@ -389,8 +398,8 @@ static void section_distributions(struct sbuf *b, const struct report *r)
             for (size_t i = 0; i < n; i++)
                 y[k * n + i] = (double)hist_percentile(src[k], grid[i]);
         }
-        char id[64], title[96];
-        snprintf(id, sizeof id, "pct-%s", metric_name[m]);
+        char id[80], title[96];
+        snprintf(id, sizeof id, "%spct-%s", pfx, metric_name[m]);
         snprintf(title, sizeof title, "%s: percentile distribution (%" PRId64 " samples)",
                  metric_name[m], h->total_count);
         svg_chart(b, id, title, SVG_X_PERCENTILE, SVG_Y_US, grid, n, s, ns);
@@ -400,20 +409,22 @@ static void section_distributions(struct sbuf *b, const struct report *r)
     free(y);
 }
 
-static void section_errors(struct sbuf *b, const struct report *r)
+static void section_errors(struct sbuf *b, const struct report *r, const char *pfx)
 {
-    sb_put(b, "<section id=\"errors\"><h2>Errors</h2>\n");
+    sb_printf(b, "<section id=\"%serrors\"><h2>Errors</h2>\n", pfx);
     errors_table(b, r->total);
     sb_put(b, "</section>\n");
 }
 
 /* Stages, recovery after drops, the local limit, warnings: each only when there is one. */
-static void section_blocks(struct sbuf *b, const struct report *r)
+static void section_blocks(struct sbuf *b, const struct report *r, const char *pfx)
 {
     if (r->nstages) {
-        sb_put(b, "<section id=\"stages\"><h2>Stages</h2>\n<div class=\"scroll\"><table><tr>"
+        sb_printf(b,
+                  "<section id=\"%sstages\"><h2>Stages</h2>\n<div class=\"scroll\"><table><tr>"
                   "<th></th><th class=\"num\">from</th><th class=\"num\">to</th>"
-                  "<th class=\"num\">connections</th><th>reached</th></tr>\n");
+                  "<th class=\"num\">connections</th><th>reached</th></tr>\n",
+                  pfx);
         for (size_t k = 0; k < r->nstages; k++) {
             const struct report_stage *st = &r->stages[k];
             sb_printf(b,
@@ -431,9 +442,9 @@ static void section_blocks(struct sbuf *b, const struct report *r)
     struct report_recovery_fig f;
     if (report__recovery(r, &f)) {
         sb_printf(b,
-                  "<section id=\"recovery\"><h2>Recovery after drops</h2>\n<p>%" PRIu64
+                  "<section id=\"%srecovery\"><h2>Recovery after drops</h2>\n<p>%" PRIu64
                   " dropped, %" PRIu64 " back",
-                  f.dropped, f.back);
+                  pfx, f.dropped, f.back);
         if (f.back) {
             char b50[24], b90[24], b100[24];
             report_fmt_us(b50, sizeof b50, (double)f.back_50_us);
@@ -454,14 +465,14 @@ static void section_blocks(struct sbuf *b, const struct report *r)
     }
     if (r->limit.asked) {
         sb_printf(b,
-                  "<section id=\"limit\"><h2>Local limit</h2>\n<p class=\"bad\">%" PRIu64
+                  "<section id=\"%slimit\"><h2>Local limit</h2>\n<p class=\"bad\">%" PRIu64
                   " connections asked for, %" PRIu64 " reached: this machine ran out of ",
-                  r->limit.asked, r->limit.reached);
+                  pfx, r->limit.asked, r->limit.reached);
         sb_esc(b, r->limit.cause);
         sb_printf(b, " (%" PRIu64 " errors of that class).</p></section>\n", r->limit.errors);
     }
     if (r->nwarnings) {
-        sb_put(b, "<section id=\"warnings\"><h2>Warnings</h2>\n<ul>\n");
+        sb_printf(b, "<section id=\"%swarnings\"><h2>Warnings</h2>\n<ul>\n", pfx);
         for (size_t i = 0; i < r->nwarnings; i++) {
             sb_put(b, "<li>");
             sb_esc(b, r->warnings[i]);
@@ -471,9 +482,9 @@ static void section_blocks(struct sbuf *b, const struct report *r)
     }
 }
 
-static void section_config(struct sbuf *b, const struct report *r)
+static void section_config(struct sbuf *b, const struct report *r, const char *pfx)
 {
-    sb_put(b, "<section id=\"config\"><h2>Configuration</h2>\n");
+    sb_printf(b, "<section id=\"%sconfig\"><h2>Configuration</h2>\n", pfx);
     if (r->env.command_line[0]) {
         sb_put(b, "<h3>command line</h3>\n<pre>");
         sb_esc(b, r->env.command_line);
@@ -487,8 +498,10 @@ static void section_config(struct sbuf *b, const struct report *r)
         sb_put(b, "</h3>\n");
         kv_table(b, r->groups[i].config, r->groups[i].nconfig);
     }
-    sb_put(b, "</section>\n<section id=\"environment\"><h2>Environment</h2>\n"
-              "<div class=\"scroll\"><table>\n<tr><th>herd</th><td>");
+    sb_printf(b,
+              "</section>\n<section id=\"%senvironment\"><h2>Environment</h2>\n"
+              "<div class=\"scroll\"><table>\n<tr><th>herd</th><td>",
+              pfx);
     sb_esc(b, r->tool_version ? r->tool_version : "unknown");
     sb_put(b, "</td></tr>\n");
     if (r->env.host[0]) {
@@ -507,22 +520,30 @@ static void section_config(struct sbuf *b, const struct report *r)
     sb_put(b, "</table></div></section>\n");
 }
 
+/* Everything of one report after the page's head; pfx makes its ids unique on a page of
+ * several. */
+static void report_body(struct sbuf *b, const struct report *r, const char *heading,
+                        const char *pfx)
+{
+    section_head(b, r, heading);
+    section_thresholds(b, r, pfx);
+    if (r->total) {
+        section_summary(b, r, pfx);
+        section_timeseries(b, r, pfx);
+        section_distributions(b, r, pfx);
+        section_errors(b, r, pfx);
+    }
+    section_blocks(b, r, pfx);
+    section_config(b, r, pfx);
+}
+
 int report_html_render(const struct report *r, char **out, size_t *len)
 {
     struct sbuf b = {0};
     char title[300];
     snprintf(title, sizeof title, "herd report: %s", r->target ? r->target : "scenario");
     html_head(&b, title);
-    section_head(&b, r);
-    section_thresholds(&b, r);
-    if (r->total) {
-        section_summary(&b, r);
-        section_timeseries(&b, r);
-        section_distributions(&b, r);
-        section_errors(&b, r);
-    }
-    section_blocks(&b, r);
-    section_config(&b, r);
+    report_body(&b, r, "herd report", "");
     sb_printf(&b, "<footer class=\"mut\"><p>Written by herd %s.</p></footer>\n</body>\n</html>\n",
               r->tool_version ? r->tool_version : "");
     if (b.oom) {
@@ -532,6 +553,39 @@ int report_html_render(const struct report *r, char **out, size_t *len)
     *out = b.p;
     *len = b.len;
     return 0;
+}
+
+int report_html_write_set(const struct report *const *r, const char *const *titles, size_t n,
+                          const char *title, const char *path, char *err, size_t errlen)
+{
+    struct sbuf b = {0};
+    html_head(&b, title);
+    sb_put(&b, "<h1>");
+    sb_esc(&b, title);
+    sb_put(&b, "</h1>\n<nav><ul>\n");
+    for (size_t i = 0; i < n; i++) {
+        sb_printf(&b, "<li><a href=\"#run%zu\">", i);
+        sb_esc(&b, titles[i]);
+        sb_put(&b, "</a></li>\n");
+    }
+    sb_put(&b, "</ul></nav>\n");
+    for (size_t i = 0; i < n; i++) {
+        char pfx[32];
+        snprintf(pfx, sizeof pfx, "run%zu-", i);
+        sb_printf(&b, "<article class=\"run\" id=\"run%zu\">\n", i);
+        report_body(&b, r[i], titles[i], pfx);
+        sb_put(&b, "</article>\n");
+    }
+    sb_put(&b, "<footer class=\"mut\"><p>Written by herd.</p></footer>\n</body>\n</html>\n");
+    if (b.oom) {
+        sb_free(&b);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot build the HTML report: out of memory", path);
+        return HERD_E_NOMEM;
+    }
+    int rc = atomic_file_write(path, b.p, b.len, err, errlen);
+    sb_free(&b);
+    return rc;
 }
 
 int report_html_write(const struct report *r, const char *path, char *err, size_t errlen)

@@ -220,6 +220,10 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
  * returns 0 or HERD_E_NOMEM. */
 int report_html_write(const struct report *r, const char *path, char *err, size_t errlen);
 int report_html_render(const struct report *r, char **out, size_t *len);
+/* Several reports on one page (herd demo: ping, echo, broadcast), each under its title, with
+ * `title` over them all. */
+int report_html_write_set(const struct report *const *r, const char *const *titles, size_t n,
+                          const char *title, const char *path, char *err, size_t errlen);
 
 /* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
  * with a one-line message in err. */
