@@ -80,14 +80,18 @@ static const char usage_serve_head[] =
 static const char usage_demo[] =
     "usage: herd demo [OPTIONS]\n"
     "\n"
-    "Start `herd serve` on loopback, run a short ping load and a short echo load against it,\n"
-    "print the summaries and write a JSON report of each. Nothing to set up.\n"
+    "Start `herd serve` on loopback and run three short loads against it: ping, echo, and a\n"
+    "broadcast (4 publishers, WebSocket and SSE subscribers on one topic). Print each summary,\n"
+    "write a JSON report of each and one HTML report of the three, whose path comes last.\n"
+    "Nothing to set up.\n"
     "\n"
     "options:\n"
     "      --out DIR             where the reports go (default herd-demo)\n"
     "      --json F              the echo phase's report goes to F instead\n"
+    "      --html F              the HTML report goes to F instead of DIR/demo.html\n"
     "  -d DUR                    length of each phase (default 3s)\n"
-    "  -c N                      connections (default 100)\n"
+    "  -c N                      connections of ping and echo, subscribers of the broadcast\n"
+    "                            (default 100)\n"
     "  -h, --help                this text\n";
 
 static const char usage_merge_head[] =
@@ -98,7 +102,7 @@ static const char usage_merge_head[] =
     "bucket, so percentiles are exact; per-second percentiles of the time series become the\n"
     "largest of the shards' (an upper bound). The reports' thresholds are evaluated again on\n"
     "the merged figures, with any given here. Given one report, it prints that report's\n"
-    "summary (and writes it again with --json or --csv).\n"
+    "summary (and writes it again with --json, --csv or --html).\n"
     "\n"
     "Reports that are not shards of one run (no --shard I/N, different N, a shard twice,\n"
     "other settings, runs that did not overlap in time) are refused, exit 2, unless --force.\n";
