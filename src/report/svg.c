@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,8 @@ static const char *const palette[SVG_MAX_SERIES] = {
 #define MT 10.0
 #define MB 28.0 /* bottom margin: x labels */
 #define HOVER_COLUMNS 320 /* at most this many hover columns, whatever the points */
+#define DRAW_ALL_UP_TO 1200 /* longer series are thinned to DRAW_BUCKETS slices */
+#define DRAW_BUCKETS 600
 #define PCT_DECADES 5.0 /* 99.999 % */
 
 /* A "nice" step (1, 2 or 5 times a power of ten) that divides span into about n steps. */
@@ -292,20 +295,51 @@ void svg_chart(struct sbuf *b, const char *id, const char *title, enum svg_xaxis
     }
     sb_printf(b, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML,
               W - MR, MT + ph, MT + ph);
-    /* one path per series; a single point is drawn as a short dash so that it shows */
+    /* One path per series; a single point is drawn as a short dash so that it shows. A long
+     * series (an hour of seconds) is thinned to the lowest and the highest point of each of
+     * DRAW_BUCKETS slices, in order: no more points than the chart has pixels for, and every
+     * spike still drawn. */
+    size_t nb = n > DRAW_ALL_UP_TO ? DRAW_BUCKETS : n;
+    size_t *pick = malloc((2 * nb + 1) * sizeof *pick);
+    if (!pick) {
+        b->oom = 1;
+        return;
+    }
     for (size_t k = 0; k < ns; k++) {
+        const double *y = s[k].y;
+        size_t np = 0;
+        for (size_t c = 0; c < nb; c++) {
+            size_t lo = nb == n ? c : c * n / nb, hi = nb == n ? c + 1 : (c + 1) * n / nb;
+            size_t mn = SIZE_MAX, mx = SIZE_MAX;
+            for (size_t i = lo; i < hi; i++) {
+                if (!isfinite(y[i]))
+                    continue;
+                if (mn == SIZE_MAX || y[i] < y[mn])
+                    mn = i;
+                if (mx == SIZE_MAX || y[i] > y[mx])
+                    mx = i;
+            }
+            if (mn == SIZE_MAX) {
+                pick[np++] = SIZE_MAX; /* a gap */
+            } else if (mn == mx) {
+                pick[np++] = mn;
+            } else {
+                pick[np++] = mn < mx ? mn : mx;
+                pick[np++] = mn < mx ? mx : mn;
+            }
+        }
         int pen = 0, drawn = 0;
-        for (size_t i = 0; i < n; i++) {
-            double v = s[k].y[i];
-            if (!isfinite(v)) {
+        for (size_t j = 0; j < np; j++) {
+            size_t i = pick[j];
+            if (i == SIZE_MAX) {
                 pen = 0;
                 continue;
             }
             double px = ML + pw * x_frac(xaxis, x[i], xmax);
-            double py = MT + ph - (v / ytop) * ph;
+            double py = MT + ph - (y[i] / ytop) * ph;
             if (!drawn)
                 sb_printf(b, "<path class=\"line\" stroke=\"%s\" d=\"", palette[k]);
-            int alone = !pen && (i + 1 >= n || !isfinite(s[k].y[i + 1]));
+            int alone = !pen && (j + 1 >= np || pick[j + 1] == SIZE_MAX);
             if (alone)
                 sb_printf(b, "M%.1f %.1fh4", px - 2, py);
             else
@@ -316,6 +350,7 @@ void svg_chart(struct sbuf *b, const char *id, const char *title, enum svg_xaxis
         if (drawn)
             sb_put(b, "\"/>");
     }
+    free(pick);
     /* hover columns: every series' value at that x */
     size_t cols = n < HOVER_COLUMNS ? n : HOVER_COLUMNS;
     sb_put(b, "<g class=\"hov\">");

@@ -94,10 +94,17 @@ static void test_chart(void)
         xs[i] = (double)i + 1;
         ys[i] = (double)(i % 7);
     }
+    ys[2345] = 1000; /* one spike: thinned or not, it is drawn */
     struct svg_series one = {"y", ys};
     svg_chart(&b, "id3", "T", SVG_X_SECONDS, SVG_Y_COUNT, xs, n, &one, 1);
     CHECK_EQ_U64(count(b.p, "<rect "), 320);
     CHECK_EQ_U64(count(b.p, "<path class=\"line\""), 1);
+    const char *path = strstr(b.p, " d=\"");
+    size_t points = 0;
+    for (const char *p = path ? path + 4 : ""; *p && *p != '"'; p++)
+        points += *p == 'L' || *p == 'M';
+    CHECK(points > 600 && points <= 1200); /* the lowest and highest of 600 slices */
+    CHECK(path && strstr(path, " 10.0L") != NULL); /* the spike touches the top (y = 10) */
     sb_free(&b);
 
     double grid[121];
