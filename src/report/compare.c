@@ -65,7 +65,7 @@ int report_regression_parse(const char *text, struct report_regression *out, siz
                 return HERD_E_INVAL;
             }
             for (const char *c = item; *c; c++) {
-                if (!isalnum((unsigned char)*c) && !strchr("._/", *c)) {
+                if (!isalnum((unsigned char)*c) && !strchr("._/:-", *c)) {
                     snprintf(why, whylen, "--max-regression \"%s\": \"%s\" is not a metric", text,
                              item);
                     return HERD_E_INVAL;
@@ -131,43 +131,49 @@ static double per_s(uint64_t v, double secs)
     return secs > 0 ? (double)v / secs : 0;
 }
 
-/* Whether the limit's metric names this row: exactly, or its histogram (its judged stats). */
-static int selects(const char *metric, const struct report_cmp_row *row, int judged_stat)
+/* The part of a row name after its group ("subs:rtt.p99" -> "rtt.p99"). */
+static const char *figure_of(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    return colon ? colon + 1 : name;
+}
+
+/* Whether the limit's metric names this row: exactly (2), or its histogram's judged stats (1),
+ * in the same group ("rtt" names "rtt.p99"; "subs:rtt" names "subs:rtt.p99"). */
+static int selects(const char *metric, const struct report_cmp_row *row)
 {
     if (strcmp(metric, row->name) == 0)
         return 2;
     size_t ml = strlen(metric);
-    return judged_stat && strncmp(row->name, metric, ml) == 0 && row->name[ml] == '.' &&
-           is_metric(metric, ml);
+    const char *fig = figure_of(metric);
+    return row->in_default && strncmp(row->name, metric, ml) == 0 && row->name[ml] == '.' &&
+           is_metric(fig, strlen(fig));
 }
 
-int report_compare_build(const struct report *base, const struct report *nw, const char *base_name,
-                         const char *new_name, const struct report_regression *rg, size_t nrg,
-                         struct report_compare *out, char *err, size_t errlen)
+/* The rows of one pair of figures: the run's (prefix "") or a group's ("NAME:"). Returns 0, or
+ * -1 out of memory. */
+static int stats_rows(struct rows *rows, const char *prefix, const struct stats *bs,
+                      const struct stats *ns, double bsec, double nsec)
 {
-    memset(out, 0, sizeof *out);
-    out->base = base;
-    out->nw = nw;
-    out->base_name = base_name;
-    out->new_name = new_name;
-    struct rows rows = {0};
-    const struct stats *bs = base->total, *ns = nw->total;
-    double bsec = base->duration_s, nsec = nw->duration_s;
-    /* judged[i]: the row is one of the default set */
-    unsigned char judged[1024];
-    size_t nj = 0;
-#define ROW(name, kind, dir, hb, vb, hn, vn, dflt)                                                 \
+    static const struct stats empty_stats; /* a group only one report has */
+    int hb0 = bs != NULL, hn0 = ns != NULL;
+    bs = bs ? bs : &empty_stats;
+    ns = ns ? ns : &empty_stats;
+    char name[sizeof rows->v->name];
+#define ROW(label, kind, dir, hb, vb, hn, vn, dflt)                                                \
     do {                                                                                           \
-        struct report_cmp_row *r_ = row_add(&rows, name, kind, dir);                               \
-        if (!r_ || nj >= sizeof judged)                                                            \
-            goto oom;                                                                              \
-        r_->has_base = (hb);                                                                       \
+        snprintf(name, sizeof name, "%s%s", prefix, label);                                        \
+        struct report_cmp_row *r_ = row_add(rows, name, kind, dir);                                \
+        if (!r_)                                                                                   \
+            return -1;                                                                             \
+        r_->has_base = (hb) && hb0;                                                                \
         r_->base = (vb);                                                                           \
-        r_->has_new = (hn);                                                                        \
+        r_->has_new = (hn) && hn0;                                                                 \
         r_->nw = (vn);                                                                             \
-        judged[nj++] = (dflt);                                                                     \
+        r_->in_default = (dflt);                                                                   \
     } while (0)
-    ROW("duration_s", CMP_SECONDS, 0, 1, bsec, 1, nsec, 0);
+    if (!*prefix)
+        ROW("duration_s", CMP_SECONDS, 0, 1, bsec, 1, nsec, 0);
     static const struct {
         enum counter c;
         int dir;
@@ -190,17 +196,56 @@ int report_compare_build(const struct report *base, const struct report *nw, con
         int b = hb && hb->total_count > 0, n = hn && hn->total_count > 0;
         if (!b && !n)
             continue;
-        char name[64];
-        snprintf(name, sizeof name, "%s.count", metric_name[m]);
-        ROW(name, CMP_COUNT, 0, 1, b ? (double)hb->total_count : 0, 1,
+        char label[64];
+        snprintf(label, sizeof label, "%s.count", metric_name[m]);
+        ROW(label, CMP_COUNT, 0, 1, b ? (double)hb->total_count : 0, 1,
             n ? (double)hn->total_count : 0, 0);
         for (size_t k = 0; k < ARRAY_SIZE(stat_cols); k++) {
-            snprintf(name, sizeof name, "%s.%s", metric_name[m], stat_cols[k].suffix);
-            ROW(name, CMP_TIME, 1, b, b ? stat_of(hb, stat_cols[k].p) : NAN, n,
+            snprintf(label, sizeof label, "%s.%s", metric_name[m], stat_cols[k].suffix);
+            ROW(label, CMP_TIME, 1, b, b ? stat_of(hb, stat_cols[k].p) : NAN, n,
                 n ? stat_of(hn, stat_cols[k].p) : NAN, stat_cols[k].judged);
         }
     }
 #undef ROW
+    return 0;
+}
+
+static const struct stats *group_stats(const struct report *r, const char *name)
+{
+    for (size_t g = 0; g < r->ngroups; g++) {
+        if (r->groups[g].name && strcmp(r->groups[g].name, name) == 0)
+            return r->groups[g].stats;
+    }
+    return NULL;
+}
+
+int report_compare_build(const struct report *base, const struct report *nw, const char *base_name,
+                         const char *new_name, const struct report_regression *rg, size_t nrg,
+                         struct report_compare *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->base = base;
+    out->nw = nw;
+    out->base_name = base_name;
+    out->new_name = new_name;
+    struct rows rows = {0};
+    double bsec = base->duration_s, nsec = nw->duration_s;
+    if (stats_rows(&rows, "", base->total, nw->total, bsec, nsec) != 0)
+        goto oom;
+    /* Scenario groups by name: BASE's in its order, then those only NEW has. */
+    for (int side = 0; side < 2; side++) {
+        const struct report *r = side ? nw : base;
+        for (size_t g = 0; g < r->ngroups; g++) {
+            const char *gname = r->groups[g].name ? r->groups[g].name : "";
+            if (side && group_stats(base, gname))
+                continue;
+            char prefix[REPORT_GROUP_NAME + 2];
+            snprintf(prefix, sizeof prefix, "%s:", gname);
+            if (stats_rows(&rows, prefix, group_stats(base, gname), group_stats(nw, gname), bsec,
+                           nsec) != 0)
+                goto oom;
+        }
+    }
     /* deltas */
     for (size_t i = 0; i < rows.n; i++) {
         struct report_cmp_row *r = &rows.v[i];
@@ -216,12 +261,12 @@ int report_compare_build(const struct report *base, const struct report *nw, con
     for (size_t k = 0; k < nrg; k++) {
         int matched = !rg[k].metric[0];
         for (size_t i = 0; i < rows.n && !matched; i++)
-            matched = selects(rg[k].metric, &rows.v[i], judged[i]) != 0;
+            matched = selects(rg[k].metric, &rows.v[i]) != 0;
         if (!matched) {
             snprintf(err, errlen,
                      "--max-regression: neither report has a figure named \"%s\" (a histogram "
                      "with samples such as rtt or rtt.p99, a counter such as errors or "
-                     "connections.failed, or messages.received/s)",
+                     "connections.failed, messages.received/s; GROUP:rtt.p99 in a scenario)",
                      rg[k].metric);
             free(rows.v);
             return HERD_E_INVAL;
@@ -230,8 +275,8 @@ int report_compare_build(const struct report *base, const struct report *nw, con
     for (int strength = 0; strength <= 2; strength++) {
         for (size_t k = 0; k < nrg; k++) {
             for (size_t i = 0; i < rows.n; i++) {
-                int s = !rg[k].metric[0] ? (judged[i] ? 0 : -1)
-                                         : selects(rg[k].metric, &rows.v[i], judged[i]);
+                int s = !rg[k].metric[0] ? (rows.v[i].in_default ? 0 : -1)
+                                         : selects(rg[k].metric, &rows.v[i]);
                 if (s == strength && (s > 0 || !rg[k].metric[0]))
                     rows.v[i].limit = rg[k].pct;
             }
@@ -300,18 +345,29 @@ void report_compare_print(FILE *out, const struct report_compare *c)
     fputc('\n', out);
     run_line(out, "BASE", c->base_name, c->base);
     run_line(out, "NEW", c->new_name, c->nw);
-    fprintf(out, "\n%-24s%12s%12s%10s\n", "", "BASE", "NEW", "delta");
+    int w = 24; /* the name column: as wide as the longest name */
+    for (size_t i = 0; i < c->n; i++) {
+        int l = (int)strlen(c->rows[i].name) + 2;
+        w = l > w ? l : w;
+    }
+    fprintf(out, "\n%-*s%12s%12s%10s\n", w, "", "BASE", "NEW", "delta");
     for (size_t i = 0; i < c->n; i++) {
         const struct report_cmp_row *r = &c->rows[i];
+        /* a heading before each scenario group's rows */
+        const char *fig = figure_of(r->name);
+        if (fig != r->name &&
+            (i == 0 || figure_of(c->rows[i - 1].name) - c->rows[i - 1].name != fig - r->name ||
+             strncmp(c->rows[i - 1].name, r->name, (size_t)(fig - r->name))))
+            fprintf(out, "\ngroup %.*s\n", (int)(fig - r->name - 1), r->name);
         /* a blank line before each histogram (its rows start with NAME.count) */
-        const char *dot = strchr(r->name, '.');
+        const char *dot = strchr(fig, '.');
         if (dot && strcmp(dot, ".count") == 0)
             fputc('\n', out);
         char b[32], n[32], d[32];
         fmt_val(b, sizeof b, r, r->has_base, r->base);
         fmt_val(n, sizeof n, r, r->has_new, r->nw);
         fmt_delta(d, sizeof d, r);
-        fprintf(out, "%-24s%12s%12s%10s", r->name, b, n, d);
+        fprintf(out, "%-*s%12s%12s%10s", w, r->name, b, n, d);
         if (r->regressed)
             fprintf(out, "  REGRESSION (limit %g%%)", r->limit);
         fputc('\n', out);

@@ -290,9 +290,10 @@ void report_fmt_us(char *out, size_t outlen, double us);
 /* ---- comparing two runs (`herd report BASE.json NEW.json`, compare.c) ---- */
 
 /* One --max-regression limit: "10%" (the default set: every histogram's p50 to p99.9 and the
- * message rates), "rtt=10%" (rtt's p50 to p99.9), "rtt.p99=10%" (one figure). */
+ * message rates, of the run and of each scenario group), "rtt=10%" (rtt's p50 to p99.9),
+ * "rtt.p99=10%" (one figure), "subs:rtt.p99=10%" (one figure of scenario group subs). */
 struct report_regression {
-    char metric[64]; /* "" = the default set */
+    char metric[REPORT_GROUP_NAME + 64]; /* "" = the default set */
     double pct; /* how much worse NEW may be than BASE, in percent */
 };
 #define REPORT_MAX_REGRESSIONS 32
@@ -306,13 +307,16 @@ enum report_cmp_kind { CMP_TIME, CMP_COUNT, CMP_RATE, CMP_SECONDS };
 
 /* One figure of both runs. */
 struct report_cmp_row {
-    char name[64]; /* "rtt.p99", "messages.received/s", "connections.failed" */
+    /* "rtt.p99", "messages.received/s", "connections.failed"; a scenario group's figures are
+     * "GROUP:rtt.p99" */
+    char name[REPORT_GROUP_NAME + 64];
     enum report_cmp_kind kind;
     int dir; /* +1: higher is worse (times, failures), -1: lower is worse (rates), 0: neither */
     int has_base, has_new; /* a histogram without samples has no percentiles */
     double base, nw;
     double delta_pct; /* (new - base) / base in percent; +-INFINITY from 0; NAN without both */
     double limit; /* the --max-regression limit on it in percent, NAN = not judged */
+    int in_default; /* judged by a bare limit ("10%") */
     int regressed; /* worse by more than limit, or judged and missing from NEW */
 };
 

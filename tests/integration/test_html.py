@@ -261,6 +261,14 @@ def test_scenario_and_procs_report_in_a_browser(herd_bin, herd_serve, run_herd, 
     # distribution charts hold the whole run's curve and each group's
     lat = next(c for c in page["charts"] if c["id"] == "pct-latency")
     assert len(lat["paths"]) >= 3, lat
+    # compared with itself, group by group: no regression, a group's figure can be chosen
+    code, out, err = herd(herd_bin, "report", res.json_path, res.json_path, "--max-regression",
+                          "0%,pubs:messages.sent/s=0%,subs:latency.p99=0%")
+    assert code == 0, out + err
+    assert "subs:latency.p99" in out and "sse:connections.opened" in out
+    code, out, err = herd(herd_bin, "report", res.json_path, res.json_path, "--max-regression",
+                          "nogroup:latency=1%")
+    assert code == 2 and "nogroup:latency" in err, err
 
 
 @pytest.mark.hard_timeout(90)

@@ -406,6 +406,35 @@ static void test_compare(void)
     CHECK_EQ_I64(report_compare_build(&n, &n, "n", "n", lim, nl, &c, why, sizeof why), 0);
     CHECK_EQ_U64(c.nregressed, 0);
     report_compare_free(&c);
+
+    /* scenario groups by name, each figure as GROUP:FIGURE; a group only NEW has is not judged */
+    b.groups[0] = (struct report_group){"a", "ws://h/", "echo", &bs, NULL, 0};
+    b.ngroups = 1;
+    n.groups[0] = (struct report_group){"b", "ws://h/", "echo", &bs, NULL, 0};
+    n.groups[1] = (struct report_group){"a", "ws://h/", "echo", &ns, NULL, 0};
+    n.ngroups = 2;
+    nl = 0;
+    CHECK_EQ_I64(
+        report_regression_parse("a:rtt=50%,a:connect.p50=1000%", lim, &nl, 8, why, sizeof why), 0);
+    CHECK_EQ_I64(report_compare_build(&b, &n, "b", "n", lim, nl, &c, why, sizeof why), 0);
+    CHECK(row(&c, "a:rtt.p99") && row(&c, "a:rtt.p99")->regressed);
+    CHECK(!row(&c, "a:rtt.p50")->regressed && row(&c, "a:rtt.p50")->limit == 50);
+    CHECK(row(&c, "a:connect.p50")->regressed); /* gone from NEW's group a */
+    CHECK(isnan(row(&c, "rtt.p99")->limit)); /* the run's own figures: not chosen */
+    CHECK(row(&c, "b:rtt.p50") && !row(&c, "b:rtt.p50")->has_base);
+    CHECK_EQ_U64(c.nregressed, 3); /* a:rtt.p99, a:rtt.p99.9, a:connect.p50 */
+    /* the groups come after the run's figures, BASE's groups first */
+    CHECK(row(&c, "a:rtt.p50") < row(&c, "b:rtt.p50"));
+    CHECK(row(&c, "rtt.mean") < row(&c, "a:duration_s") || !row(&c, "a:duration_s"));
+    out = open_memstream(&text, &len);
+    report_compare_print(out, &c);
+    fclose(out);
+    CHECK(strstr(text, "\ngroup a\n") != NULL && strstr(text, "\ngroup b\n") != NULL);
+    free(text);
+    report_compare_free(&c);
+    nl = 0;
+    CHECK_EQ_I64(report_regression_parse("zz:rtt=5%", lim, &nl, 8, why, sizeof why), 0);
+    CHECK(report_compare_build(&b, &n, "b", "n", lim, nl, &c, why, sizeof why) == HERD_E_INVAL);
     stats_free(&bs);
     stats_free(&ns);
 }
