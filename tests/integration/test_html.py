@@ -224,6 +224,13 @@ def test_run_report_in_a_browser(herd_bin, herd_serve, run_herd, browser, tmp_pa
     assert_page_sound(page2, ["connections", "ts-rtt", "pct-rtt"])
     assert sorted(c["id"] for c in page2["charts"]) == sorted(c["id"] for c in page["charts"])
 
+    # herd merge --html: the same writer, the same charts
+    merged = tmp_path / "merged.html"
+    code, out, err = herd(herd_bin, "merge", res.json_path, "--html", merged)
+    assert code == 0, err
+    assert sorted(re.findall(r'data-chart="([^"]+)"', merged.read_text())) == \
+        sorted(c["id"] for c in page["charts"])
+
     # herd report BASE NEW --html: both runs in each chart
     cmp_html = tmp_path / "cmp.html"
     code, out, err = herd(herd_bin, "report", res.json_path, res.json_path, "--html", cmp_html,
