@@ -109,19 +109,32 @@ static const char *const man_head[] = {
     ".br",
     ".B herd merge",
     "[\\fIOPTIONS\\fR] \\fIA.json B.json ...\\fR",
+    ".br",
+    ".B herd report",
+    "\\fIRUN.json\\fR [\\fB\\-\\-html\\fR \\fIF\\fR] [\\fB\\-\\-csv\\fR \\fIF\\fR] "
+    "[\\fB\\-\\-json\\fR \\fIF\\fR]",
+    ".br",
+    ".B herd report",
+    "\\fIBASE.json NEW.json\\fR [\\fB\\-\\-html\\fR \\fIF\\fR] "
+    "[\\fB\\-\\-max\\-regression\\fR \\fILIMIT\\fR ...]",
     ".SH DESCRIPTION",
     "herd opens many concurrent connections to a WebSocket (ws://, wss://) or Server\\-Sent",
     "Events (http://, https://) endpoint, drives traffic through them and measures, in HDR",
     "histograms: connection set\\-up (TCP, TLS, upgrade), round trip (PING/PONG, echo), one\\-way",
     "publisher\\-to\\-subscriber latency, broadcast fan\\-out and loss. It writes a summary on the",
-    "terminal and, on request, a JSON report and a per\\-second CSV time series; thresholds set",
-    "the exit status, for CI.",
+    "terminal and, on request, a JSON report, a per\\-second CSV time series and an HTML report",
+    "(one self\\-contained page with charts); thresholds set the exit status, for CI.",
     ".PP",
     "\\fBherd serve\\fR is the built\\-in target: \\fB/echo\\fR (echo and PONG),",
     "\\fB/pubsub/\\fITOPIC\\fR (broadcast to the topic's other connections),",
     "\\fB/sse/\\fITOPIC\\fR (the topic as an event stream) and \\fBPOST /publish/\\fITOPIC\\fR,",
     "with knobs to rehearse faults. \\fBherd demo\\fR runs a short load against it.",
     "\\fBherd merge\\fR joins the JSON reports of the shards of one run exactly.",
+    "\\fBherd report\\fR prints a saved report again (and writes it as HTML), or compares two:",
+    "each histogram's percentiles and the main counters with their deltas; with",
+    "\\fB\\-\\-max\\-regression\\fR \\fI10%\\fR (or \\fIrtt.p99=10%\\fR, repeatable) it exits 1 "
+    "when",
+    "NEW is worse than BASE by more, so that CI can keep a baseline.",
     NULL,
 };
 
@@ -161,6 +174,8 @@ static const char *const man_tail[] = {
     "herd run \\-c 500 \\-\\-role subscribe http://127.0.0.1:8080/sse/news",
     "herd run \\-f examples/connection\\-storm.yaml \\-\\-json storm.json",
     "herd merge shard0.json shard1.json \\-\\-json run.json",
+    "herd report run.json \\-\\-html run.html",
+    "herd report baseline.json run.json \\-\\-max\\-regression 10%",
     ".fi",
     ".SH SEE ALSO",
     "The documentation beside the source: docs/usage.md (every option), docs/metrics.md",
@@ -269,21 +284,36 @@ static void bash_cmd(FILE *out, const char *cmd, const struct cli_opt *t, size_t
 
 void cli_bash_completion(FILE *out)
 {
-    fputs("# bash completion for herd, printed by `herd help --bash-completion` from herd's\n"
-          "# option tables (installed as share/bash-completion/completions/herd)\n"
-          "_herd() {\n"
-          "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts\n"
-          "    if ((COMP_CWORD == 1)); then\n"
-          "        COMPREPLY=($(compgen -W 'run serve demo merge help version' -- \"$cur\"))\n"
-          "        return\n"
-          "    fi\n"
-          "    case ${COMP_WORDS[1]} in\n",
-          out);
+    fputs(
+        "# bash completion for herd, printed by `herd help --bash-completion` from herd's\n"
+        "# option tables (installed as share/bash-completion/completions/herd)\n"
+        "_herd() {\n"
+        "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts\n"
+        "    if ((COMP_CWORD == 1)); then\n"
+        "        COMPREPLY=($(compgen -W 'run serve demo merge report help version' -- \"$cur\"))\n"
+        "        return\n"
+        "    fi\n"
+        "    case ${COMP_WORDS[1]} in\n",
+        out);
     bash_cmd(out, "run", cli__run_opts, cli__run_nopts, 0);
     bash_cmd(out, "serve", cli__serve_opts, cli__serve_nopts, 0);
     bash_cmd(out, "merge", cli__run_opts, cli__run_nopts, CLI_MERGE);
+    /* herd report's few options are its own (cmd/report.c), not a table's */
+    fputs("    report)\n"
+          "        opts='--html --csv --json --max-regression --help'\n"
+          "        case \"$prev\" in\n"
+          "        --html | --csv | --json) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+          "        --max-regression) return ;;\n"
+          "        esac\n"
+          "        if [[ $cur == -* ]]; then\n"
+          "            COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+          "        else\n"
+          "            COMPREPLY=($(compgen -f -X '!*.json' -- \"$cur\"))\n"
+          "        fi\n"
+          "        ;;\n",
+          out);
     fputs("    help)\n"
-          "        COMPREPLY=($(compgen -W 'run serve demo merge' -- \"$cur\"))\n"
+          "        COMPREPLY=($(compgen -W 'run serve demo merge report' -- \"$cur\"))\n"
           "        ;;\n"
           "    esac\n"
           "}\n"

@@ -54,3 +54,6 @@ def test_make_install_into_destdir(tmp_path, herd_bin):
                                                      "idle"]
     assert complete("herd", "serve", "--slow-policy", "d") == ["drop"]
     assert complete("herd", "merge", "--for") == ["--force"]
+    assert complete("herd", "rep") == ["report"]
+    assert complete("herd", "report", "--max") == ["--max-regression"]
+    assert "herd report BASE.json NEW.json" in page
