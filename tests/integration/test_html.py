@@ -146,7 +146,7 @@ def browser():
     if not CHROMIUM:
         if os.environ.get("HERD_REQUIRE_PEERS") == "1":
             pytest.fail("chromium is not installed (HERD_REQUIRE_PEERS=1)")
-        pytest.skip("chromium is not installed (Debian package chromium; make deps)")
+        pytest.skip("chromium is not installed (Debian package chromium; make test-deps)")
     profile = tempfile.mkdtemp(prefix="herd-chromium-")
     proc = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
