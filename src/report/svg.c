@@ -135,7 +135,7 @@ const char html_style[] =
     ".legend span{display:inline-block;margin-right:.8rem;font-size:.85em}"
     ".legend i{display:inline-block;width:.9em;height:.25em;vertical-align:middle;"
     "margin-right:.3em}"
-    "svg text{font:11px system-ui,sans-serif;fill:var(--mut)}"
+    "svg text{font:13px system-ui,sans-serif;fill:var(--mut)}"
     "svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:#8a929c;stroke-width:1}"
     "svg .line{fill:none;stroke-width:1.8;stroke-linejoin:round;stroke-linecap:round}"
     "svg .hov rect{fill:transparent}svg .hov rect:hover{fill:rgba(0,0,0,.07)}"
@@ -165,10 +165,10 @@ static const char *const palette[SVG_MAX_SERIES] = {
 
 #define W 640.0
 #define H 250.0
-#define ML 58.0 /* left margin: y labels */
+#define ML 64.0 /* left margin: y labels */
 #define MR 26.0
 #define MT 10.0
-#define MB 28.0 /* bottom margin: x labels */
+#define MB 30.0 /* bottom margin: x labels */
 #define HOVER_COLUMNS 320 /* at most this many hover columns, whatever the points */
 #define DRAW_ALL_UP_TO 1200 /* longer series are thinned to DRAW_BUCKETS slices */
 #define DRAW_BUCKETS 600
@@ -295,7 +295,7 @@ void svg_chart(struct sbuf *b, const char *id, const char *title, enum svg_xaxis
     }
     sb_printf(b, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML,
               W - MR, MT + ph, MT + ph);
-    /* One path per series; a single point is drawn as a short dash so that it shows. A long
+    /* One path per series; a single point is drawn as a small diamond so that it shows. A long
      * series (an hour of seconds) is thinned to the lowest and the highest point of each of
      * DRAW_BUCKETS slices, in order: no more points than the chart has pixels for, and every
      * spike still drawn. */
@@ -341,7 +341,7 @@ void svg_chart(struct sbuf *b, const char *id, const char *title, enum svg_xaxis
                 sb_printf(b, "<path class=\"line\" stroke=\"%s\" d=\"", palette[k]);
             int alone = !pen && (j + 1 >= np || pick[j + 1] == SIZE_MAX);
             if (alone)
-                sb_printf(b, "M%.1f %.1fh4", px - 2, py);
+                sb_printf(b, "M%.1f %.1fl3 3l-3 3l-3 -3z", px, py - 3); /* a small diamond */
             else
                 sb_printf(b, "%c%.1f %.1f", pen ? 'L' : 'M', px, py);
             pen = 1;

@@ -72,13 +72,13 @@ static void test_chart(void)
     CHECK_EQ_U64(count(b.p, "<rect "), 4); /* a hover column per point */
     CHECK(strstr(b.p, "a&lt;: 20") != NULL);
     CHECK(strstr(b.p, "none: -") != NULL);
-    /* the gap at x=3 lifts the pen: 40 stands alone and is drawn as a dash */
+    /* the gap at x=3 lifts the pen: 40 stands alone and is drawn as a diamond */
     const char *d = strstr(b.p, " d=\"");
     size_t moves = 0;
     for (const char *p = d ? d + 4 : ""; *p && *p != '"'; p++)
         moves += *p == 'M';
     CHECK_EQ_U64(moves, 2);
-    CHECK(d && strstr(d, "h4\"") != NULL);
+    CHECK(d && strstr(d, "l3 3l-3 3l-3 -3z\"") != NULL);
     CHECK(strstr(b.p, "nodata") == NULL);
     sb_free(&b);
 
