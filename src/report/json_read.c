@@ -375,11 +375,15 @@ static int read_env(struct rd *c, json_t *root, struct report_read *r)
         return fail(c, "environment: expected an object");
     struct report_env *e = &r->env;
     uint64_t cpus = 0;
+    json_t *nofile = json_object_get(env, "nofile");
     if (read_env_str(c, env, "command_line", e->command_line, sizeof e->command_line) ||
         read_env_str(c, env, "host", e->host, sizeof e->host) ||
         read_env_str(c, env, "kernel", e->kernel, sizeof e->kernel) ||
-        get_u64(c, env, "environment", "cpus", &cpus) ||
-        get_u64(c, env, "environment", "nofile", &e->nofile))
+        get_u64(c, env, "environment", "cpus", &cpus))
+        return HERD_E_PROTO;
+    if (nofile && json_is_null(nofile)) /* no limit */
+        e->nofile = UINT64_MAX;
+    else if (get_u64(c, env, "environment", "nofile", &e->nofile))
         return HERD_E_PROTO;
     e->cpus = cpus > 1000000 ? 1000000 : (unsigned)cpus;
     return 0;

@@ -401,7 +401,8 @@ static json_t *report_obj(const struct report *r, int *oom)
         put(env, "host", str(r->env.host), oom);
         put(env, "kernel", str(r->env.kernel), oom);
         put(env, "cpus", json_integer(r->env.cpus), oom);
-        put(env, "nofile", u64(r->env.nofile), oom);
+        /* null: no limit (RLIM_INFINITY) */
+        put(env, "nofile", r->env.nofile == UINT64_MAX ? json_null() : u64(r->env.nofile), oom);
         put(root, "environment", env, oom);
     }
     return root;

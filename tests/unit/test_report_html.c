@@ -490,6 +490,13 @@ static void test_env_json(void)
     CHECK_EQ_STR(b.env.host, "box"); /* the first that has one */
     report_read_free(&a);
     report_read_free(&b);
+    /* no descriptor limit: null, and back */
+    snprintf(f->r.env.host, sizeof f->r.env.host, "box");
+    f->r.env.nofile = UINT64_MAX;
+    CHECK_EQ_I64(report_json_write(&f->r, path, err, sizeof err), 0);
+    CHECK_EQ_I64(report_json_read(path, &a, err, sizeof err), 0);
+    CHECK(a.env.nofile == UINT64_MAX);
+    report_read_free(&a);
     const char *bad = "{\"report_version\":1,\"counters\":{},\"environment\":{\"cpus\":\"2\"}}";
     CHECK(report_json_parse(bad, strlen(bad), "x.json", &a, err, sizeof err) < 0);
     CHECK(strstr(err, "environment.cpus") != NULL);
