@@ -305,7 +305,7 @@ def test_demo_html_in_a_browser(herd_bin, procs, browser, tmp_path):
 @pytest.mark.hard_timeout(60)
 def test_compare_and_max_regression(herd_bin, herd_serve, run_herd, tmp_path):
     fast = herd_serve()
-    slow = herd_serve("--delay", "20ms")
+    slow = herd_serve("--delay", "50ms")
     base = run_herd("-c", 2, "-d", "1s", "--role", "echo", fast.url("/echo"))
     new = run_herd("-c", 2, "-d", "1s", "--role", "echo", slow.url("/echo"))
     assert base.code == 0 and new.code == 0, base.stderr + new.stderr
@@ -314,18 +314,20 @@ def test_compare_and_max_regression(herd_bin, herd_serve, run_herd, tmp_path):
     code, out, err = herd(herd_bin, "report", b, n)
     assert code == 0, err
     assert "rtt.p99" in out and "BASE" in out and "NEW" in out and "%" in out
-    # rtt got 20 ms slower: beyond any sane limit, on the default set and on one figure
-    for limit in ("10%", "rtt.p99=50%", "rtt=100%", "connections.failed=0%,rtt.p50=200%"):
+    # rtt got 50 ms slower: beyond any sane limit, on the default set and on one figure (the
+    # median and p90: a busy machine's tail of the fast run may reach the slow one's)
+    for limit in ("10%", "rtt.p90=50%", "rtt=100%", "connections.failed=0%,rtt.p50=200%"):
         code, out, err = herd(herd_bin, "report", b, n, "--max-regression", limit)
         assert code == 1, (limit, out, err)
         assert "REGRESSION" in out
     # the other way round rtt got faster; a run against itself never regresses
-    code, out, err = herd(herd_bin, "report", n, b, "--max-regression", "rtt=10%")
+    code, out, err = herd(herd_bin, "report", n, b, "--max-regression", "rtt.p50=10%,rtt.p90=10%")
     assert code == 0, out + err
     code, out, err = herd(herd_bin, "report", b, b, "--max-regression", "0%")
     assert code == 0, out + err
     # a figure's own limit wins over its histogram's, which wins over the bare one, in any order
-    for order in (["1000000%", "rtt=1000000%", "rtt.p50=1%"], ["rtt.p50=1%", "1000000%"]):
+    huge = "100000000%"
+    for order in ([huge, f"rtt={huge}", "rtt.p50=1%"], ["rtt.p50=1%", huge]):
         args = [a for limit in order for a in ("--max-regression", limit)]
         code, out, err = herd(herd_bin, "report", b, n, *args)
         assert code == 1, (order, out + err)
@@ -334,7 +336,7 @@ def test_compare_and_max_regression(herd_bin, herd_serve, run_herd, tmp_path):
     code, out, err = herd(herd_bin, "report", b, n, "--max-regression", "rtt=1%",
                           "--max-regression", "rtt.p50=1000000%")
     flagged = [ln.split()[0] for ln in out.splitlines() if "REGRESSION" in ln]
-    assert code == 1 and "rtt.p50" not in flagged and "rtt.p99" in flagged, out
+    assert code == 1 and "rtt.p50" not in flagged and "rtt.p90" in flagged, out
     # bad usage: exit 2, one line naming what is wrong
     for args, want in ((["--max-regression", "10"], "--max-regression"),
                        (["--max-regression", "nope=5%"], "nope"),
