@@ -485,7 +485,7 @@ const struct cli_opt cli__run_opts[] = {
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
      .path_field = offsetof(struct run_options, html_path)},
     {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
-     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_hlog_write,
      .path_field = offsetof(struct run_options, hlog_path)},
     {"allow-empty", 0, CLI_ARG_FLAG, R_ALLOW_EMPTY, NULL, NULL,
      "no exit 4 for a run that measured nothing (no rtt, no\n"

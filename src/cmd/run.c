@@ -52,12 +52,25 @@ static void fill_row(struct ts_row *row, const struct stats *iv, double t)
     row->sent = iv->ctr[CTR_MESSAGES_SENT] + iv->ctr[CTR_PINGS_SENT];
     row->received = iv->ctr[CTR_MESSAGES_RECEIVED] + iv->ctr[CTR_PINGS_RECEIVED];
     row->errors = stats_errors_total(iv);
+    for (int m = 0; m < M_COUNT; m++)
+        report_row_set_hist(row, m, iv->hist[m]); /* out of memory: the row has no hdr[m] */
+}
+
+/* What was recorded after the last tick (the workers' last words, fan-out settled at the end)
+ * joins the last row's histograms, so that the rows add up to the totals (--hlog). */
+static void last_row_add(struct ts_row *row, const struct stats *rest)
+{
     for (int m = 0; m < M_COUNT; m++) {
-        row->count[m] = (uint64_t)iv->hist[m]->total_count;
-        if (row->count[m]) {
-            row->p50_us[m] = hist_percentile(iv->hist[m], 50.0);
-            row->p99_us[m] = hist_percentile(iv->hist[m], 99.0);
-        }
+        if (!rest->hist[m]->total_count)
+            continue;
+        struct hist *h = NULL;
+        if (row->hdr[m] && hist_v2_decode(row->hdr[m], strlen(row->hdr[m]), &h) != 0)
+            continue;
+        if (!h)
+            h = hist_new_default();
+        if (h && hist_add(h, rest->hist[m]) == 0)
+            report_row_set_hist(row, m, h);
+        hist_free(h);
     }
 }
 
@@ -367,6 +380,8 @@ static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
         client_run_collect(g->run, &g->iv); /* anything recorded after the last tick */
         stats_merge(&g->total, &g->iv);
         stats_merge(&r->total, &g->iv);
+        if (r->nrows)
+            last_row_add(&r->rows[r->nrows - 1], &g->iv);
         g->total.open = g->open_at_end;
         g->total.connecting = g->connecting_at_end;
         g->total.peak = g->peak;
@@ -547,6 +562,7 @@ static int run_plan_execute(struct run_plan *pl)
     }
     stats_free(&r.total);
     stats_free(&r.iv);
+    report_rows_free(r.rows, r.nrows);
     free(r.rows);
     free(rep);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

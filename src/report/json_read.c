@@ -252,6 +252,28 @@ static int read_row(struct rd *c, json_t *o, size_t i, struct ts_row *row)
         if (get_i64(c, o, where, key, &row->p99_us[m]) != 0)
             return HERD_E_PROTO;
         row->count[m] = has ? 1 : 0;
+        snprintf(key, sizeof key, "%s_hdr", metric_name[m]);
+        json_t *hdr = json_object_get(o, key);
+        if (!hdr)
+            continue;
+        struct hist *h = NULL;
+        if (!json_is_string(hdr) ||
+            hist_v2_decode(json_string_value(hdr), json_string_length(hdr), &h) != 0)
+            return fail(c, "%s.%s: not an HdrHistogram V2 compressed base64 text", where, key);
+        struct hist *mine = hist_new_default();
+        int rc = mine ? hist_add(mine, h) : HERD_E_NOMEM;
+        hist_free(h);
+        if (rc == 0 && mine->total_count == 0)
+            rc = -1;
+        /* The row's own figures come from its histogram, so that they agree. */
+        if (rc == 0)
+            rc = report_row_set_hist(row, m, mine);
+        hist_free(mine);
+        if (rc != 0)
+            return fail(c,
+                        "%s.%s: an empty histogram, or range or precision not herd's (1 us to 1 h, "
+                        "3 significant digits)",
+                        where, key);
     }
     return 0;
 }
@@ -270,9 +292,9 @@ static int read_rows(struct rd *c, json_t *root, struct report_read *r)
     if (!r->rows)
         return fail(c, "out of memory for %zu time-series rows", n);
     for (size_t i = 0; i < n; i++) {
+        r->nrows = i + 1; /* so that report_read_free frees what a bad row holds */
         if (read_row(c, json_array_get(a, i), i, &r->rows[i]) != 0)
             return HERD_E_PROTO;
-        r->nrows = i + 1;
     }
     return 0;
 }
@@ -623,6 +645,7 @@ void report_read_free(struct report_read *r)
         free((void *)r->config[i].value);
     }
     stats_free(&r->total);
+    report_rows_free(r->rows, r->nrows);
     free(r->rows);
     for (size_t g = 0; g < r->ngroups; g++) {
         struct report_read_group *rg = &r->groups[g];

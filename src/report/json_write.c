@@ -278,6 +278,10 @@ static json_t *row_obj(const struct ts_row *row, int *oom)
         put(o, key, json_integer(row->p50_us[m]), oom);
         snprintf(key, sizeof key, "%s_p99_us", metric_name[m]);
         put(o, key, json_integer(row->p99_us[m]), oom);
+        if (row->hdr[m]) { /* the interval's histogram: --hlog and exact merges */
+            snprintf(key, sizeof key, "%s_hdr", metric_name[m]);
+            put(o, key, str(row->hdr[m]), oom);
+        }
     }
     return o;
 }

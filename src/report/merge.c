@@ -7,6 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Row d's histogram of metric m += s's, exactly (both decoded, added, encoded again), with
+ * count, p50 and p99 from the sum. Returns 0, or -1 (d unchanged) when a text does not decode. */
+static int merge_row_hist(struct ts_row *d, const struct ts_row *s, int m)
+{
+    struct hist *a = NULL, *b = NULL;
+    int rc = -1;
+    if (hist_v2_decode(s->hdr[m], strlen(s->hdr[m]), &b) != 0)
+        return -1;
+    if (d->hdr[m])
+        rc = hist_v2_decode(d->hdr[m], strlen(d->hdr[m]), &a);
+    else
+        rc = (a = hist_new_default()) ? 0 : -1;
+    if (rc == 0)
+        rc = hist_add(a, b);
+    if (rc == 0)
+        report_row_set_hist(d, m, a); /* out of memory: the figures, without the text */
+    hist_free(a);
+    hist_free(b);
+    return rc;
+}
+
 static void merge_row(struct ts_row *d, const struct ts_row *s)
 {
     d->t = s->t > d->t ? s->t : d->t;
@@ -24,14 +45,19 @@ static void merge_row(struct ts_row *d, const struct ts_row *s)
     for (int m = 0; m < M_COUNT; m++) {
         if (!s->count[m])
             continue;
-        /* Each is an upper bound of the merged percentile: in every shard at most 1 % (50 %)
-         * of the samples lie above its own p99 (p50), so at most that share of the union lies
-         * above the largest of them. */
+        if (s->hdr[m] && (!d->count[m] || d->hdr[m]) && merge_row_hist(d, s, m) == 0)
+            continue;
+        /* Without both histograms (a report written before rows carried them): each is an upper
+         * bound of the merged percentile: in every shard at most 1 % (50 %) of the samples lie
+         * above its own p99 (p50), so at most that share of the union lies above the largest of
+         * them. */
         if (!d->count[m] || s->p50_us[m] > d->p50_us[m])
             d->p50_us[m] = s->p50_us[m];
         if (!d->count[m] || s->p99_us[m] > d->p99_us[m])
             d->p99_us[m] = s->p99_us[m];
         d->count[m] += s->count[m];
+        free(d->hdr[m]); /* the merged interval's histogram is not known */
+        d->hdr[m] = NULL;
     }
 }
 

@@ -26,7 +26,19 @@ struct ts_row {
     uint64_t count[M_COUNT]; /* histogram samples in the interval */
     int64_t p50_us[M_COUNT]; /* per-interval percentiles, 0 when count is 0 */
     int64_t p99_us[M_COUNT];
+    /* The interval's histogram of each metric as HdrHistogram V2 compressed base64 text
+     * (hist_v2_encode), malloc'ed and owned by the row (report_rows_free); NULL when count[m] is
+     * 0 or the histogram is not known (a report written before rows carried them). What --hlog
+     * writes, and what lets merged rows keep exact percentiles. */
+    char *hdr[M_COUNT];
 };
+
+/* Free the hdr texts of rows[0..n) (not the array itself). */
+void report_rows_free(struct ts_row *rows, size_t n);
+
+/* Set row->hdr[m] (replacing any) to the V2 text of h and count, p50 and p99 from it; an empty h
+ * clears them. Returns 0, or HERD_E_NOMEM (row left without hdr[m]). */
+int report_row_set_hist(struct ts_row *row, int m, const struct hist *h);
 
 /* A configuration item echoed in the report's "config" object. */
 struct report_kv {
@@ -196,6 +208,11 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* Write the HdrHistogram interval log (the V1.3 format of HdrHistogram's HistogramLogWriter):
+ * one line per second per timed histogram with samples in it, tagged with the metric's name,
+ * from the rows' hdr texts. Values are microseconds; Interval_Max is in milliseconds. */
+int report_hlog_write(const struct report *r, const char *path, char *err, size_t errlen);
 
 /* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
  * with a one-line message in err. */

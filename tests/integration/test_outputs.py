@@ -217,7 +217,7 @@ def test_checked_for_a_scenario(run_herd, tmp_path):
 
 
 def test_formats_not_written_yet_are_refused(run_herd, tmp_path):
-    for option in ("--html", "--hlog"):
+    for option in ("--html",):
         res = run_herd(option, tmp_path / "x", unused_url(), json=False)
         assert res.code == 2, res.stderr
         assert option in res.stderr
