@@ -10,9 +10,11 @@
 #include "base/log.h"
 #include "base/syslimits.h"
 #include "client/client.h"
+#include "cmd/metrics_http.h"
 #include "net/net.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
+#include "stats/procwatch.h"
 #include "stats/stats.h"
 
 #include <errno.h>
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #define TICK_NS NS_PER_S
+
+_Static_assert(RUN_MAX_WATCH <= REPORT_MAX_TARGETS, "every watched process has a summary");
 
 static void rfc3339_now(char *out, size_t len)
 {
@@ -110,6 +114,9 @@ struct run_plan {
     int allow_empty; /* --allow-empty: a run that measured nothing does not exit 4 */
     const struct report_kv *config;
     size_t nconfig;
+    const char *metrics_listen; /* --metrics-listen, or NULL */
+    const int *watch_pid; /* --watch-pid */
+    size_t nwatch;
 };
 
 /* The reporter's state: the run's totals and time series, and how the run is ending. */
@@ -124,7 +131,50 @@ struct reporter {
     int signals; /* SIGINT/SIGTERM taken */
     int complete; /* 0 once cut short */
     int no_open; /* no connection of some group ever opened */
+    struct metrics_http *metrics; /* --metrics-listen */
+    struct procwatch watch[RUN_MAX_WATCH]; /* --watch-pid */
+    struct report_target targets[RUN_MAX_WATCH];
+    size_t nwatch;
 };
+
+/* The watched processes' second: each one's sample into its summary and the row's sums; one
+ * that is gone is said once on stderr, and the run goes on. */
+static void watch_tick(struct reporter *r, struct ts_row *row, uint64_t now)
+{
+    for (size_t i = 0; i < r->nwatch; i++) {
+        struct procwatch_sample smp;
+        int was_gone = r->watch[i].gone;
+        if (procwatch_sample(&r->watch[i], now, &smp) == 0) {
+            report_target_note(&r->targets[i], row, &smp);
+            continue;
+        }
+        report_target_note(&r->targets[i], row, NULL);
+        if (!was_gone)
+            log_warn("--watch-pid: process %d (%s) is gone at %.0fs; its series stops there",
+                     r->watch[i].pid, r->watch[i].name, row->t);
+    }
+}
+
+/* --metrics-listen: the figures as they stand, for the next scrape. */
+static void metrics_tick(struct reporter *r, const struct stats *total, const struct ts_row *row,
+                         int64_t open, int64_t connecting, uint64_t now)
+{
+    if (!r->metrics)
+        return;
+    struct report_live l = {
+        .tool_version = HERD_VERSION,
+        .total = total,
+        .open = open,
+        .connecting = connecting,
+        .peak = r->peak,
+        .elapsed_s = (double)(now - r->t0) / 1e9,
+        .row = row,
+    };
+    char *text = NULL;
+    long len = report_prom_render(&l, &text);
+    if (len >= 0)
+        metrics_http_publish(r->metrics, text, (size_t)len);
+}
 
 /* The end of group g's run: its stages' total from the start, or -d after the first connection
  * of any group opened; 0 while that is unknown or once it is stopping. */
@@ -279,6 +329,8 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
     }
     struct ts_row *row = &r->rows[r->nrows++];
     fill_row(row, iv, (double)(now - r->t0) / 1e9);
+    watch_tick(r, row, now);
+    metrics_tick(r, &r->total, row, row->open, row->connecting, now);
     if (r->live)
         report_live_print(stderr, row, (double)(now - r->last_tick) / 1e9,
                           live_metric(&pl->g[0].o->client));
@@ -522,12 +574,33 @@ static int run_plan_execute(struct run_plan *pl)
     pthread_sigmask(SIG_BLOCK, &r.sigs, &old);
     signal(SIGPIPE, SIG_IGN);
 
+    /* --watch-pid and --metrics-listen: a process that is not there, or a port in use, is bad
+     * usage, found before any connection opens. */
+    for (size_t i = 0; i < pl->nwatch && i < RUN_MAX_WATCH; i++) {
+        if (procwatch_open(&r.watch[i], pl->watch_pid[i], mono_ns(), err, sizeof err) != 0) {
+            fprintf(stderr, "herd: %s\n", err);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_USAGE;
+        }
+        report_target_init(&r.targets[i], r.watch[i].pid, r.watch[i].name);
+        r.nwatch++;
+    }
+    if (pl->metrics_listen) {
+        r.metrics = metrics_http_start(pl->metrics_listen, err, sizeof err);
+        if (!r.metrics) {
+            fprintf(stderr, "herd: %s\n", err);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_USAGE;
+        }
+    }
+
     /* The report is large (threshold results, groups): keep it off the stack. */
     struct report *rep = xcalloc(1, sizeof *rep);
     rfc3339_now(rep->started_at, sizeof rep->started_at);
     r.t0 = mono_ns();
     code = groups_start(pl);
     if (code != 0) {
+        metrics_http_stop(r.metrics);
         free(rep);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return code;
@@ -542,7 +615,13 @@ static int run_plan_execute(struct run_plan *pl)
     reporter_loop(pl, &r);
     uint64_t stop_at = groups_finish(pl, &r);
 
+    memcpy(rep->targets, r.targets, r.nwatch * sizeof r.targets[0]);
+    rep->ntargets = r.nwatch;
     int failed = report_fill(pl, &r, rep, stop_at, asked);
+    /* The last scrape sees the final figures. */
+    if (r.nrows)
+        metrics_tick(&r, &r.total, &r.rows[r.nrows - 1], r.total.open, r.total.connecting,
+                     mono_ns());
     int empty = report_warnings_derive(rep);
     int all_opened = 1;
     for (size_t i = 0; i < pl->n; i++)
@@ -554,6 +633,7 @@ static int run_plan_execute(struct run_plan *pl)
     if (report_outputs_write(&pl->outs, rep) != 0)
         code = code ? code : EXIT_NORUN;
     run_diagnose(pl, rep, nofile);
+    metrics_http_stop(r.metrics);
 
     for (size_t i = 0; i < pl->n; i++) {
         client_run_free(pl->g[i].run);
@@ -582,6 +662,9 @@ int run_execute(struct run_options *o, FILE *out)
         .allow_empty = o->allow_empty,
         .config = o->config,
         .nconfig = o->nconfig,
+        .metrics_listen = o->metrics_listen,
+        .watch_pid = o->watch_pid,
+        .nwatch = o->nwatch,
     };
     cli_run_outputs(o, out, &pl.outs);
     return run_plan_execute(&pl);
@@ -780,6 +863,9 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .allow_empty = s->top.allow_empty,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
+        .metrics_listen = s->top.metrics_listen,
+        .watch_pid = s->top.watch_pid,
+        .nwatch = s->top.nwatch,
     };
     cli_run_outputs(&s->top, stdout, &pl.outs);
     rc = run_plan_execute(&pl);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "base/compiler.h"
+#include "stats/procwatch.h"
 #include "stats/stats.h"
 
 /* One row of the time series: one interval (normally one second). */
@@ -31,6 +32,13 @@ struct ts_row {
      * 0 or the histogram is not known (a report written before rows carried them). What --hlog
      * writes, and what lets merged rows keep exact percentiles. */
     char *hdr[M_COUNT];
+    /* The watched processes (--watch-pid) at the end of the interval, summed over those alive:
+     * target_n of them (0: none watched, or every one gone). CPU in percent of one CPU over the
+     * interval; target_fds is -1 when some process's descriptors could not be counted. */
+    int target_n;
+    double target_cpu_user_pct, target_cpu_system_pct;
+    uint64_t target_rss_bytes, target_threads;
+    int64_t target_fds;
 };
 
 /* Free the hdr texts of rows[0..n) (not the array itself). */
@@ -138,6 +146,30 @@ struct report_limit {
  * fills *out (zeroed when not). */
 int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out);
 
+/* One watched process (--watch-pid), over the run: the "targets" list of the report. */
+#define REPORT_MAX_TARGETS 8
+struct report_target {
+    int pid;
+    char name[32]; /* its command name (/proc/PID/comm) */
+    uint64_t samples; /* seconds it was sampled */
+    double exited_at_s; /* when it was first seen gone, seconds since the run started; -1: it
+                           lived to the end */
+    double cpu_max_pct, cpu_mean_pct; /* user + system, percent of one CPU */
+    double cpu_user_mean_pct, cpu_system_mean_pct;
+    uint64_t rss_max_bytes, rss_last_bytes;
+    int64_t fds_max; /* -1: never counted (no permission) */
+    uint64_t threads_max;
+};
+
+/* A new summary for process pid called name (nothing sampled yet, not exited). */
+void report_target_init(struct report_target *t, int pid, const char *name);
+
+/* Fold one second's sample of a watched process into its summary and into row's target_* sums
+ * (row->t is the second's end). s NULL: the process is gone (its exit time becomes row->t the
+ * first time). */
+void report_target_note(struct report_target *t, struct ts_row *row,
+                        const struct procwatch_sample *s);
+
 #define REPORT_MAX_WARNINGS 32
 #define REPORT_WARNING_LEN 384 /* one warning with its NUL */
 
@@ -169,6 +201,8 @@ struct report {
      * of one run. One line each, without "herd: warning: ". */
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN];
     size_t nwarnings;
+    struct report_target targets[REPORT_MAX_TARGETS]; /* --watch-pid */
+    size_t ntargets;
 };
 
 /* Append one warning to r (printf-like), unless r holds it already or is full. */
@@ -208,6 +242,19 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
+
+/* The live figures at one tick, for --metrics-listen. */
+struct report_live {
+    const char *tool_version;
+    const struct stats *total; /* counters, errors and histograms since the start */
+    int64_t open, connecting, peak;
+    double elapsed_s;
+    const struct ts_row *row; /* the last time-series row (its target_* figures), or NULL */
+};
+
+/* Prometheus text exposition (version 0.0.4) of l into *text (malloc'ed, NUL terminated).
+ * Returns its length, or HERD_E_NOMEM. */
+long report_prom_render(const struct report_live *l, char **text);
 
 /* Write the HdrHistogram interval log (the V1.3 format of HdrHistogram's HistogramLogWriter):
  * one line per second per timed histogram with samples in it, tagged with the metric's name,
