@@ -42,6 +42,17 @@ static void merge_row(struct ts_row *d, const struct ts_row *s)
     d->sent += s->sent;
     d->received += s->received;
     d->errors += s->errors;
+    /* --watch-pid: the processes each shard watched add up (--procs lets one child watch) */
+    if (s->target_n) {
+        if (!d->target_n)
+            d->target_fds = 0;
+        d->target_n += s->target_n;
+        d->target_cpu_user_pct += s->target_cpu_user_pct;
+        d->target_cpu_system_pct += s->target_cpu_system_pct;
+        d->target_rss_bytes += s->target_rss_bytes;
+        d->target_threads += s->target_threads;
+        d->target_fds = d->target_fds < 0 || s->target_fds < 0 ? -1 : d->target_fds + s->target_fds;
+    }
     for (int m = 0; m < M_COUNT; m++) {
         if (!s->count[m])
             continue;
@@ -152,6 +163,9 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
         if (j == dst->nwarnings)
             memcpy(dst->warnings[dst->nwarnings++], src->warnings[i], sizeof dst->warnings[0]);
     }
+    /* The watched processes: each report's, side by side. */
+    for (size_t i = 0; i < src->ntargets && dst->ntargets < REPORT_MAX_TARGETS; i++)
+        dst->targets[dst->ntargets++] = src->targets[i];
     /* The limit: what the shards asked and reached adds up; the first cause names it. */
     if (src->limit.asked) {
         if (!dst->limit.asked)
@@ -215,6 +229,8 @@ void report_read_view(const struct report_read *r, struct report *out)
         g->nconfig = rg->nconfig;
     }
     out->limit = r->limit;
+    memcpy(out->targets, r->targets, r->ntargets * sizeof r->targets[0]);
+    out->ntargets = r->ntargets;
     memcpy(out->warnings, r->warnings, r->nwarnings * sizeof r->warnings[0]);
     out->nwarnings = r->nwarnings;
 }

@@ -70,6 +70,7 @@ enum threshold_kind {
     THR_RATE, /* counter per second of run time: name/s */
     THR_RATIO, /* percent: connections.failed / connections.attempted, errors / attempted,
                   messages.lost / (received + lost) */
+    THR_TARGET, /* --watch-pid: target.<figure>.<max|mean> over the time series' seconds */
 };
 enum threshold_op { THR_LT, THR_LE, THR_GT, THR_GE, THR_EQ, THR_NE };
 
@@ -96,6 +97,11 @@ struct threshold {
  *                               errors.http_status.<code>, errors.closed_by_server.<code>;
  *                               N may carry k, M or G (powers of 1000)
  *   <counter>/s<op><N>          per second of run time (not for the gauges)
+ *   target.<figure>.<stat><op><V>  the watched processes (--watch-pid), summed per second:
+ *                               figure cpu, cpu_user, cpu_system (V in percent of one CPU,
+ *                               the % optional), rss (V a size: B, k/KiB, M/MiB, G/GiB, powers
+ *                               of 1024), fds, threads (counts); stat max or mean over the
+ *                               seconds sampled
  *   <counter><op><N>%           a ratio in percent: connections.failed and errors (and
  *                               errors.<class>) over connections.attempted, messages.lost over
  *                               messages.received + messages.lost, messages.duplicated and
@@ -364,6 +370,8 @@ struct report_read {
     struct report_limit limit;
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
     size_t nwarnings;
+    struct report_target targets[REPORT_MAX_TARGETS]; /* the "targets" list (--watch-pid) */
+    size_t ntargets;
 };
 
 /* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever
