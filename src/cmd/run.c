@@ -611,6 +611,7 @@ static int run_plan_execute(struct run_plan *pl)
     r.live = !pl->quiet && isatty(STDERR_FILENO);
     r.next_tick = r.t0 + TICK_NS;
     r.last_tick = r.t0;
+    metrics_tick(&r, &r.total, NULL, 0, 0, r.t0); /* zeros until the first second is in */
 
     reporter_loop(pl, &r);
     uint64_t stop_at = groups_finish(pl, &r);
