@@ -711,6 +711,23 @@ static void scenario_config(struct scenario *s)
         t->arena_used += len;
         t->config[t->nconfig++] = (struct report_kv){keys[i], dst, num[i]};
     }
+    /* --metrics-listen and --watch-pid, as a single-URL run's config has them */
+    char pids[RUN_MAX_WATCH * 12] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < t->nwatch; i++)
+        used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%d", i ? "," : "",
+                                 t->watch_pid[i]);
+    const char *more_keys[] = {"metrics_listen", "watch_pid"};
+    const char *more_vals[] = {t->metrics_listen, t->nwatch ? pids : NULL};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = more_vals[i] ? strlen(more_vals[i]) + 1 : 0;
+        if (!len || t->arena_used + len > sizeof t->arena || t->nconfig == REPORT_MAX_CONFIG)
+            continue;
+        char *dst = t->arena + t->arena_used;
+        memcpy(dst, more_vals[i], len);
+        t->arena_used += len;
+        t->config[t->nconfig++] = (struct report_kv){more_keys[i], dst, 0};
+    }
 }
 
 /* --check: what would run. */

@@ -5,6 +5,7 @@ its series stops, the report says when, the run goes on. A pid that is not there
 (exit 2) before any connection opens. Under --procs one child watches, so the target counts
 once."""
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import scaled, usage_error
+from conftest import free_port, scaled, usage_error
 
 
 def approx(v):
@@ -122,3 +123,22 @@ def test_watch_procs_once(herd_serve, run_herd):
     rows = [r for r in res.report["timeseries"] if "target_processes" in r]
     assert rows and all(r["target_processes"] == 1 for r in rows)
     assert os.path.exists(f"/proc/{srv.proc.pid}")
+
+
+def test_merge_shards_one_watching(herd_bin, herd_serve, run_herd, tmp_path):
+    """Shards of one run of which one watched the target (and served its own metrics) are still
+    shards of one run: herd merge takes them without --force and keeps the one target."""
+    srv = herd_serve()
+    extra = [["--watch-pid", srv.proc.pid, "--metrics-listen", f"127.0.0.1:{free_port()}"], []]
+    for i in range(2):
+        res = run_herd("--shard", f"{i}/2", "-c", 4, "-d", "2s", "-t", 1, "--role", "echo",
+                       *extra[i], srv.url("/echo"), json_path=tmp_path / f"s{i}.json")
+        assert res.code == 0, res.stderr
+    out = tmp_path / "m.json"
+    proc = subprocess.run([herd_bin, "merge", "--json", out, tmp_path / "s0.json",
+                           tmp_path / "s1.json"], capture_output=True, text=True,
+                          timeout=scaled(30))
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(out.read_text())
+    assert [t["pid"] for t in rep["targets"]] == [srv.proc.pid]
+    assert not any(w.startswith("merge:") for w in rep["warnings"])
