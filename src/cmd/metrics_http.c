@@ -107,11 +107,21 @@ static void serve_one(struct metrics_http *m, int fd)
     const char *path = req + (head ? 5 : 4);
     size_t plen = strcspn(path, " ?\r\n");
     if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
+        /* A copy taken under the lock and sent outside it: a slow scraper must never hold up
+         * the reporter's next publish. */
         pthread_mutex_lock(&m->mu);
-        /* Sent under the lock: the text is at most some tens of KB, and the reporter only
-         * waits for it once a second. */
-        respond(fd, "200 OK", text_type, m->text ? m->text : "", m->text ? m->len : 0, head);
+        size_t len = m->len;
+        char *copy = len ? malloc(len) : NULL;
+        if (copy)
+            memcpy(copy, m->text, len);
         pthread_mutex_unlock(&m->mu);
+        if (len && !copy) {
+            static const char msg[] = "out of memory\n";
+            respond(fd, "503 Service Unavailable", "text/plain", msg, sizeof msg - 1, head);
+            return;
+        }
+        respond(fd, "200 OK", text_type, copy ? copy : "", copy ? len : 0, head);
+        free(copy);
     } else if (plen == 1 && path[0] == '/') {
         static const char msg[] = "herd: Prometheus metrics at /metrics\n";
         respond(fd, "200 OK", "text/plain", msg, sizeof msg - 1, head);
