@@ -143,9 +143,12 @@ static void *metrics_thread(void *arg)
             break;
         if (!(p[0].revents & POLLIN))
             continue;
-        int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue; /* EMFILE and friends: the next scrape tries again */
+        int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC); /* a blocking socket, timed out */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                poll(NULL, 0, 100); /* the pending connection stays: do not spin on it */
+            continue;
+        }
         serve_one(m, fd);
         close(fd);
     }
@@ -170,7 +173,9 @@ struct metrics_http *metrics_http_start(const char *spec, char *err, size_t errl
     }
     int fd = -1, e = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        /* Non-blocking: a connection reset between poll and accept must not leave accept
+         * waiting for the next one (and the thread deaf to its stop). */
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0) {
             e = errno;
             continue;
