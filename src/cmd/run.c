@@ -149,9 +149,13 @@ static void watch_tick(struct reporter *r, struct ts_row *row, uint64_t now)
             continue;
         }
         report_target_note(&r->targets[i], row, NULL);
+        if (!was_gone && r->live)
+            fputs("\r\033[K", stderr); /* the live line gives way, and comes back next second */
         if (!was_gone)
-            log_warn("--watch-pid: process %d (%s) is gone at %.0fs; its series stops there",
-                     r->watch[i].pid, r->watch[i].name, row->t);
+            log_warn(
+                "herd: warning: --watch-pid: process %d (%s) is gone at %.0fs; its series stops "
+                "there",
+                r->watch[i].pid, r->watch[i].name, row->t);
     }
 }
 
