@@ -160,8 +160,8 @@ static void watch_tick(struct reporter *r, struct ts_row *row, uint64_t now)
 }
 
 /* --metrics-listen: the figures as they stand, for the next scrape. */
-static void metrics_tick(struct reporter *r, const struct stats *total, const struct ts_row *row,
-                         int64_t open, int64_t connecting, uint64_t now)
+static void metrics_tick(const struct run_plan *pl, struct reporter *r, const struct stats *total,
+                         const struct ts_row *row, int64_t open, int64_t connecting, uint64_t now)
 {
     if (!r->metrics)
         return;
@@ -174,10 +174,20 @@ static void metrics_tick(struct reporter *r, const struct stats *total, const st
         .elapsed_s = (double)(now - r->t0) / 1e9,
         .row = row,
     };
+    struct report_live_group *groups = NULL;
+    if (pl->scenario) {
+        groups = xcalloc(pl->n, sizeof *groups);
+        for (size_t i = 0; i < pl->n; i++)
+            groups[i] =
+                (struct report_live_group){pl->g[i].name, &pl->g[i].total, pl->g[i].open_at_end};
+        l.groups = groups;
+        l.ngroups = pl->n;
+    }
     char *text = NULL;
     long len = report_prom_render(&l, &text);
     if (len >= 0)
         metrics_http_publish(r->metrics, text, (size_t)len);
+    free(groups);
 }
 
 /* The end of group g's run: its stages' total from the start, or -d after the first connection
@@ -334,7 +344,7 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
     struct ts_row *row = &r->rows[r->nrows++];
     fill_row(row, iv, (double)(now - r->t0) / 1e9);
     watch_tick(r, row, now);
-    metrics_tick(r, &r->total, row, row->open, row->connecting, now);
+    metrics_tick(pl, r, &r->total, row, row->open, row->connecting, now);
     if (r->live)
         report_live_print(stderr, row, (double)(now - r->last_tick) / 1e9,
                           live_metric(&pl->g[0].o->client));
@@ -615,7 +625,7 @@ static int run_plan_execute(struct run_plan *pl)
     r.live = !pl->quiet && isatty(STDERR_FILENO);
     r.next_tick = r.t0 + TICK_NS;
     r.last_tick = r.t0;
-    metrics_tick(&r, &r.total, NULL, 0, 0, r.t0); /* zeros until the first second is in */
+    metrics_tick(pl, &r, &r.total, NULL, 0, 0, r.t0); /* zeros until the first second is in */
 
     reporter_loop(pl, &r);
     uint64_t stop_at = groups_finish(pl, &r);
@@ -625,7 +635,7 @@ static int run_plan_execute(struct run_plan *pl)
     int failed = report_fill(pl, &r, rep, stop_at, asked);
     /* The last scrape sees the final figures. */
     if (r.nrows)
-        metrics_tick(&r, &r.total, &r.rows[r.nrows - 1], r.total.open, r.total.connecting,
+        metrics_tick(pl, &r, &r.total, &r.rows[r.nrows - 1], r.total.open, r.total.connecting,
                      mono_ns());
     int empty = report_warnings_derive(rep);
     int all_opened = 1;

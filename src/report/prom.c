@@ -77,6 +77,25 @@ static void help_type(struct out *b, const char *name, const char *type, const c
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The samples of histogram `name` (its family's HELP and TYPE written by the caller) with the
+ * labels `labels` ("" or `group="a"`). */
+static void histogram_samples(struct out *b, const char *name, const char *labels,
+                              const struct hist *h)
+{
+    const char *sep = *labels ? "," : "";
+    uint64_t cum[NBOUNDS];
+    hist_count_at_or_below(h, bounds_us, NBOUNDS, cum);
+    for (size_t k = 0; k < NBOUNDS; k++)
+        put(b, "%s_bucket{%s%sle=\"%.6g\"} %" PRIu64 "\n", name, labels, sep,
+            (double)bounds_us[k] / 1e6, cum[k]);
+    uint64_t n = h->total_count > 0 ? (uint64_t)h->total_count : 0;
+    put(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, sep, n);
+    /* The sum from the bucket midpoints (HdrHistogram's mean times the count). */
+    const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+    put(b, "%s_sum%s%s%s %.9g\n", name, open, labels, close, hist_mean(h) * (double)n / 1e6);
+    put(b, "%s_count%s%s%s %" PRIu64 "\n", name, open, labels, close, n);
+}
+
 static void histogram(struct out *b, const char *metric, const struct hist *h)
 {
     char name[64];
@@ -84,15 +103,67 @@ static void histogram(struct out *b, const char *metric, const struct hist *h)
     char help[96];
     snprintf(help, sizeof help, "herd's %s histogram, in seconds", metric);
     help_type(b, name, "histogram", help);
-    uint64_t cum[NBOUNDS];
-    hist_count_at_or_below(h, bounds_us, NBOUNDS, cum);
-    for (size_t k = 0; k < NBOUNDS; k++)
-        put(b, "%s_bucket{le=\"%.6g\"} %" PRIu64 "\n", name, (double)bounds_us[k] / 1e6, cum[k]);
-    uint64_t n = h->total_count > 0 ? (uint64_t)h->total_count : 0;
-    put(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, n);
-    /* The sum from the bucket midpoints (HdrHistogram's mean times the count). */
-    put(b, "%s_sum %.9g\n", name, hist_mean(h) * (double)n / 1e6);
-    put(b, "%s_count %" PRIu64 "\n", name, n);
+    histogram_samples(b, name, "", h);
+}
+
+/* `group="NAME"` with NAME escaped as the format asks (backslash, quote, newline). */
+static void group_label(char *out, size_t outlen, const char *name)
+{
+    size_t o = (size_t)snprintf(out, outlen, "group=\"");
+    for (const char *c = name; *c && o + 4 < outlen; c++) {
+        if (*c == '\\' || *c == '"')
+            out[o++] = '\\';
+        if (*c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+            continue;
+        }
+        out[o++] = *c;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+/* A scenario's groups: the same figures as herd_*, as herd_group_* with a group label (their
+ * own names, so that sum(herd_...) never counts a group twice). */
+static void groups(struct out *b, const struct report_live *l)
+{
+    char label[REPORT_GROUP_NAME * 2 + 16];
+    for (int c = 0; c < CTR_COUNT; c++) {
+        char base[64], name[96];
+        prom_name(base, sizeof base, counter_name[c]);
+        snprintf(name, sizeof name, "herd_group_%s_total", base);
+        char help[96];
+        snprintf(help, sizeof help, "herd's counter %s, by scenario group", counter_name[c]);
+        help_type(b, name, "counter", help);
+        for (size_t g = 0; g < l->ngroups; g++) {
+            group_label(label, sizeof label, l->groups[g].name);
+            put(b, "%s{%s} %" PRIu64 "\n", name, label, l->groups[g].total->ctr[c]);
+        }
+    }
+    help_type(b, "herd_group_connections_open", "gauge", "connections open now, by scenario group");
+    for (size_t g = 0; g < l->ngroups; g++) {
+        group_label(label, sizeof label, l->groups[g].name);
+        put(b, "herd_group_connections_open{%s} %" PRId64 "\n", label, l->groups[g].open);
+    }
+    help_type(b, "herd_group_errors_total", "counter", "errors by scenario group and class");
+    for (size_t g = 0; g < l->ngroups; g++) {
+        group_label(label, sizeof label, l->groups[g].name);
+        for (int e = 0; e < ERR_COUNT; e++)
+            put(b, "herd_group_errors_total{%s,class=\"%s\"} %" PRIu64 "\n", label,
+                err_class_name[e], l->groups[g].total->err[e]);
+    }
+    for (int m = 0; m < M_COUNT; m++) {
+        char name[64], help[96];
+        snprintf(name, sizeof name, "herd_group_%s_seconds", metric_name[m]);
+        snprintf(help, sizeof help, "herd's %s histogram by scenario group, in seconds",
+                 metric_name[m]);
+        help_type(b, name, "histogram", help);
+        for (size_t g = 0; g < l->ngroups; g++) {
+            group_label(label, sizeof label, l->groups[g].name);
+            histogram_samples(b, name, label, l->groups[g].total->hist[m]);
+        }
+    }
 }
 
 long report_prom_render(const struct report_live *l, char **text)
@@ -138,6 +209,8 @@ long report_prom_render(const struct report_live *l, char **text)
     }
     for (int m = 0; m < M_COUNT; m++)
         histogram(&b, metric_name[m], s->hist[m]);
+    if (l->ngroups)
+        groups(&b, l);
     if (l->row && l->row->target_n) {
         const struct ts_row *r = l->row;
         help_type(&b, "herd_target_processes", "gauge", "watched processes alive (--watch-pid)");

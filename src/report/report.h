@@ -249,6 +249,13 @@ int report_json_write(const struct report *r, const char *path, char *err, size_
 /* Write the time series as CSV (header row + one row per interval) atomically. */
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen);
 
+/* One scenario group's live figures. */
+struct report_live_group {
+    const char *name;
+    const struct stats *total; /* since the start */
+    int64_t open; /* at the last second's end */
+};
+
 /* The live figures at one tick, for --metrics-listen. */
 struct report_live {
     const char *tool_version;
@@ -256,6 +263,8 @@ struct report_live {
     int64_t open, connecting, peak;
     double elapsed_s;
     const struct ts_row *row; /* the last time-series row (its target_* figures), or NULL */
+    const struct report_live_group *groups; /* a scenario's groups (herd_group_*), or none */
+    size_t ngroups;
 };
 
 /* Prometheus text exposition (version 0.0.4) of l into *text (malloc'ed, NUL terminated).

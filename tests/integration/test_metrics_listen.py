@@ -161,10 +161,65 @@ def test_endpoint(herd_serve, herd_run_proc):
     lines = [ln for ln in body.splitlines() if ln.startswith("herd_rtt_seconds_bucket")]
     counts = [float(ln.rsplit(" ", 1)[1]) for ln in lines]
     assert counts == sorted(counts) and lines[-1].startswith('herd_rtt_seconds_bucket{le="+Inf"}')
+    promtool_check(body)
     with pytest.raises(urllib.error.HTTPError) as e:
         http_get(f"http://127.0.0.1:{mport}/nothing")
     assert e.value.code == 404
     assert proc.wait(timeout=scaled(20)) == 0
+
+
+def promtool_check(body):
+    """Prometheus's own linter (promtool, in the prometheus package) accepts the text."""
+    promtool = shutil.which("promtool")
+    if not promtool:
+        _missing("promtool is not installed (Debian package prometheus)")
+    res = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                         text=True, timeout=scaled(30))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def fetch_until(url, want, timeout=10):
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        try:
+            body = http_get(url, timeout=2)[2]
+            if want(body):
+                return body
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url}: no answer with the figures within {timeout} s")
+
+
+def test_endpoint_scenario_groups(herd_bin, herd_serve, procs, tmp_path):
+    """A scenario: every group's figures as herd_group_* with a group label, beside the run's
+    totals, and each group's counters add up to the total."""
+    srv = herd_serve()
+    mport = free_port()
+    scen = tmp_path / "s.yaml"
+    scen.write_text(f"duration: 3s\nmetrics_listen: '127.0.0.1:{mport}'\ngroups:\n"
+                    f"  - name: echoers\n    url: {srv.url('/echo')}\n    role: echo\n"
+                    f"    connections: 2\n"
+                    f"  - name: pingers\n    url: {srv.url('/echo')}\n    connections: 3\n")
+    proc = procs.spawn([herd_bin, "run", "-q", "-f", scen, "--json", tmp_path / "r.json"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    body = fetch_until(f"http://127.0.0.1:{mport}/metrics",
+                       lambda b: 'herd_group_connections_open{group="pingers"} 3' in b)
+    assert proc.wait(timeout=scaled(20)) == 0, proc.stderr.read()
+    promtool_check(body)
+
+    def value(line_start):
+        (line,) = [ln for ln in body.splitlines() if ln.startswith(line_start + " ")]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value('herd_group_connections_opened_total{group="echoers"}') == 2
+    assert value('herd_group_connections_opened_total{group="pingers"}') == 3
+    for name in ("herd_messages_sent_total", "herd_pings_sent_total", "herd_rtt_seconds_count"):
+        group = name.replace("herd_", "herd_group_", 1)
+        assert value(name) == value(group + '{group="echoers"}') + \
+            value(group + '{group="pingers"}'), name
+    assert value('herd_group_pings_sent_total{group="pingers"}') > 0
+    assert value('herd_group_messages_sent_total{group="echoers"}') > 0
 
 
 def test_port_in_use(run_herd):

@@ -87,10 +87,31 @@ static void test_prom(void)
     }
     CHECK_EQ_I64(bad, 0);
     free(text);
-    /* Without watched processes: no herd_target_ lines. */
+    /* Without watched processes: no herd_target_ lines; without groups no herd_group_ ones. */
     l.row = NULL;
     CHECK(report_prom_render(&l, &text) > 0 && !strstr(text, "herd_target_"));
+    CHECK(!strstr(text, "herd_group_"));
     free(text);
+    /* Groups: their own family names, a label each, the name escaped. */
+    struct report_live_group g[2] = {{"subs", &s, 5}, {"a\"b\\c", &s, 2}};
+    l.groups = g;
+    l.ngroups = 2;
+    CHECK(report_prom_render(&l, &text) > 0);
+    CHECK_EQ_I64((int64_t)value_of(text, "herd_group_messages_sent_total{group=\"subs\"}"), 12345);
+    CHECK_EQ_I64((int64_t)value_of(text, "herd_group_connections_open{group=\"a\\\"b\\\\c\"}"), 2);
+    CHECK_EQ_I64(
+        (int64_t)value_of(text, "herd_group_rtt_seconds_bucket{group=\"subs\",le=\"0.001\"}"), 10);
+    CHECK_EQ_I64((int64_t)value_of(text, "herd_group_rtt_seconds_count{group=\"subs\"}"), 100);
+    CHECK_EQ_I64(
+        (int64_t)value_of(text, "herd_group_errors_total{group=\"subs\",class=\"refused\"}"), 3);
+    /* One TYPE line per family, whatever the number of groups. */
+    int types = 0;
+    for (const char *p = text; (p = strstr(p, "# TYPE herd_group_rtt_seconds ")) != NULL; p++)
+        types++;
+    CHECK_EQ_I64(types, 1);
+    free(text);
+    l.groups = NULL;
+    l.ngroups = 0;
     stats_free(&s);
 }
 
