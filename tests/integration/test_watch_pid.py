@@ -62,19 +62,21 @@ def test_watch_serve(herd_serve, run_herd):
 
 
 def test_watched_process_exits(herd_serve, run_herd, procs):
-    """A watched process that exits at about 1.5 s: gone from the series from then on, its
-    exit time in the report, and the run goes on to its end."""
+    """A watched process that exits at about 1.5 s (scaled: it must outlive herd's start and
+    first sample): gone from the series from then on, its exit time in the report, and the run
+    goes on to its end."""
     srv = herd_serve()
-    short = procs.spawn(["sleep", "1.5"])
-    res = run_herd("-c", 2, "-d", "4s", "-t", 1, "--role", "echo", "--watch-pid", short.pid,
-                   srv.url("/echo"))
+    life = scaled(1.5)
+    short = procs.spawn(["sleep", f"{life:g}"])
+    res = run_herd("-c", 2, "-d", f"{life + 2.5:g}s", "-t", 1, "--role", "echo", "--watch-pid",
+                   short.pid, srv.url("/echo"))
     assert res.code == 0, res.stderr
     rep = res.report
     assert rep["complete"] is True
-    assert rep["duration_s"] >= 3.9
+    assert rep["duration_s"] >= life + 2.4
     (t,) = rep["targets"]
     assert t["pid"] == short.pid and t["name"] == "sleep"
-    assert t["exited_at_s"] is not None and 1.0 <= t["exited_at_s"] <= 1.5 + scaled(2)
+    assert t["exited_at_s"] is not None and 1.0 <= t["exited_at_s"] <= life + scaled(2)
     rows = rep["timeseries"]
     with_target = [r["t"] for r in rows if "target_processes" in r]
     assert with_target and max(with_target) < t["exited_at_s"]
