@@ -17,6 +17,8 @@
 #include "report/report.h"
 #include "server/server.h"
 
+#define RUN_MAX_WATCH 8 /* --watch-pid processes */
+
 /* The result of `herd run`'s command line. Strings (URL, paths, headers, --message) point into
  * argv (or the values given to cli_run_option), which must outlive the struct. */
 struct run_options {
@@ -24,6 +26,12 @@ struct run_options {
     /* The report files asked for (NULL = none); cli_run_outputs lists them with their writers. */
     const char *json_path, *csv_path, *html_path, *hlog_path;
     const char *scenario_path; /* -f */
+    /* --metrics-listen ADDR:PORT: serve Prometheus text exposition during the run (NULL = no) */
+    const char *metrics_listen;
+    /* --watch-pid PID (repeatable): local processes whose CPU, RSS, descriptors and threads are
+     * sampled each second (the target's side of the run) */
+    int watch_pid[RUN_MAX_WATCH];
+    size_t nwatch;
     int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
     int allow_empty; /* --allow-empty: a run that measured nothing exits 0 (it still warns) */
     int force; /* herd merge --force: merge reports that are not shards of one run */

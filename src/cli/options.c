@@ -360,6 +360,8 @@ enum run_opt {
     R_CHECK,
     R_ALLOW_EMPTY,
     R_FORCE,
+    R_METRICS_LISTEN,
+    R_WATCH_PID,
     R_TODO,
 };
 
@@ -485,8 +487,17 @@ const struct cli_opt cli__run_opts[] = {
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_html_write,
      .path_field = offsetof(struct run_options, html_path)},
     {"hlog", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "HdrHistogram interval log",
-     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = NULL,
+     .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_hlog_write,
      .path_field = offsetof(struct run_options, hlog_path)},
+    {"metrics-listen", 0, CLI_ARG_VALUE, R_METRICS_LISTEN, "ADDR:PORT like 127.0.0.1:9464",
+     "ADDR:PORT",
+     "serve Prometheus metrics (text exposition) at\n"
+     "http://ADDR:PORT/metrics during the run (:PORT: every address)",
+     .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
+    {"watch-pid", 0, CLI_ARG_VALUE, R_WATCH_PID, "a process id", "PID",
+     "sample a local process (the target) each second: CPU,\n"
+     "RSS, descriptors, threads as target.*; repeatable",
+     .section = CLI_SEC_RESULTS, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_REPEATABLE},
     {"allow-empty", 0, CLI_ARG_FLAG, R_ALLOW_EMPTY, NULL, NULL,
      "no exit 4 for a run that measured nothing (no rtt, no\n"
      "latency, every connection ended in an error); it still warns",
@@ -552,6 +563,33 @@ static int header_check(const char *label, const char *h, char *err, size_t errl
         return errf(err, errlen, "%s: %s is part of the handshake and set by herd", label,
                     owned[i].name);
     }
+    return 0;
+}
+
+/* --metrics-listen ADDR:PORT: an IPv4 address, a host name, [IPv6] or nothing (every
+ * address), a colon, a port 1..65535. The address itself is resolved when herd listens. */
+static int listen_parse(const char *label, const char *val, const char **out, char *err,
+                        size_t errlen)
+{
+    const char *colon = strrchr(val, ':');
+    const char *why = "expected ADDR:PORT like 127.0.0.1:9464 or :9464";
+    if (!colon)
+        return bad_value(err, errlen, label, why, val);
+    if (val[0] == '[' && (colon == val || colon[-1] != ']'))
+        return bad_value(err, errlen, label, why, val);
+    if (val[0] != '[' && memchr(val, ':', (size_t)(colon - val)))
+        return bad_value(err, errlen, label, "write an IPv6 address in brackets: [::1]:9464", val);
+    for (const unsigned char *c = (const unsigned char *)val; c < (const unsigned char *)colon;
+         c++) {
+        if (*c <= 0x20 || *c == 0x7f || *c == '/')
+            return bad_value(err, errlen, label, why, val);
+    }
+    uint64_t port;
+    const char *pwhy;
+    if (cli_parse_count(colon + 1, &port, &pwhy) != 0 || port < 1 || port > 65535)
+        return bad_value(err, errlen, label, "expected a port from 1 to 65535 after the colon",
+                         val);
+    *out = val;
     return 0;
 }
 
@@ -749,6 +787,16 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
     case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
     case R_CHECK: rc = get_bool(label, val, &o->check, err, errlen); break;
     case R_ALLOW_EMPTY: rc = get_bool(label, val, &o->allow_empty, err, errlen); break;
+    case R_METRICS_LISTEN: rc = listen_parse(label, val, &o->metrics_listen, err, errlen); break;
+    case R_WATCH_PID: {
+        uint64_t pid;
+        rc = get_count(label, val, 1, INT32_MAX, &pid, err, errlen);
+        if (rc == 0 && o->nwatch == RUN_MAX_WATCH)
+            return errf(err, errlen, "%s: at most %d processes", label, RUN_MAX_WATCH);
+        if (rc == 0)
+            o->watch_pid[o->nwatch++] = (int)pid;
+        break;
+    }
     case R_FORCE: rc = get_bool(label, val, &o->force, err, errlen); break;
     case R_HELP: cli_usage(stdout, "run"); return CLI_HELP;
     case R_RECONNECT: rc = get_bool(label, val, &p->reconnect, err, errlen); break;
@@ -1019,6 +1067,16 @@ static void config_fill(struct run_options *o)
         config_add(o, "procs", 1, "%u", p->procs);
     if (o->allow_empty)
         config_add(o, "allow_empty", 1, "true");
+    if (o->metrics_listen)
+        config_add(o, "metrics_listen", 0, "%s", o->metrics_listen);
+    if (o->nwatch) {
+        char pids[RUN_MAX_WATCH * 12] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < o->nwatch; i++)
+            used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%d", i ? "," : "",
+                                     o->watch_pid[i]);
+        config_add(o, "watch_pid", 0, "%s", pids);
+    }
 }
 
 int cli_run_finish(struct run_options *o, char *err, size_t errlen)

@@ -191,11 +191,13 @@ static void input_id_free(struct input_id *id)
     free(id->idx);
 }
 
-/* Settings that differ between the shards of one run: the shard itself, and how many local
- * processes each spread its shard over. */
+/* Settings that differ between the shards of one run: the shard itself, how many local
+ * processes each spread its shard over, and what each shows of itself on the side (its own
+ * --metrics-listen port, the processes one shard watches). */
 static int config_key_ignored(const char *key)
 {
-    return strcmp(key, "shard") == 0 || strcmp(key, "procs") == 0;
+    return strcmp(key, "shard") == 0 || strcmp(key, "procs") == 0 ||
+           strcmp(key, "metrics_listen") == 0 || strcmp(key, "watch_pid") == 0;
 }
 
 static const char *config_value_of(const struct input_id *id, const char *key)

@@ -100,6 +100,15 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
         fprintf(stderr, "herd: %s\n", err);
         return EXIT_USAGE;
     }
+    /* Each process holds only its share of the figures: one endpoint would show a part. */
+    if (o->metrics_listen) {
+        fprintf(stderr,
+                "herd: --metrics-listen: not available with --procs (%u processes "
+                "would each hold a share of the figures); run one process, or shards "
+                "with --shard I/N each with its own --metrics-listen\n",
+                nprocs);
+        return EXIT_USAGE;
+    }
     unsigned sc = p->shard_count ? p->shard_count : 1;
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
@@ -111,8 +120,9 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     }
 
     struct child *kids = xcalloc(nprocs, sizeof *kids);
-    /* exe, "run", --shard I/N, --json F, -q, the rest, NULL */
-    char **args = xcalloc((size_t)argc + 8, sizeof *args);
+    /* exe, "run", --shard I/N, --json F, -q, the rest, --watch-pid=PID (the first child only,
+     * so that the target is sampled once), NULL */
+    char **args = xcalloc((size_t)argc + 8 + RUN_MAX_WATCH, sizeof *args);
     args[0] = "/proc/self/exe";
     args[1] = "run";
     args[2] = "--shard";
@@ -120,6 +130,10 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     args[6] = "-q";
     struct child_args ca = {args + 7, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
     cli_run_walk(argc, argv, child_arg_add, &ca);
+    char watch[RUN_MAX_WATCH][32];
+    for (size_t i = 0; i < o->nwatch && i < RUN_MAX_WATCH; i++)
+        snprintf(watch[i], sizeof watch[i], "--watch-pid=%d", o->watch_pid[i]);
+    size_t nargs = 7 + ca.n;
     setenv(CHILD_ENV, "1", 1);
     /* One run id for every child: the high half of their publisher ids (client/worker.c). A
      * shard without it takes 0, and then two independent --procs runs on one topic would share
@@ -160,6 +174,8 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
         snprintf(c->path, sizeof c->path, "%s/shard-%u.json", dir, k);
         args[3] = c->shard;
         args[5] = c->path;
+        for (size_t i = 0; i < o->nwatch && i < RUN_MAX_WATCH; i++)
+            args[nargs + i] = k == 0 ? watch[i] : NULL;
         c->pid = fork();
         if (c->pid == 0) {
             /* Its own process group: a Ctrl-C reaches the parent alone, which forwards it once

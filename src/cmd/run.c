@@ -10,9 +10,11 @@
 #include "base/log.h"
 #include "base/syslimits.h"
 #include "client/client.h"
+#include "cmd/metrics_http.h"
 #include "net/net.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
+#include "stats/procwatch.h"
 #include "stats/stats.h"
 
 #include <errno.h>
@@ -24,6 +26,8 @@
 #include <unistd.h>
 
 #define TICK_NS NS_PER_S
+
+_Static_assert(RUN_MAX_WATCH <= REPORT_MAX_TARGETS, "every watched process has a summary");
 
 static void rfc3339_now(char *out, size_t len)
 {
@@ -52,12 +56,25 @@ static void fill_row(struct ts_row *row, const struct stats *iv, double t)
     row->sent = iv->ctr[CTR_MESSAGES_SENT] + iv->ctr[CTR_PINGS_SENT];
     row->received = iv->ctr[CTR_MESSAGES_RECEIVED] + iv->ctr[CTR_PINGS_RECEIVED];
     row->errors = stats_errors_total(iv);
+    for (int m = 0; m < M_COUNT; m++)
+        report_row_set_hist(row, m, iv->hist[m]); /* out of memory: the row has no hdr[m] */
+}
+
+/* What was recorded after the last tick (the workers' last words, fan-out settled at the end)
+ * joins the last row's histograms, so that the rows add up to the totals (--hlog). */
+static void last_row_add(struct ts_row *row, const struct stats *rest)
+{
     for (int m = 0; m < M_COUNT; m++) {
-        row->count[m] = (uint64_t)iv->hist[m]->total_count;
-        if (row->count[m]) {
-            row->p50_us[m] = hist_percentile(iv->hist[m], 50.0);
-            row->p99_us[m] = hist_percentile(iv->hist[m], 99.0);
-        }
+        if (!rest->hist[m]->total_count)
+            continue;
+        struct hist *h = NULL;
+        if (row->hdr[m] && hist_v2_decode(row->hdr[m], strlen(row->hdr[m]), &h) != 0)
+            continue;
+        if (!h)
+            h = hist_new_default();
+        if (h && hist_add(h, rest->hist[m]) == 0)
+            report_row_set_hist(row, m, h);
+        hist_free(h);
     }
 }
 
@@ -97,6 +114,9 @@ struct run_plan {
     int allow_empty; /* --allow-empty: a run that measured nothing does not exit 4 */
     const struct report_kv *config;
     size_t nconfig;
+    const char *metrics_listen; /* --metrics-listen, or NULL */
+    const int *watch_pid; /* --watch-pid */
+    size_t nwatch;
 };
 
 /* The reporter's state: the run's totals and time series, and how the run is ending. */
@@ -111,7 +131,64 @@ struct reporter {
     int signals; /* SIGINT/SIGTERM taken */
     int complete; /* 0 once cut short */
     int no_open; /* no connection of some group ever opened */
+    struct metrics_http *metrics; /* --metrics-listen */
+    struct procwatch watch[RUN_MAX_WATCH]; /* --watch-pid */
+    struct report_target targets[RUN_MAX_WATCH];
+    size_t nwatch;
 };
+
+/* The watched processes' second: each one's sample into its summary and the row's sums; one
+ * that is gone is said once on stderr, and the run goes on. */
+static void watch_tick(struct reporter *r, struct ts_row *row, uint64_t now)
+{
+    for (size_t i = 0; i < r->nwatch; i++) {
+        struct procwatch_sample smp;
+        int was_gone = r->watch[i].gone;
+        if (procwatch_sample(&r->watch[i], now, &smp) == 0) {
+            report_target_note(&r->targets[i], row, &smp);
+            continue;
+        }
+        report_target_note(&r->targets[i], row, NULL);
+        if (!was_gone && r->live)
+            fputs("\r\033[K", stderr); /* the live line gives way, and comes back next second */
+        if (!was_gone)
+            log_warn(
+                "herd: warning: --watch-pid: process %d (%s) is gone at %.0fs; its series stops "
+                "there",
+                r->watch[i].pid, r->watch[i].name, row->t);
+    }
+}
+
+/* --metrics-listen: the figures as they stand, for the next scrape. */
+static void metrics_tick(const struct run_plan *pl, struct reporter *r, const struct stats *total,
+                         const struct ts_row *row, int64_t open, int64_t connecting, uint64_t now)
+{
+    if (!r->metrics)
+        return;
+    struct report_live l = {
+        .tool_version = HERD_VERSION,
+        .total = total,
+        .open = open,
+        .connecting = connecting,
+        .peak = r->peak,
+        .elapsed_s = (double)(now - r->t0) / 1e9,
+        .row = row,
+    };
+    struct report_live_group *groups = NULL;
+    if (pl->scenario) {
+        groups = xcalloc(pl->n, sizeof *groups);
+        for (size_t i = 0; i < pl->n; i++)
+            groups[i] =
+                (struct report_live_group){pl->g[i].name, &pl->g[i].total, pl->g[i].open_at_end};
+        l.groups = groups;
+        l.ngroups = pl->n;
+    }
+    char *text = NULL;
+    long len = report_prom_render(&l, &text);
+    if (len >= 0)
+        metrics_http_publish(r->metrics, text, (size_t)len);
+    free(groups);
+}
 
 /* The end of group g's run: its stages' total from the start, or -d after the first connection
  * of any group opened; 0 while that is unknown or once it is stopping. */
@@ -266,6 +343,8 @@ static void reporter_tick(struct run_plan *pl, struct reporter *r, uint64_t now)
     }
     struct ts_row *row = &r->rows[r->nrows++];
     fill_row(row, iv, (double)(now - r->t0) / 1e9);
+    watch_tick(r, row, now);
+    metrics_tick(pl, r, &r->total, row, row->open, row->connecting, now);
     if (r->live)
         report_live_print(stderr, row, (double)(now - r->last_tick) / 1e9,
                           live_metric(&pl->g[0].o->client));
@@ -367,6 +446,8 @@ static uint64_t groups_finish(struct run_plan *pl, struct reporter *r)
         client_run_collect(g->run, &g->iv); /* anything recorded after the last tick */
         stats_merge(&g->total, &g->iv);
         stats_merge(&r->total, &g->iv);
+        if (r->nrows)
+            last_row_add(&r->rows[r->nrows - 1], &g->iv);
         g->total.open = g->open_at_end;
         g->total.connecting = g->connecting_at_end;
         g->total.peak = g->peak;
@@ -508,12 +589,33 @@ static int run_plan_execute(struct run_plan *pl)
     pthread_sigmask(SIG_BLOCK, &r.sigs, &old);
     signal(SIGPIPE, SIG_IGN);
 
+    /* --watch-pid and --metrics-listen: a process that is not there, or a port in use, is bad
+     * usage, found before any connection opens. */
+    for (size_t i = 0; i < pl->nwatch && i < RUN_MAX_WATCH; i++) {
+        if (procwatch_open(&r.watch[i], pl->watch_pid[i], mono_ns(), err, sizeof err) != 0) {
+            fprintf(stderr, "herd: %s\n", err);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_USAGE;
+        }
+        report_target_init(&r.targets[i], r.watch[i].pid, r.watch[i].name);
+        r.nwatch++;
+    }
+    if (pl->metrics_listen) {
+        r.metrics = metrics_http_start(pl->metrics_listen, err, sizeof err);
+        if (!r.metrics) {
+            fprintf(stderr, "herd: %s\n", err);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_USAGE;
+        }
+    }
+
     /* The report is large (threshold results, groups): keep it off the stack. */
     struct report *rep = xcalloc(1, sizeof *rep);
     rfc3339_now(rep->started_at, sizeof rep->started_at);
     r.t0 = mono_ns();
     code = groups_start(pl);
     if (code != 0) {
+        metrics_http_stop(r.metrics);
         free(rep);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return code;
@@ -524,11 +626,18 @@ static int run_plan_execute(struct run_plan *pl)
     r.live = !pl->quiet && isatty(STDERR_FILENO);
     r.next_tick = r.t0 + TICK_NS;
     r.last_tick = r.t0;
+    metrics_tick(pl, &r, &r.total, NULL, 0, 0, r.t0); /* zeros until the first second is in */
 
     reporter_loop(pl, &r);
     uint64_t stop_at = groups_finish(pl, &r);
 
+    memcpy(rep->targets, r.targets, r.nwatch * sizeof r.targets[0]);
+    rep->ntargets = r.nwatch;
     int failed = report_fill(pl, &r, rep, stop_at, asked);
+    /* The last scrape sees the final figures. */
+    if (r.nrows)
+        metrics_tick(pl, &r, &r.total, &r.rows[r.nrows - 1], r.total.open, r.total.connecting,
+                     mono_ns());
     int empty = report_warnings_derive(rep);
     int all_opened = 1;
     for (size_t i = 0; i < pl->n; i++)
@@ -540,6 +649,7 @@ static int run_plan_execute(struct run_plan *pl)
     if (report_outputs_write(&pl->outs, rep) != 0)
         code = code ? code : EXIT_NORUN;
     run_diagnose(pl, rep, nofile);
+    metrics_http_stop(r.metrics);
 
     for (size_t i = 0; i < pl->n; i++) {
         client_run_free(pl->g[i].run);
@@ -548,6 +658,7 @@ static int run_plan_execute(struct run_plan *pl)
     }
     stats_free(&r.total);
     stats_free(&r.iv);
+    report_rows_free(r.rows, r.nrows);
     free(r.rows);
     free(rep);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -567,6 +678,9 @@ int run_execute(struct run_options *o, FILE *out)
         .allow_empty = o->allow_empty,
         .config = o->config,
         .nconfig = o->nconfig,
+        .metrics_listen = o->metrics_listen,
+        .watch_pid = o->watch_pid,
+        .nwatch = o->nwatch,
     };
     cli_run_outputs(o, out, &pl.outs);
     return run_plan_execute(&pl);
@@ -611,6 +725,23 @@ static void scenario_config(struct scenario *s)
         memcpy(dst, vals[i], len);
         t->arena_used += len;
         t->config[t->nconfig++] = (struct report_kv){keys[i], dst, num[i]};
+    }
+    /* --metrics-listen and --watch-pid, as a single-URL run's config has them */
+    char pids[RUN_MAX_WATCH * 12] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < t->nwatch; i++)
+        used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%d", i ? "," : "",
+                                 t->watch_pid[i]);
+    const char *more_keys[] = {"metrics_listen", "watch_pid"};
+    const char *more_vals[] = {t->metrics_listen, t->nwatch ? pids : NULL};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = more_vals[i] ? strlen(more_vals[i]) + 1 : 0;
+        if (!len || t->arena_used + len > sizeof t->arena || t->nconfig == REPORT_MAX_CONFIG)
+            continue;
+        char *dst = t->arena + t->arena_used;
+        memcpy(dst, more_vals[i], len);
+        t->arena_used += len;
+        t->config[t->nconfig++] = (struct report_kv){more_keys[i], dst, 0};
     }
 }
 
@@ -765,6 +896,9 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .allow_empty = s->top.allow_empty,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
+        .metrics_listen = s->top.metrics_listen,
+        .watch_pid = s->top.watch_pid,
+        .nwatch = s->top.nwatch,
     };
     cli_run_outputs(&s->top, stdout, &pl.outs);
     rc = run_plan_execute(&pl);

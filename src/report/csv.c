@@ -50,10 +50,11 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 
 int report_csv_write(const struct report *r, const char *path, char *err, size_t errlen)
 {
-    int used[M_COUNT] = {0};
+    int used[M_COUNT] = {0}, targets = 0;
     for (size_t i = 0; r->rows && i < r->nrows; i++) {
         for (int m = 0; m < M_COUNT; m++)
             used[m] |= r->rows[i].count[m] != 0;
+        targets |= r->rows[i].target_n != 0;
     }
     struct buf b = {0};
     /* pending and connecting came later: after the first columns, so that readers by position
@@ -64,6 +65,11 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
         if (used[m])
             buf_printf(&b, ",%s_p50_us,%s_p99_us", metric_name[m], metric_name[m]);
     }
+    /* --watch-pid: the JSON rows' target_* figures, empty in the seconds after every watched
+     * process is gone */
+    if (targets)
+        buf_printf(&b, ",target_processes,target_cpu_pct,target_cpu_user_pct,"
+                       "target_cpu_system_pct,target_rss_bytes,target_fds,target_threads");
     buf_printf(&b, "\n");
     for (size_t i = 0; r->rows && i < r->nrows; i++) {
         const struct ts_row *row = &r->rows[i];
@@ -81,6 +87,17 @@ int report_csv_write(const struct report *r, const char *path, char *err, size_t
                 buf_printf(&b, ",%lld,%lld", (long long)row->p50_us[m], (long long)row->p99_us[m]);
             else
                 buf_printf(&b, ",,");
+        }
+        if (targets && row->target_n) {
+            buf_printf(&b, ",%d,%.3f,%.3f,%.3f,%llu,", row->target_n,
+                       row->target_cpu_user_pct + row->target_cpu_system_pct,
+                       row->target_cpu_user_pct, row->target_cpu_system_pct,
+                       (unsigned long long)row->target_rss_bytes);
+            if (row->target_fds >= 0)
+                buf_printf(&b, "%lld", (long long)row->target_fds);
+            buf_printf(&b, ",%llu", (unsigned long long)row->target_threads);
+        } else if (targets) {
+            buf_printf(&b, ",,,,,,,");
         }
         buf_printf(&b, "\n");
     }

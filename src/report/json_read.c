@@ -214,6 +214,70 @@ static int read_histograms(struct rd *c, json_t *root, struct stats *s)
     return 0;
 }
 
+/* A row's target_* figures (--watch-pid), when it has them. */
+static int read_row_target(struct rd *c, json_t *o, const char *where, struct ts_row *row)
+{
+    json_t *n = json_object_get(o, "target_processes");
+    if (!n)
+        return 0;
+    if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 1000000)
+        return fail(c, "%s.target_processes: expected a whole number from 1 to 1000000", where);
+    row->target_n = (int)json_integer_value(n);
+    row->target_fds = json_object_get(o, "target_fds") ? 0 : -1;
+    if (get_num(c, o, where, "target_cpu_user_pct", &row->target_cpu_user_pct) != 0 ||
+        get_num(c, o, where, "target_cpu_system_pct", &row->target_cpu_system_pct) != 0 ||
+        get_u64(c, o, where, "target_rss_bytes", &row->target_rss_bytes) != 0 ||
+        get_i64(c, o, where, "target_fds", &row->target_fds) != 0 ||
+        get_u64(c, o, where, "target_threads", &row->target_threads) != 0)
+        return HERD_E_PROTO;
+    return 0;
+}
+
+/* The "targets" list (--watch-pid). */
+static int read_targets(struct rd *c, json_t *root, struct report_read *r)
+{
+    json_t *a = json_object_get(root, "targets");
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_array(a))
+        return fail(c, "targets: expected an array");
+    if (json_array_size(a) > REPORT_MAX_TARGETS)
+        return fail(c, "targets: more than %d", REPORT_MAX_TARGETS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *o = json_array_get(a, i);
+        char where[32];
+        snprintf(where, sizeof where, "targets[%zu]", i);
+        if (!json_is_object(o))
+            return fail(c, "%s: expected an object", where);
+        struct report_target *t = &r->targets[r->ntargets];
+        json_t *pid = json_object_get(o, "pid");
+        json_t *name = json_object_get(o, "name");
+        if (!json_is_integer(pid) || json_integer_value(pid) < 1 ||
+            json_integer_value(pid) > INT32_MAX)
+            return fail(c, "%s.pid: expected a process id", where);
+        if (name && !json_is_string(name))
+            return fail(c, "%s.name: expected a string", where);
+        report_target_init(t, (int)json_integer_value(pid), name ? json_string_value(name) : "");
+        json_t *ex = json_object_get(o, "exited_at_s");
+        if (ex && !json_is_null(ex) && get_num(c, o, where, "exited_at_s", &t->exited_at_s) != 0)
+            return HERD_E_PROTO;
+        json_t *fds = json_object_get(o, "fds_max");
+        if (fds && !json_is_null(fds) && get_i64(c, o, where, "fds_max", &t->fds_max) != 0)
+            return HERD_E_PROTO;
+        if (get_u64(c, o, where, "samples", &t->samples) != 0 ||
+            get_num(c, o, where, "cpu_max_pct", &t->cpu_max_pct) != 0 ||
+            get_num(c, o, where, "cpu_mean_pct", &t->cpu_mean_pct) != 0 ||
+            get_num(c, o, where, "cpu_user_mean_pct", &t->cpu_user_mean_pct) != 0 ||
+            get_num(c, o, where, "cpu_system_mean_pct", &t->cpu_system_mean_pct) != 0 ||
+            get_u64(c, o, where, "rss_max_bytes", &t->rss_max_bytes) != 0 ||
+            get_u64(c, o, where, "rss_last_bytes", &t->rss_last_bytes) != 0 ||
+            get_u64(c, o, where, "threads_max", &t->threads_max) != 0)
+            return HERD_E_PROTO;
+        r->ntargets++;
+    }
+    return 0;
+}
+
 static int read_row(struct rd *c, json_t *o, size_t i, struct ts_row *row)
 {
     char where[48];
@@ -252,8 +316,30 @@ static int read_row(struct rd *c, json_t *o, size_t i, struct ts_row *row)
         if (get_i64(c, o, where, key, &row->p99_us[m]) != 0)
             return HERD_E_PROTO;
         row->count[m] = has ? 1 : 0;
+        snprintf(key, sizeof key, "%s_hdr", metric_name[m]);
+        json_t *hdr = json_object_get(o, key);
+        if (!hdr)
+            continue;
+        struct hist *h = NULL;
+        if (!json_is_string(hdr) ||
+            hist_v2_decode(json_string_value(hdr), json_string_length(hdr), &h) != 0)
+            return fail(c, "%s.%s: not an HdrHistogram V2 compressed base64 text", where, key);
+        struct hist *mine = hist_new_default();
+        int rc = mine ? hist_add(mine, h) : HERD_E_NOMEM;
+        hist_free(h);
+        if (rc == 0 && mine->total_count == 0)
+            rc = -1;
+        /* The row's own figures come from its histogram, so that they agree. */
+        if (rc == 0)
+            rc = report_row_set_hist(row, m, mine);
+        hist_free(mine);
+        if (rc != 0)
+            return fail(c,
+                        "%s.%s: an empty histogram, or range or precision not herd's (1 us to 1 h, "
+                        "3 significant digits)",
+                        where, key);
     }
-    return 0;
+    return read_row_target(c, o, where, row);
 }
 
 static int read_rows(struct rd *c, json_t *root, struct report_read *r)
@@ -270,9 +356,9 @@ static int read_rows(struct rd *c, json_t *root, struct report_read *r)
     if (!r->rows)
         return fail(c, "out of memory for %zu time-series rows", n);
     for (size_t i = 0; i < n; i++) {
+        r->nrows = i + 1; /* so that report_read_free frees what a bad row holds */
         if (read_row(c, json_array_get(a, i), i, &r->rows[i]) != 0)
             return HERD_E_PROTO;
-        r->nrows = i + 1;
     }
     return 0;
 }
@@ -584,6 +670,8 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         rc = read_warnings(c, root, r);
     if (!rc)
         rc = read_env(c, root, r);
+    if (!rc)
+        rc = read_targets(c, root, r);
     r->peak_sum = r->total.peak;
     return rc;
 }
@@ -739,6 +827,7 @@ void report_read_free(struct report_read *r)
         free((void *)r->config[i].value);
     }
     stats_free(&r->total);
+    report_rows_free(r->rows, r->nrows);
     free(r->rows);
     for (size_t g = 0; g < r->ngroups; g++) {
         struct report_read_group *rg = &r->groups[g];

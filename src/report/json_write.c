@@ -278,6 +278,21 @@ static json_t *row_obj(const struct ts_row *row, int *oom)
         put(o, key, json_integer(row->p50_us[m]), oom);
         snprintf(key, sizeof key, "%s_p99_us", metric_name[m]);
         put(o, key, json_integer(row->p99_us[m]), oom);
+        if (row->hdr[m]) { /* the interval's histogram: --hlog and exact merges */
+            snprintf(key, sizeof key, "%s_hdr", metric_name[m]);
+            put(o, key, str(row->hdr[m]), oom);
+        }
+    }
+    if (row->target_n) { /* --watch-pid: the processes alive in this second, summed */
+        put(o, "target_processes", json_integer(row->target_n), oom);
+        put(o, "target_cpu_pct", json_real(row->target_cpu_user_pct + row->target_cpu_system_pct),
+            oom);
+        put(o, "target_cpu_user_pct", json_real(row->target_cpu_user_pct), oom);
+        put(o, "target_cpu_system_pct", json_real(row->target_cpu_system_pct), oom);
+        put(o, "target_rss_bytes", u64(row->target_rss_bytes), oom);
+        if (row->target_fds >= 0)
+            put(o, "target_fds", json_integer(row->target_fds), oom);
+        put(o, "target_threads", u64(row->target_threads), oom);
     }
     return o;
 }
@@ -355,6 +370,29 @@ static json_t *report_obj(const struct report *r, int *oom)
         put(lim, "cause", str(r->limit.cause), oom);
         put(lim, "errors", u64(r->limit.errors), oom);
         put(root, "limit", lim, oom);
+    }
+    if (r->ntargets) { /* --watch-pid */
+        json_t *ta = json_array();
+        for (size_t i = 0; ta && i < r->ntargets && i < REPORT_MAX_TARGETS; i++) {
+            const struct report_target *t = &r->targets[i];
+            json_t *o = json_object();
+            put(o, "pid", json_integer(t->pid), oom);
+            put(o, "name", str(t->name), oom);
+            put(o, "samples", u64(t->samples), oom);
+            put(o, "exited_at_s", t->exited_at_s >= 0 ? json_real(t->exited_at_s) : json_null(),
+                oom);
+            put(o, "cpu_max_pct", json_real(t->cpu_max_pct), oom);
+            put(o, "cpu_mean_pct", json_real(t->cpu_mean_pct), oom);
+            put(o, "cpu_user_mean_pct", json_real(t->cpu_user_mean_pct), oom);
+            put(o, "cpu_system_mean_pct", json_real(t->cpu_system_mean_pct), oom);
+            put(o, "rss_max_bytes", u64(t->rss_max_bytes), oom);
+            put(o, "rss_last_bytes", u64(t->rss_last_bytes), oom);
+            put(o, "fds_max", t->fds_max >= 0 ? json_integer(t->fds_max) : json_null(), oom);
+            put(o, "threads_max", u64(t->threads_max), oom);
+            if (json_array_append_new(ta, o) != 0)
+                *oom = 1;
+        }
+        put(root, "targets", ta, oom);
     }
     /* A single-URL run has no groups: its report stays as it always was. */
     if (r->ngroups)

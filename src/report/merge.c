@@ -7,6 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Row d's histogram of metric m += s's, exactly (both decoded, added, encoded again), with
+ * count, p50 and p99 from the sum. Returns 0, or -1 (d unchanged) when a text does not decode. */
+static int merge_row_hist(struct ts_row *d, const struct ts_row *s, int m)
+{
+    struct hist *a = NULL, *b = NULL;
+    int rc = -1;
+    if (hist_v2_decode(s->hdr[m], strlen(s->hdr[m]), &b) != 0)
+        return -1;
+    if (d->hdr[m])
+        rc = hist_v2_decode(d->hdr[m], strlen(d->hdr[m]), &a);
+    else
+        rc = (a = hist_new_default()) ? 0 : -1;
+    if (rc == 0)
+        rc = hist_add(a, b);
+    if (rc == 0)
+        report_row_set_hist(d, m, a); /* out of memory: the figures, without the text */
+    hist_free(a);
+    hist_free(b);
+    return rc;
+}
+
 static void merge_row(struct ts_row *d, const struct ts_row *s)
 {
     d->t = s->t > d->t ? s->t : d->t;
@@ -21,17 +42,33 @@ static void merge_row(struct ts_row *d, const struct ts_row *s)
     d->sent += s->sent;
     d->received += s->received;
     d->errors += s->errors;
+    /* --watch-pid: the processes each shard watched add up (--procs lets one child watch) */
+    if (s->target_n) {
+        if (!d->target_n)
+            d->target_fds = 0;
+        d->target_n += s->target_n;
+        d->target_cpu_user_pct += s->target_cpu_user_pct;
+        d->target_cpu_system_pct += s->target_cpu_system_pct;
+        d->target_rss_bytes += s->target_rss_bytes;
+        d->target_threads += s->target_threads;
+        d->target_fds = d->target_fds < 0 || s->target_fds < 0 ? -1 : d->target_fds + s->target_fds;
+    }
     for (int m = 0; m < M_COUNT; m++) {
         if (!s->count[m])
             continue;
-        /* Each is an upper bound of the merged percentile: in every shard at most 1 % (50 %)
-         * of the samples lie above its own p99 (p50), so at most that share of the union lies
-         * above the largest of them. */
+        if (s->hdr[m] && (!d->count[m] || d->hdr[m]) && merge_row_hist(d, s, m) == 0)
+            continue;
+        /* Without both histograms (a report written before rows carried them): each is an upper
+         * bound of the merged percentile: in every shard at most 1 % (50 %) of the samples lie
+         * above its own p99 (p50), so at most that share of the union lies above the largest of
+         * them. */
         if (!d->count[m] || s->p50_us[m] > d->p50_us[m])
             d->p50_us[m] = s->p50_us[m];
         if (!d->count[m] || s->p99_us[m] > d->p99_us[m])
             d->p99_us[m] = s->p99_us[m];
         d->count[m] += s->count[m];
+        free(d->hdr[m]); /* the merged interval's histogram is not known */
+        d->hdr[m] = NULL;
     }
 }
 
@@ -128,6 +165,9 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
         if (j == dst->nwarnings)
             memcpy(dst->warnings[dst->nwarnings++], src->warnings[i], sizeof dst->warnings[0]);
     }
+    /* The watched processes: each report's, side by side. */
+    for (size_t i = 0; i < src->ntargets && dst->ntargets < REPORT_MAX_TARGETS; i++)
+        dst->targets[dst->ntargets++] = src->targets[i];
     /* The limit: what the shards asked and reached adds up; the first cause names it. */
     if (src->limit.asked) {
         if (!dst->limit.asked)
@@ -192,6 +232,8 @@ void report_read_view(const struct report_read *r, struct report *out)
     }
     out->limit = r->limit;
     out->env = r->env;
+    memcpy(out->targets, r->targets, r->ntargets * sizeof r->targets[0]);
+    out->ntargets = r->ntargets;
     memcpy(out->warnings, r->warnings, r->nwarnings * sizeof r->warnings[0]);
     out->nwarnings = r->nwarnings;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "base/compiler.h"
+#include "stats/procwatch.h"
 #include "stats/stats.h"
 
 /* One row of the time series: one interval (normally one second). */
@@ -26,7 +27,26 @@ struct ts_row {
     uint64_t count[M_COUNT]; /* histogram samples in the interval */
     int64_t p50_us[M_COUNT]; /* per-interval percentiles, 0 when count is 0 */
     int64_t p99_us[M_COUNT];
+    /* The interval's histogram of each metric as HdrHistogram V2 compressed base64 text
+     * (hist_v2_encode), malloc'ed and owned by the row (report_rows_free); NULL when count[m] is
+     * 0 or the histogram is not known (a report written before rows carried them). What --hlog
+     * writes, and what lets merged rows keep exact percentiles. */
+    char *hdr[M_COUNT];
+    /* The watched processes (--watch-pid) at the end of the interval, summed over those alive:
+     * target_n of them (0: none watched, or every one gone). CPU in percent of one CPU over the
+     * interval; target_fds is -1 when some process's descriptors could not be counted. */
+    int target_n;
+    double target_cpu_user_pct, target_cpu_system_pct;
+    uint64_t target_rss_bytes, target_threads;
+    int64_t target_fds;
 };
+
+/* Free the hdr texts of rows[0..n) (not the array itself). */
+void report_rows_free(struct ts_row *rows, size_t n);
+
+/* Set row->hdr[m] (replacing any) to the V2 text of h and count, p50 and p99 from it; an empty h
+ * clears them. Returns 0, or HERD_E_NOMEM (row left without hdr[m]). */
+int report_row_set_hist(struct ts_row *row, int m, const struct hist *h);
 
 /* A configuration item echoed in the report's "config" object. */
 struct report_kv {
@@ -50,6 +70,7 @@ enum threshold_kind {
     THR_RATE, /* counter per second of run time: name/s */
     THR_RATIO, /* percent: connections.failed / connections.attempted, errors / attempted,
                   messages.lost / (received + lost) */
+    THR_TARGET, /* --watch-pid: target.<figure>.<max|mean> over the time series' seconds */
 };
 enum threshold_op { THR_LT, THR_LE, THR_GT, THR_GE, THR_EQ, THR_NE };
 
@@ -76,6 +97,11 @@ struct threshold {
  *                               errors.http_status.<code>, errors.closed_by_server.<code>;
  *                               N may carry k, M or G (powers of 1000)
  *   <counter>/s<op><N>          per second of run time (not for the gauges)
+ *   target.<figure>.<stat><op><V>  the watched processes (--watch-pid), summed per second:
+ *                               figure cpu, cpu_user, cpu_system (V in percent of one CPU,
+ *                               the % optional), rss (V a size: B, k/KiB, M/MiB, G/GiB, powers
+ *                               of 1024), fds, threads (counts); stat max or mean over the
+ *                               seconds sampled
  *   <counter><op><N>%           a ratio in percent: connections.failed and errors (and
  *                               errors.<class>) over connections.attempted, messages.lost over
  *                               messages.received + messages.lost, messages.duplicated and
@@ -126,6 +152,30 @@ struct report_limit {
  * fills *out (zeroed when not). */
 int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out);
 
+/* One watched process (--watch-pid), over the run: the "targets" list of the report. */
+#define REPORT_MAX_TARGETS 8
+struct report_target {
+    int pid;
+    char name[32]; /* its command name (/proc/PID/comm) */
+    uint64_t samples; /* seconds it was sampled */
+    double exited_at_s; /* when it was first seen gone, seconds since the run started; -1: it
+                           lived to the end */
+    double cpu_max_pct, cpu_mean_pct; /* user + system, percent of one CPU */
+    double cpu_user_mean_pct, cpu_system_mean_pct;
+    uint64_t rss_max_bytes, rss_last_bytes;
+    int64_t fds_max; /* -1: never counted (no permission) */
+    uint64_t threads_max;
+};
+
+/* A new summary for process pid called name (nothing sampled yet, not exited). */
+void report_target_init(struct report_target *t, int pid, const char *name);
+
+/* Fold one second's sample of a watched process into its summary and into row's target_* sums
+ * (row->t is the second's end). s NULL: the process is gone (its exit time becomes row->t the
+ * first time). */
+void report_target_note(struct report_target *t, struct ts_row *row,
+                        const struct procwatch_sample *s);
+
 #define REPORT_MAX_WARNINGS 32
 #define REPORT_WARNING_LEN 384 /* one warning with its NUL */
 
@@ -174,6 +224,8 @@ struct report {
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN];
     size_t nwarnings;
     struct report_env env; /* the "environment" object; host "" = none */
+    struct report_target targets[REPORT_MAX_TARGETS]; /* --watch-pid */
+    size_t ntargets;
 };
 
 /* Append one warning to r (printf-like), unless r holds it already or is full. */
@@ -224,6 +276,33 @@ int report_html_render(const struct report *r, char **out, size_t *len);
  * `title` over them all. */
 int report_html_write_set(const struct report *const *r, const char *const *titles, size_t n,
                           const char *title, const char *path, char *err, size_t errlen);
+
+/* One scenario group's live figures. */
+struct report_live_group {
+    const char *name;
+    const struct stats *total; /* since the start */
+    int64_t open; /* at the last second's end */
+};
+
+/* The live figures at one tick, for --metrics-listen. */
+struct report_live {
+    const char *tool_version;
+    const struct stats *total; /* counters, errors and histograms since the start */
+    int64_t open, connecting, peak;
+    double elapsed_s;
+    const struct ts_row *row; /* the last time-series row (its target_* figures), or NULL */
+    const struct report_live_group *groups; /* a scenario's groups (herd_group_*), or none */
+    size_t ngroups;
+};
+
+/* Prometheus text exposition (version 0.0.4) of l into *text (malloc'ed, NUL terminated).
+ * Returns its length, or HERD_E_NOMEM. */
+long report_prom_render(const struct report_live *l, char **text);
+
+/* Write the HdrHistogram interval log (the V1.3 format of HdrHistogram's HistogramLogWriter):
+ * one line per second per timed histogram with samples in it, tagged with the metric's name,
+ * from the rows' hdr texts. Values are microseconds; Interval_Max is in milliseconds. */
+int report_hlog_write(const struct report *r, const char *path, char *err, size_t errlen);
 
 /* A report file format: writes r to path (with atomic_file_write). Returns 0, or a negative error
  * with a one-line message in err. */
@@ -384,6 +463,8 @@ struct report_read {
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
     size_t nwarnings;
     struct report_env env; /* "environment", zeroed when absent; a merge keeps the first's */
+    struct report_target targets[REPORT_MAX_TARGETS]; /* the "targets" list (--watch-pid) */
+    size_t ntargets;
 };
 
 /* Read the JSON report at path into *out (which the caller frees with report_read_free, whatever

@@ -91,8 +91,10 @@ static void print_thresholds(FILE *out, const struct report *r)
             report_fmt_us(v, sizeof v, res->value);
         else if (t->kind == THR_RATE)
             snprintf(v, sizeof v, "%.1f/s", res->value);
-        else if (t->kind == THR_RATIO)
+        else if (t->kind == THR_RATIO || (t->kind == THR_TARGET && strstr(t->name, "cpu")))
             snprintf(v, sizeof v, "%.3g%%", res->value);
+        else if (t->kind == THR_TARGET && strcmp(t->name, "target.rss") == 0)
+            fmt_bytes(v, sizeof v, (uint64_t)res->value);
         else
             snprintf(v, sizeof v, "%.0f", res->value);
         char label[256];
@@ -124,6 +126,31 @@ void report_stages_eval(struct report *r)
                 break;
             }
         }
+    }
+}
+
+/* --watch-pid: each watched process over the run. */
+static void print_targets(FILE *out, const struct report *r)
+{
+    if (!r->ntargets)
+        return;
+    fprintf(out, "\ntarget processes\n");
+    for (size_t i = 0; i < r->ntargets; i++) {
+        const struct report_target *t = &r->targets[i];
+        char rss[24], fds[24];
+        fmt_bytes(rss, sizeof rss, t->rss_max_bytes);
+        if (t->fds_max >= 0)
+            snprintf(fds, sizeof fds, "%" PRId64, t->fds_max);
+        else
+            snprintf(fds, sizeof fds, "-");
+        fprintf(out,
+                "  %d %-15s cpu mean %.1f%% (user %.1f%%, system %.1f%%) max %.1f%%  rss max %s  "
+                "fds max %s  threads max %" PRIu64,
+                t->pid, t->name, t->cpu_mean_pct, t->cpu_user_mean_pct, t->cpu_system_mean_pct,
+                t->cpu_max_pct, rss, fds, t->threads_max);
+        if (t->exited_at_s >= 0)
+            fprintf(out, "  EXITED at %.0fs", t->exited_at_s);
+        fputc('\n', out);
     }
 }
 
@@ -358,6 +385,7 @@ void report_summary_print(FILE *out, const struct report *r)
     print_recovery(out, r);
     print_groups(out, r);
     print_stages(out, r);
+    print_targets(out, r);
     print_thresholds(out, r);
 }
 
@@ -377,9 +405,16 @@ void report_live_print(FILE *out, const struct ts_row *row, double interval_s, i
     } else {
         lat[0] = '\0';
     }
-    char line[256];
-    snprintf(line, sizeof line, "[%5.0fs] open %" PRId64 "  out %s/s  in %s/s  %s  errors %" PRIu64,
-             row->t, row->open, sent, recv, lat, row->errors);
+    char line[320], target[96] = "";
+    if (row->target_n) { /* --watch-pid */
+        char rss[24];
+        fmt_bytes(rss, sizeof rss, row->target_rss_bytes);
+        snprintf(target, sizeof target, "  target cpu %.0f%% rss %s",
+                 row->target_cpu_user_pct + row->target_cpu_system_pct, rss);
+    }
+    snprintf(line, sizeof line,
+             "[%5.0fs] open %" PRId64 "  out %s/s  in %s/s  %s  errors %" PRIu64 "%s", row->t,
+             row->open, sent, recv, lat, row->errors, target);
     /* On a terminal the line rewrites itself (\r, then clear to the end of the line); in a log
      * file each interval gets its own line. */
     if (isatty(fileno(out)))

@@ -180,6 +180,102 @@ static const char *op_text(enum threshold_op op)
     return text[op];
 }
 
+/* --watch-pid figures: target.<figure>.<stat> */
+static const char *const target_figures[] = {"cpu", "cpu_user", "cpu_system",
+                                             "rss", "fds",      "threads"};
+
+/* target.<figure>.<max|mean><op><value> (lhs and rhs split by threshold_parse). */
+static int target_parse(const char *expr, const char *lhs, const char *rhs, struct threshold *t,
+                        char *why, size_t whylen)
+{
+    const char *fig = lhs + 7;
+    const char *dot = strrchr(fig, '.');
+    int which = -1;
+    for (size_t i = 0; dot && i < ARRAY_SIZE(target_figures); i++) {
+        if (strlen(target_figures[i]) == (size_t)(dot - fig) &&
+            strncmp(fig, target_figures[i], (size_t)(dot - fig)) == 0)
+            which = (int)i;
+    }
+    if (which < 0)
+        return fail(why, whylen, expr,
+                    "expected target.<figure>.<max|mean> with figure cpu, cpu_user, cpu_system, "
+                    "rss, fds or threads");
+    if (strcmp(dot + 1, "max") == 0)
+        t->percentile = STAT_MAX;
+    else if (strcmp(dot + 1, "mean") == 0)
+        t->percentile = STAT_MEAN;
+    else
+        return fail(why, whylen, expr, "unknown statistic \"%.20s\" (expected max or mean)",
+                    dot + 1);
+    snprintf(t->name, sizeof t->name, "target.%s", target_figures[which]);
+    t->kind = THR_TARGET;
+    const char *q = rhs;
+    double n;
+    if (number(&q, &n) != 0)
+        return fail(why, whylen, expr, "expected a number after %s", op_text(t->op));
+    if (which <= 2) { /* CPU: percent of one CPU */
+        if (*q == '%')
+            q++;
+    } else if (which == 3) { /* RSS: a size */
+        static const struct {
+            const char *unit;
+            double mul;
+        } units[] = {{"", 1},         {"B", 1},          {"k", 1024},         {"K", 1024},
+                     {"KiB", 1024},   {"KB", 1024},      {"M", 1048576},      {"MiB", 1048576},
+                     {"MB", 1048576}, {"G", 1073741824}, {"GiB", 1073741824}, {"GB", 1073741824}};
+        size_t i = 0;
+        while (i < ARRAY_SIZE(units) && strcmp(q, units[i].unit) != 0)
+            i++;
+        if (i == ARRAY_SIZE(units))
+            return fail(why, whylen, expr, "expected a size like 512MiB after %s", op_text(t->op));
+        n *= units[i].mul;
+        q += strlen(q);
+    } else if (*q == 'k' || *q == 'K') {
+        n *= 1e3, q++;
+    } else if (*q == 'M') {
+        n *= 1e6, q++;
+    }
+    if (*q)
+        return fail(why, whylen, expr, "expected a %s after %s",
+                    which <= 2 ? "percentage like 80%" : "number", op_text(t->op));
+    t->limit = n;
+    return 0;
+}
+
+/* The value of a target threshold over r's rows; returns 0, or -1 when no second has it. */
+static int target_value(const struct report *r, const struct threshold *t, double *out)
+{
+    double sum = 0, most = 0;
+    size_t n = 0;
+    for (size_t i = 0; r->rows && i < r->nrows; i++) {
+        const struct ts_row *row = &r->rows[i];
+        if (!row->target_n)
+            continue;
+        double v;
+        if (strcmp(t->name, "target.cpu") == 0)
+            v = row->target_cpu_user_pct + row->target_cpu_system_pct;
+        else if (strcmp(t->name, "target.cpu_user") == 0)
+            v = row->target_cpu_user_pct;
+        else if (strcmp(t->name, "target.cpu_system") == 0)
+            v = row->target_cpu_system_pct;
+        else if (strcmp(t->name, "target.rss") == 0)
+            v = (double)row->target_rss_bytes;
+        else if (strcmp(t->name, "target.threads") == 0)
+            v = (double)row->target_threads;
+        else if (row->target_fds >= 0)
+            v = (double)row->target_fds;
+        else
+            continue;
+        sum += v;
+        most = n == 0 || v > most ? v : most;
+        n++;
+    }
+    if (!n)
+        return -1;
+    *out = t->percentile == STAT_MAX ? most : sum / (double)n;
+    return 0;
+}
+
 int threshold_parse(const char *expr, struct threshold *t, char *why, size_t whylen)
 {
     static const char stats_list[] = "p50, p90, p99, p99.9, p999, min, max, mean or count";
@@ -245,6 +341,8 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
     if (strpbrk(rhs, "<>=!"))
         return fail(why, whylen, expr, "only one comparison per threshold");
 
+    if (strncmp(lhs, "target.", 7) == 0)
+        return target_parse(expr, lhs, rhs, t, why, whylen);
     /* The left side: metric.stat, counter/s, or counter. */
     size_t llen = strlen(lhs);
     int is_rate = llen > 2 && strcmp(lhs + llen - 2, "/s") == 0;
@@ -420,6 +518,7 @@ static int eval_on(struct report *r, const struct stats *s, const char *group,
             res->value = r->duration_s > 0 ? source_value(s, t[i].name) / r->duration_s : 0;
             break;
         case THR_RATIO: res->value = ratio_value(s, t[i].name); break;
+        case THR_TARGET: res->no_data = target_value(r, &t[i], &res->value) != 0; break;
         }
         res->ok = !res->no_data && compare(res->value, t[i].op, t[i].limit);
         if (!res->ok)

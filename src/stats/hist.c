@@ -300,3 +300,19 @@ int hist_values_equivalent(const struct hist *h, int64_t v1, int64_t v2)
 {
     return lowest_equivalent(h, non_negative(v1)) == lowest_equivalent(h, non_negative(v2));
 }
+
+void hist_count_at_or_below(const struct hist *h, const int64_t *bounds, size_t n, uint64_t *out)
+{
+    uint64_t seen = 0;
+    int32_t i = 0;
+    for (size_t k = 0; k < n; k++) {
+        int64_t b = non_negative(bounds[k]);
+        /* Bounds above the range take everything (the clamped samples sit at `highest`). */
+        int32_t last = b >= h->highest ? h->counts_len - 1 : index_of(h, b);
+        if (last >= h->counts_len)
+            last = h->counts_len - 1;
+        for (; i <= last; i++)
+            seen += (uint64_t)h->counts[i];
+        out[k] = seen;
+    }
+}

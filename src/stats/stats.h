@@ -65,6 +65,11 @@ int64_t hist_max(const struct hist *h); /* highest equivalent value of the max; 
 double hist_mean(const struct hist *h);
 double hist_stdev(const struct hist *h);
 
+/* How many samples lie at or below each of bounds[0..n) (ascending) into out[0..n), at the
+ * histogram's precision: a sample counts when its bucket is at or below the bucket of the bound
+ * (HdrHistogram's getCountBetweenValues). The cumulative buckets of a Prometheus histogram. */
+void hist_count_at_or_below(const struct hist *h, const int64_t *bounds, size_t n, uint64_t *out);
+
 /* Values v1 and v2 fall into the same bucket. */
 int hist_values_equivalent(const struct hist *h, int64_t v1, int64_t v2);
 

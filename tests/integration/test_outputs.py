@@ -216,14 +216,6 @@ def test_checked_for_a_scenario(run_herd, tmp_path):
         assert "--json" in res.stderr, extra
 
 
-def test_formats_not_written_yet_are_refused(run_herd, tmp_path):
-    for option in ("--hlog",):
-        res = run_herd(option, tmp_path / "x", unused_url(), json=False)
-        assert res.code == 2, res.stderr
-        assert option in res.stderr
-        assert not (tmp_path / "x").exists()
-
-
 # ---------------------------------------------------------------------------------------------
 # herd merge: the same writer, checked before the reports are read
 

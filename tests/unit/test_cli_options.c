@@ -896,8 +896,60 @@ static void test_allow_empty_and_force(void)
     cli_run_options_free(&o);
 }
 
+/* --metrics-listen and --watch-pid (issue 14): what is accepted, what is refused, the config. */
+static void test_live_options(void)
+{
+    struct run_options o;
+    const char *good[] = {"127.0.0.1:9464", ":9464", "[::1]:9464", "localhost:1", "0.0.0.0:65535"};
+    for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+        CHECK_EQ_I64(run(&o, "--metrics-listen", good[i], "ws://h/", NULL), CLI_OK);
+        CHECK_EQ_STR(o.metrics_listen, good[i]);
+        cli_run_options_free(&o);
+    }
+    const char *bad[] = {"9464",     "127.0.0.1", "127.0.0.1:0",    "127.0.0.1:65536",
+                         "::1:9464", "[::1:9464", "127.0.0.1:http", "a b:1",
+                         "h:-1",     ""};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        CHECK(run(&o, "--metrics-listen", bad[i], "ws://h/", NULL) < 0);
+        CHECK(strncmp(err, "--metrics-listen: ", 18) == 0);
+        cli_run_options_free(&o);
+    }
+    CHECK_EQ_I64(
+        run(&o, "--watch-pid", "42", "--watch-pid=7", "--metrics-listen=:9464", "ws://h/", NULL),
+        CLI_OK);
+    CHECK_EQ_U64(o.nwatch, 2);
+    CHECK_EQ_I64(o.watch_pid[0], 42);
+    CHECK_EQ_I64(o.watch_pid[1], 7);
+    int seen = 0;
+    for (size_t i = 0; i < o.nconfig; i++) {
+        if (strcmp(o.config[i].key, "watch_pid") == 0)
+            seen += strcmp(o.config[i].value, "42,7") == 0;
+        if (strcmp(o.config[i].key, "metrics_listen") == 0)
+            seen += strcmp(o.config[i].value, ":9464") == 0;
+    }
+    CHECK_EQ_I64(seen, 2);
+    cli_run_options_free(&o);
+    const char *badpid[] = {"0", "-1", "x", "2147483648", "1.5"};
+    for (size_t i = 0; i < ARRAY_SIZE(badpid); i++) {
+        CHECK(run(&o, "--watch-pid", badpid[i], "ws://h/", NULL) < 0);
+        CHECK(strncmp(err, "--watch-pid: ", 13) == 0);
+        cli_run_options_free(&o);
+    }
+    CHECK(run(&o, "--watch-pid=1", "--watch-pid=2", "--watch-pid=3", "--watch-pid=4",
+              "--watch-pid=5", "--watch-pid=6", "--watch-pid=7", "--watch-pid=8", "--watch-pid=9",
+              "ws://h/", NULL) < 0);
+    CHECK(strstr(err, "at most 8") != NULL);
+    cli_run_options_free(&o);
+    CHECK_EQ_U64(cli_run_option_flags("metrics_listen"), CLI_RUN_WIDE | CLI_PARENT_ONLY);
+    CHECK_EQ_U64(cli_run_option_flags("watch-pid"),
+                 CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_REPEATABLE);
+    CHECK_EQ_U64(cli_run_option_flags("hlog"),
+                 CLI_OUTPUT | CLI_RUN_WIDE | CLI_PARENT_ONLY | CLI_MERGE);
+}
+
 int main(void)
 {
+    test_live_options();
     test_defaults();
     test_both_forms();
     test_every_option();

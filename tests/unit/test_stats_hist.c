@@ -385,8 +385,31 @@ static void test_unit_magnitude(void)
     hist_free(h);
 }
 
+/* Cumulative counts at bounds, against counting a sorted array (exact below 2048, where every
+ * slot holds one value; within a slot's width above). */
+static void test_count_at_or_below(void)
+{
+    struct hist *h = hist_new_default();
+    int64_t vals[] = {0, 1, 99, 100, 100, 101, 2047, 2500, 2501, 9999, 1000000, HIST_HIGHEST + 5};
+    for (size_t i = 0; i < ARRAY_SIZE(vals); i++)
+        hist_record(h, vals[i]);
+    int64_t bounds[] = {0, 100, 2047, 2500, 1000000, HIST_HIGHEST, INT64_MAX};
+    uint64_t got[ARRAY_SIZE(bounds)];
+    hist_count_at_or_below(h, bounds, ARRAY_SIZE(bounds), got);
+    CHECK_EQ_U64(got[0], 1);
+    CHECK_EQ_U64(got[1], 5);
+    CHECK_EQ_U64(got[2], 7);
+    CHECK_EQ_U64(got[3], 9); /* 2500 and 2501 share a slot (width 2 from 2048) */
+    CHECK_EQ_U64(got[4], 11);
+    CHECK_EQ_U64(got[5], 12); /* the clamped sample sits at highest */
+    CHECK_EQ_U64(got[6], 12);
+    hist_count_at_or_below(h, bounds, 0, got); /* nothing asked: nothing written */
+    hist_free(h);
+}
+
 int main(void)
 {
+    test_count_at_or_below();
     test_layout();
     test_index_roundtrip(1, HIST_HIGHEST, 3);
     test_index_roundtrip(1, INT64_MAX, 3);
