@@ -97,6 +97,7 @@ struct run_plan {
     int allow_empty; /* --allow-empty: a run that measured nothing does not exit 4 */
     const struct report_kv *config;
     size_t nconfig;
+    uint64_t start_at_real_ns; /* --start-at, 0 = at once */
 };
 
 /* The reporter's state: the run's totals and time series, and how the run is ending. */
@@ -204,6 +205,35 @@ static int descriptors_check(const struct run_plan *pl, unsigned long nofile, ui
             "hold %lu (hard limit); run shards with --shard I/N in several processes\n",
             (unsigned long long)(mine - 1), (unsigned long long)(mine + FD_RESERVE), nofile);
     return EXIT_USAGE;
+}
+
+/* --start-at: sleep until the instant at_real_ns. The last stretch is one clock_nanosleep on
+ * CLOCK_REALTIME with TIMER_ABSTIME, which wakes at the instant however the clock was set in
+ * between (shards on several hosts agree on wall-clock time, not on monotonic time); before it,
+ * SIGINT and SIGTERM (blocked, in sigs) are taken in slices of at most a second, so that a
+ * run waiting for its start can still be stopped. Returns 0, or the signal that stopped it. */
+static int start_wait(uint64_t at_real_ns, const sigset_t *sigs)
+{
+    const uint64_t last_stretch = 50 * NS_PER_MS;
+    for (;;) {
+        uint64_t now = real_ns();
+        if (now >= at_real_ns)
+            return 0;
+        uint64_t left = at_real_ns - now;
+        if (left > last_stretch) {
+            uint64_t w = left - last_stretch / 2;
+            w = w > NS_PER_S ? NS_PER_S : w;
+            struct timespec ts = {(time_t)(w / NS_PER_S), (long)(w % NS_PER_S)};
+            int sig = sigtimedwait(sigs, NULL, &ts);
+            if (sig == SIGINT || sig == SIGTERM)
+                return sig;
+            continue;
+        }
+        struct timespec at = {(time_t)(at_real_ns / NS_PER_S), (long)(at_real_ns % NS_PER_S)};
+        int rc = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL);
+        if (rc != EINTR)
+            return 0;
+    }
 }
 
 /* Start every group's client run. Returns 0, or EXIT_NORUN (said on stderr) with none left
@@ -509,6 +539,23 @@ static int run_plan_execute(struct run_plan *pl)
 
     /* The report is large (threshold results, groups): keep it off the stack. */
     struct report *rep = xcalloc(1, sizeof *rep);
+    if (pl->start_at_real_ns) {
+        uint64_t now = real_ns();
+        if (!pl->quiet && now < pl->start_at_real_ns)
+            fprintf(stderr, "herd: starting in %.3f s (--start-at)\n",
+                    (double)(pl->start_at_real_ns - now) / 1e9);
+        int sig = start_wait(pl->start_at_real_ns, &r.sigs);
+        if (sig) {
+            fprintf(stderr, "herd: %s before --start-at: nothing ran\n", strsignal(sig));
+            free(rep);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_NORUN;
+        }
+        /* The schedule runs on the monotonic clock from here: t0 is taken right after. */
+        uint64_t actual = real_ns();
+        rep->start = (struct report_start){pl->start_at_real_ns, actual, actual,
+                                           (int64_t)(actual - pl->start_at_real_ns), 1};
+    }
     rfc3339_now(rep->started_at, sizeof rep->started_at);
     r.t0 = mono_ns();
     code = groups_start(pl);
@@ -566,6 +613,7 @@ int run_execute(struct run_options *o, FILE *out)
         .allow_empty = o->allow_empty,
         .config = o->config,
         .nconfig = o->nconfig,
+        .start_at_real_ns = o->start_at_real_ns,
     };
     cli_run_outputs(o, out, &pl.outs);
     return run_plan_execute(&pl);
@@ -764,6 +812,7 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .allow_empty = s->top.allow_empty,
         .config = s->top.config,
         .nconfig = s->top.nconfig,
+        .start_at_real_ns = s->top.start_at_real_ns,
     };
     cli_run_outputs(&s->top, stdout, &pl.outs);
     rc = run_plan_execute(&pl);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Percentiles reported for every histogram, with their JSON field names. */
 static const struct {
@@ -306,6 +307,40 @@ static json_t *threshold_obj(const struct threshold_result *res, int *oom)
     return o;
 }
 
+/* ns since the epoch as RFC 3339 UTC with microseconds, "2026-12-02T15:10:00.000125Z". */
+static void rfc3339_us(char *out, size_t len, uint64_t ns)
+{
+    time_t secs = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%.20s.%06uZ", base, (unsigned)(ns % 1000000000u / 1000u));
+}
+
+/* "start": when a run told when to start (--start-at) was to start and did; in a merged report
+ * the earliest and latest start of its shards, and skew_us between them. */
+static json_t *start_obj(const struct report_start *st, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    char text[48];
+    rfc3339_us(text, sizeof text, st->planned_ns);
+    put(o, "planned", str(text), oom);
+    put(o, "planned_unix_ns", u64(st->planned_ns), oom);
+    rfc3339_us(text, sizeof text, st->first_ns);
+    put(o, "actual", str(text), oom);
+    put(o, "actual_unix_ns", u64(st->first_ns), oom);
+    put(o, "actual_last_unix_ns", u64(st->last_ns), oom);
+    put(o, "late_us", real3((double)st->late_max_ns / 1e3), oom);
+    put(o, "skew_us", real3((double)(st->last_ns - st->first_ns) / 1e3), oom);
+    put(o, "shards", json_integer(st->shards), oom);
+    return o;
+}
+
 static json_t *report_obj(const struct report *r, int *oom)
 {
     json_t *root = json_object();
@@ -320,6 +355,8 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "target", str(r->target), oom);
     put(root, "started_at", str(r->started_at), oom);
     put(root, "duration_s", json_real(isfinite(r->duration_s) ? r->duration_s : 0), oom);
+    if (r->start.planned_ns)
+        put(root, "start", start_obj(&r->start, oom), oom);
 
     put(root, "config", config_obj(r->config, r->nconfig, oom), oom);
     put(root, "counters", counters_obj(r->total, oom), oom);

@@ -126,6 +126,20 @@ struct report_limit {
  * fills *out (zeroed when not). */
 int report_limit_check(const struct stats *s, uint64_t asked, struct report_limit *out);
 
+/* When the run started, for runs told when (--start-at): the "start" object. Times are
+ * CLOCK_REALTIME, ns since the epoch. A merge keeps the earliest plan, the earliest and latest
+ * actual start (their difference is the largest start skew between the shards) and the most a
+ * shard started late. */
+struct report_start {
+    uint64_t planned_ns; /* 0: the run had no --start-at (no "start" object) */
+    uint64_t first_ns, last_ns; /* the earliest and the latest actual start */
+    int64_t late_max_ns; /* the most a start came after the plan */
+    unsigned shards; /* how many starts these are of */
+};
+
+/* Merge b into a (either may be unset). */
+void report_start_merge(struct report_start *a, const struct report_start *b);
+
 #define REPORT_MAX_WARNINGS 32
 #define REPORT_WARNING_LEN 384 /* one warning with its NUL */
 
@@ -151,6 +165,7 @@ struct report {
     struct report_group groups[REPORT_MAX_GROUPS];
     size_t ngroups;
     struct report_limit limit;
+    struct report_start start;
     /* What the figures do not say by themselves (the "warnings" list): a role's main figure
      * that stayed empty, every connection ended in an error, clocks that disagree, publisher id
      * collisions, attempts still connecting at the end, a merge of reports that are not shards
@@ -298,6 +313,7 @@ struct report_read {
     struct report_read_group *groups; /* malloc'ed; ngroups entries */
     size_t ngroups;
     struct report_limit limit;
+    struct report_start start;
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
     size_t nwarnings;
 };
