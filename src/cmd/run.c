@@ -557,6 +557,7 @@ static int run_plan_execute(struct run_plan *pl)
                                            (int64_t)(actual - pl->start_at_real_ns), 1};
     }
     rfc3339_now(rep->started_at, sizeof rep->started_at);
+    rep->run_id = getenv("HERD_RUN_ID");
     r.t0 = mono_ns();
     code = groups_start(pl);
     if (code != 0) {

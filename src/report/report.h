@@ -166,6 +166,7 @@ struct report {
     size_t ngroups;
     struct report_limit limit;
     struct report_start start;
+    const char *run_id; /* HERD_RUN_ID, for the markers of `--json -` (NULL: none) */
     /* What the figures do not say by themselves (the "warnings" list): a role's main figure
      * that stayed empty, every connection ended in an error, clocks that disagree, publisher id
      * collisions, attempts still connecting at the end, a merge of reports that are not shards
@@ -205,8 +206,9 @@ int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n
  * failed. */
 int report_group_thresholds_eval(struct report *r, size_t g, const struct threshold *t, size_t n);
 
-/* Write the JSON report (DESIGN.md version 1) atomically. Returns 0, or a negative error with a
- * one-line message in err. */
+/* Write the JSON report (DESIGN.md version 1) atomically; path "-" writes it on stdout as a
+ * block that survives among log lines (report_json_block_write). Returns 0, or a negative error
+ * with a one-line message in err. */
 int report_json_write(const struct report *r, const char *path, char *err, size_t errlen);
 
 /* Write the time series as CSV (header row + one row per interval) atomically. */
@@ -326,6 +328,45 @@ int report_json_read(const char *path, struct report_read *out, char *err, size_
 int report_json_parse(const char *text, size_t len, const char *name, struct report_read *out,
                       char *err, size_t errlen);
 void report_read_free(struct report_read *r);
+
+/* ---- reports in a log stream (`herd run --json -`, `herd merge`): json_blocks.c ---- */
+
+/* A JSON report written to a log stream is one block of three lines:
+ *   ---- herd report begin run=RUN shard=I/N ----
+ *   {"tool":"herd",...}                 (the JSON report on one line)
+ *   ---- herd report end run=RUN shard=I/N bytes=LEN ----
+ * RUN is HERD_RUN_ID ("-" without one), I/N the shard ("0/1" for a run without --shard) and LEN
+ * the bytes of the JSON line. */
+#define REPORT_BLOCK_MARK "---- herd report "
+#define REPORT_BLOCK_JSON_START "{\"tool\":\"herd\""
+
+/* Write r as such a block on out, in one write, and flush. run_id NULL: "-". Returns 0, or a
+ * negative error with one line in err. */
+int report_json_block_write(const struct report *r, FILE *out, const char *run_id, char *err,
+                            size_t errlen);
+
+/* One block found in a stream. */
+struct report_block {
+    const char *json; /* the JSON report (into the scanned text), not NUL-terminated */
+    size_t len;
+    unsigned line; /* the line of its begin marker (from 1) */
+    unsigned json_line; /* the line of the JSON */
+    char labels[96]; /* "run=RUN shard=I/N" as the begin marker gives them */
+};
+
+/* Called for each block in order; a non-zero return ends the scan with it. */
+typedef int report_block_fn(void *ctx, const struct report_block *b);
+
+/* Find every report block in text[0..len) (any other lines are passed over: a log). A marker
+ * counts anywhere in its line and the JSON from its REPORT_BLOCK_JSON_START, so prefixes that log
+ * collectors put on lines (kubectl logs --prefix, --timestamps) do no harm, and so do other lines
+ * inside a block (stderr interleaved). Returns how many blocks were found (0 for none), or a
+ * negative error with "NAME:LINE: what" in err for a block that is not whole: a begin without an
+ * end (a truncated log), an end without a begin, an end whose labels are another block's, a JSON
+ * line whose length is not the end marker's, a block without a report or with two; or fn's
+ * non-zero return. The JSON itself is not checked here. */
+int report_blocks_scan(const char *text, size_t len, const char *name, report_block_fn *fn,
+                       void *ctx, char *err, size_t errlen);
 
 /* Merge src into dst, exactly where the figures allow: counters, errors and histograms add up
  * (bucket by bucket), connections.open and connections.connecting add up, the most a stamp lay
