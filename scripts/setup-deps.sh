@@ -3,7 +3,8 @@
 #
 # Debian packages are checked with dpkg-query; apt-get update + install run only when one is
 # missing, so a second run is silent and takes well under a second. The node test peers
-# (tests/peers) and interop decoders (tests/interop) get `npm ci` when node_modules is missing or
+# (tests/peers), interop decoders (tests/interop) and the Kubernetes schema check (tests/kube)
+# get `npm ci` when node_modules is missing or
 # older than package-lock.json. Installing nginx must not leave a system nginx on port 80: service
 # starts are refused through policy-rc.d during the install, and one that started anyway is
 # stopped and disabled.
@@ -29,7 +30,7 @@ note() { printf 'setup-deps: %s\n' "$*" >&2; } # printed even with --quiet: some
 
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev libssl-dev zlib1g-dev libyaml-dev
     libjansson-dev python3-pytest python3-websockets nodejs npm openssl nginx libnginx-mod-nchan
-    websocketd clang-format iproute2)
+    websocketd clang-format iproute2 python3-yaml)
 
 # ---- Debian packages ----
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PKGS[@]}" 2>/dev/null |
@@ -135,4 +136,5 @@ npm_ci() {
 }
 npm_ci "$top/tests/peers"
 npm_ci "$top/tests/interop"
+npm_ci "$top/tests/kube"
 say "npm packages: up to date"
