@@ -3,11 +3,10 @@
 #
 # Debian packages are checked with dpkg-query; apt-get update + install run only when one is
 # missing, so a second run is silent and takes well under a second. The node test peers
-# (tests/peers), interop decoders (tests/interop) and the Kubernetes schema check (tests/kube)
-# get `npm ci` when node_modules is missing or
-# older than package-lock.json. Installing nginx must not leave a system nginx on port 80: service
-# starts are refused through policy-rc.d during the install, and one that started anyway is
-# stopped and disabled.
+# (tests/peers), interop decoders (tests/interop) and Kubernetes schema check (tests/kube) get
+# `npm ci` when node_modules is missing or older than package-lock.json. Installing nginx must
+# not leave a system nginx on port 80: service starts are refused through policy-rc.d during the
+# install, and one that started anyway is stopped and disabled.
 set -euo pipefail
 
 quiet=0
