@@ -32,7 +32,9 @@
 #   --render           print the manifests that would be applied and exit (needs no cluster)
 #   --render-target    print deploy/kubernetes/target.yaml (herd serve as an in-cluster target)
 #                      for --image and exit, e.g. ... --render-target | kubectl apply -f -
-#   --target-cpu C, --target-memory M   the target's resources (default 2, 4Gi)
+#   --target-cpu C, --target-memory M   resources of each of the target's two herd serve
+#                                        processes (ports 8080 and 8081; default 1, 2Gi)
+#   --target-replicas N                  the target's replicas (default 1)
 #
 # Environment: KUBECTL (default kubectl), HERD (the local herd that checks and merges; default
 # herd on PATH, else build/release/herd), HERD_RUN_ID (default: random).
@@ -49,7 +51,7 @@ usage_error() {
 
 scenario="" shards=1 image=${HERD_IMAGE:-herd:latest} namespace="" name="" lead=60s cpu=1
 memory=1Gi port_range="1024 65535" json_out="" logs_out="" timeout=1h keep=0 render=0
-render_target=0 target_cpu=2 target_memory=4Gi
+render_target=0 target_cpu=1 target_memory=2Gi target_replicas=1
 thresholds=()
 
 need_arg() { [ $# -ge 2 ] || usage_error "$1: missing value"; }
@@ -70,6 +72,7 @@ while [ $# -gt 0 ]; do
     --timeout) need_arg "$@"; timeout=$2; shift ;;
     --target-cpu) need_arg "$@"; target_cpu=$2; shift ;;
     --target-memory) need_arg "$@"; target_memory=$2; shift ;;
+    --target-replicas) need_arg "$@"; target_replicas=$2; shift ;;
     --keep) keep=1 ;;
     --render) render=1 ;;
     --render-target) render_target=1 ;;
@@ -102,8 +105,10 @@ if [ "$render_target" = 1 ]; then
     [[ $image =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]] || usage_error "--image: not an image reference: $image"
     quantity_ok "$target_cpu" || usage_error "--target-cpu: expected a quantity like 2 or 500m, got $target_cpu"
     quantity_ok "$target_memory" || usage_error "--target-memory: expected a quantity like 4Gi, got $target_memory"
+    [[ $target_replicas =~ ^[1-9][0-9]{0,3}$ ]] || usage_error "--target-replicas: expected a whole number from 1 to 9999, got $target_replicas"
     sed -e "s|\${IMAGE}|$image|g" -e "s|\${TARGET_CPU}|$target_cpu|g" \
-        -e "s|\${TARGET_MEMORY}|$target_memory|g" "$manifests/target.yaml"
+        -e "s|\${TARGET_MEMORY}|$target_memory|g" -e "s|\${TARGET_REPLICAS}|$target_replicas|g" \
+        "$manifests/target.yaml"
     exit 0
 fi
 

@@ -479,7 +479,10 @@ const struct cli_opt cli__run_opts[] = {
      "rtt.p99<20ms  errors==0  connections.failed<1%\n"
      "messages.received/s>1000  latency.p99.9<=5ms",
      .section = CLI_SEC_RESULTS, .flags = CLI_REPEATABLE | CLI_PARENT_ONLY | CLI_MERGE},
-    {"json", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "JSON report",
+    {"json", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F",
+     "JSON report; - writes it on stdout at the end, as one\n"
+     "delimited block that survives among log lines (herd merge\n"
+     "reads such logs)",
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_json_write,
      .path_field = offsetof(struct run_options, json_path)},
     {"csv", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "time series, one row per second",
