@@ -211,7 +211,9 @@ done
 
 # ---- collect: each pod's log, its shard and exit code ----
 : >"$logs"
-pods=$(k get pods -l "herd.run/id=$run_id" -o 'jsonpath={range .items[*]}{.metadata.name},{.metadata.annotations.batch\.kubernetes\.io/job-completion-index},{.status.containerStatuses[0].state.terminated.exitCode}{"\n"}{end}')
+pods=$(k get pods -l "herd.run/id=$run_id" -o 'jsonpath={range .items[*]}{.metadata.name},{.metadata.annotations.batch\.kubernetes\.io/job-completion-index},{.status.containerStatuses[0].state.terminated.exitCode}{"\n"}{end}') ||
+    pods=""
+[ -n "$pods" ] || echo "$prog: no pod of run $run_id found" >&2
 usage_failed=0 collected=0
 while IFS=, read -r pod index code; do
     [ -n "$pod" ] || continue

@@ -371,7 +371,8 @@ int report_blocks_scan(const char *text, size_t len, const char *name, report_bl
 /* Merge src into dst, exactly where the figures allow: counters, errors and histograms add up
  * (bucket by bucket), connections.open and connections.connecting add up, the most a stamp lay
  * ahead is the larger, duration_s is the longest, complete only if both are, shards add up,
- * started_at is the earliest, thresholds and warnings are the union. Time-series rows are
+ * started_at is the earliest, the starts of --start-at as report_start_merge says,
+ * thresholds and warnings are the union. Time-series rows are
  * aligned by index: counts, open and connecting add up, t is the later;
  * per-row percentiles cannot be merged from p50/p99 alone, so each becomes the larger of the
  * two, an upper bound of the true merged percentile. Stages add their targets (dropped when the

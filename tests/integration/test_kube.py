@@ -296,12 +296,12 @@ def hdr_counts(texts):
     return [dict((v, c) for v, c in json.loads(line)["counts"]) for line in res.stdout.splitlines()]
 
 
-def kube_run(herd_bin, tmp_path, *args, shards):
+def kube_run(herd_bin, tmp_path, *args, shards, env_extra=None):
     _need_yaml()
     state = tmp_path / "kube"
     state.mkdir()
     env = dict(CHILD_ENV, FAKE_KUBE_DIR=str(state), FAKE_KUBE_BIND="1", HERD=str(herd_bin),
-               KUBECTL=str(KUBE / "fake-kubectl"))
+               KUBECTL=str(KUBE / "fake-kubectl"), **(env_extra or {}))
     env.pop("HERD_RUN_ID", None)
     proc = subprocess.Popen([str(KUBE_RUN), "-n", str(shards), "--lead", "3s", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -394,3 +394,16 @@ def test_simulation_no_target(herd_bin, tmp_path, free_port):
     code, out, err, state = kube_run(herd_bin, tmp_path, "-f", scen, shards=2)
     assert code == 3, err
     assert (state / "deleted").exists()
+
+
+def test_simulation_a_shard_lost(herd_bin, herd_serve, tmp_path):
+    srv = herd_serve()
+    scen = write_scenario(tmp_path / "scenario.yaml", srv.port, connections=6, duration="1s")
+    merged_path = tmp_path / "merged.json"
+    code, out, err, state = kube_run(herd_bin, tmp_path, "-f", scen, "--json", merged_path,
+                                     shards=3, env_extra={"FAKE_KUBE_LOST_LOG": "1"})
+    assert code == 3, err
+    assert "shard 1 (" in err and "no logs" in err
+    merged = load_report(merged_path)
+    assert merged["shards"] == 2 and merged["config"]["shard"] == "0+2/3"
+    assert "merge: 1 of the 3 shards are missing" in merged["warnings"]
