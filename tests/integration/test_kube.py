@@ -260,10 +260,14 @@ def test_make_image(tmp_path):
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"podman build -f Containerfile -t registry\.example/herd:1 "
                         r"--build-arg HERD_VERSION=\S+ \.\n", log.read_text())
-    # none installed: a message naming what to install, and a failure
+    # none installed: a message naming what to install, and a failure (only where make's own
+    # directory holds no engine: this must never build an image for real)
+    bindir = os.path.dirname(make)
+    if any(os.path.exists(os.path.join(bindir, e)) for e in ("podman", "docker")):
+        return
     empty = tmp_path / "empty"
     empty.mkdir()
-    env = dict(CHILD_ENV, PATH=f"{empty}:{os.path.dirname(make)}")
+    env = dict(CHILD_ENV, PATH=f"{empty}:{bindir}")
     env.pop("CONTAINER_ENGINE", None)
     res = subprocess.run([make, "-s", "-C", ROOT, "image"], capture_output=True, text=True,
                          timeout=60, env=env)
