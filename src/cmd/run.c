@@ -19,7 +19,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,33 +209,73 @@ static int descriptors_check(const struct run_plan *pl, unsigned long nofile, ui
     return EXIT_USAGE;
 }
 
+/* sched_setattr's argument (the first version of struct sched_attr, which every kernel that
+ * has the call accepts; glibc has no wrapper before 2.41). */
+struct start_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+/* For the last stretch before --start-at, ask the scheduler for a short slice (Linux 6.12 and
+ * later, EEVDF: a waking task with a shorter slice preempts the running one, where it would
+ * otherwise wait its turn behind every runnable task of a busy CPU). *saved receives the
+ * thread's attributes to restore; returns 0 when the slice was set, -1 when the kernel does not
+ * have this (nothing changed then). */
+static int start_slice_short(struct start_sched_attr *saved)
+{
+    memset(saved, 0, sizeof *saved);
+    if (syscall(SYS_sched_getattr, 0, saved, (unsigned)sizeof *saved, 0u) != 0 ||
+        saved->sched_policy != SCHED_OTHER)
+        return -1;
+    struct start_sched_attr a = *saved;
+    a.size = sizeof a;
+    a.sched_runtime = 100 * NS_PER_US;
+    return syscall(SYS_sched_setattr, 0, &a, 0u) == 0 ? 0 : -1;
+}
+
 /* --start-at: sleep until the instant at_real_ns. The last stretch is one clock_nanosleep on
  * CLOCK_REALTIME with TIMER_ABSTIME, which wakes at the instant however the clock was set in
  * between (shards on several hosts agree on wall-clock time, not on monotonic time); before it,
  * SIGINT and SIGTERM (blocked, in sigs) are taken in slices of at most a second, so that a
- * run waiting for its start can still be stopped. Returns 0, or the signal that stopped it. */
-static int start_wait(uint64_t at_real_ns, const sigset_t *sigs)
+ * run waiting for its start can still be stopped. The whole wait runs with a short scheduler
+ * slice (start_slice_short), so that neither wake-up waits behind a busy CPU's other tasks;
+ * *actual_real_ns is read on waking, before the slice is given back (which may let another task
+ * run first). Returns 0, or the signal that stopped it. */
+static int start_wait(uint64_t at_real_ns, const sigset_t *sigs, uint64_t *actual_real_ns)
 {
-    const uint64_t last_stretch = 50 * NS_PER_MS;
+    const uint64_t last_stretch = 200 * NS_PER_MS;
+    struct start_sched_attr saved;
+    int slice = start_slice_short(&saved);
+    int sig = 0;
     for (;;) {
         uint64_t now = real_ns();
         if (now >= at_real_ns)
-            return 0;
+            break;
         uint64_t left = at_real_ns - now;
         if (left > last_stretch) {
             uint64_t w = left - last_stretch / 2;
             w = w > NS_PER_S ? NS_PER_S : w;
             struct timespec ts = {(time_t)(w / NS_PER_S), (long)(w % NS_PER_S)};
-            int sig = sigtimedwait(sigs, NULL, &ts);
-            if (sig == SIGINT || sig == SIGTERM)
-                return sig;
+            int got = sigtimedwait(sigs, NULL, &ts);
+            if (got == SIGINT || got == SIGTERM) {
+                sig = got;
+                break;
+            }
             continue;
         }
         struct timespec at = {(time_t)(at_real_ns / NS_PER_S), (long)(at_real_ns % NS_PER_S)};
-        int rc = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL);
-        if (rc != EINTR)
-            return 0;
+        if (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) != EINTR)
+            break;
     }
+    *actual_real_ns = real_ns();
+    if (slice == 0) { /* back to the slice it had, before any worker is started */
+        saved.size = sizeof saved;
+        syscall(SYS_sched_setattr, 0, &saved, 0u);
+    }
+    return sig;
 }
 
 /* Start every group's client run. Returns 0, or EXIT_NORUN (said on stderr) with none left
@@ -544,7 +586,8 @@ static int run_plan_execute(struct run_plan *pl)
         if (!pl->quiet && now < pl->start_at_real_ns)
             fprintf(stderr, "herd: starting in %.3f s (--start-at)\n",
                     (double)(pl->start_at_real_ns - now) / 1e9);
-        int sig = start_wait(pl->start_at_real_ns, &r.sigs);
+        uint64_t actual = 0;
+        int sig = start_wait(pl->start_at_real_ns, &r.sigs, &actual);
         if (sig) {
             fprintf(stderr, "herd: %s before --start-at: nothing ran\n", strsignal(sig));
             free(rep);
@@ -552,7 +595,6 @@ static int run_plan_execute(struct run_plan *pl)
             return EXIT_NORUN;
         }
         /* The schedule runs on the monotonic clock from here: t0 is taken right after. */
-        uint64_t actual = real_ns();
         rep->start = (struct report_start){pl->start_at_real_ns, actual, actual,
                                            (int64_t)(actual - pl->start_at_real_ns), 1};
     }

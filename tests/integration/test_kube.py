@@ -255,6 +255,7 @@ def test_make_image(tmp_path):
     (fake / "podman").chmod(0o755)
     log = tmp_path / "engine.log"
     env = dict(CHILD_ENV, PATH=f"{fake}:/usr/bin:/bin", FAKE_ENGINE_LOG=str(log))
+    env.pop("CONTAINER_ENGINE", None)
     res = subprocess.run([make, "-s", "-C", ROOT, "image", "IMAGE=registry.example/herd:1"],
                          capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode == 0, res.stderr
@@ -307,7 +308,9 @@ def kube_run(herd_bin, tmp_path, *args, shards, env_extra=None):
     env = dict(CHILD_ENV, FAKE_KUBE_DIR=str(state), FAKE_KUBE_BIND="1", HERD=str(herd_bin),
                KUBECTL=str(KUBE / "fake-kubectl"), **(env_extra or {}))
     env.pop("HERD_RUN_ID", None)
-    proc = subprocess.Popen([str(KUBE_RUN), "-n", str(shards), "--lead", "3s", *map(str, args)],
+    # The lead leaves the stand-in time to start every pod on a busy machine: a pod that is not
+    # waiting when the instant comes starts late (or, a second late, refuses to).
+    proc = subprocess.Popen([str(KUBE_RUN), "-n", str(shards), "--lead", "5s", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
