@@ -150,7 +150,9 @@ fi
 
 # The one instant every shard starts at, in whole seconds: RFC 3339 UTC.
 start_s=$(($(date -u +%s) + lead_s))
-start_at=$(date -u -d "@$start_s" +%Y-%m-%dT%H:%M:%SZ)
+# GNU date takes -d @SECONDS, BSD date (macOS) -r SECONDS.
+start_at=$(date -u -d "@$start_s" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null ||
+    date -u -r "$start_s" +%Y-%m-%dT%H:%M:%SZ)
 
 render_all() {
     local subst=(-e "s|\${NAME}|$name|g" -e "s|\${RUN_ID}|$run_id|g" -e "s|\${SHARDS}|$shards|g"
@@ -226,7 +228,7 @@ while IFS=, read -r pod index code; do
     0 | 1 | 4) ;;
     2)
         usage_failed=1
-        echo "$prog: shard $index ($pod) exited 2: it refused its options; its log ends:" >&2
+        echo "$prog: shard $index ($pod) exited 2: it refused its options (or started more than a second after $start_at: raise --lead); its log ends:" >&2
         k logs "$pod" --tail=5 2>/dev/null | sed 's/^/    /' >&2 || true
         ;;
     "") echo "$prog: shard $index ($pod) has not finished" >&2 ;;
