@@ -12,6 +12,7 @@
 #   make fuzz-run   run every fuzz target briefly (FUZZ_SECONDS each)
 #   make check-deps check-headers format-check
 #   make bench      the benchmark scripts (never part of test)
+#   make image      the container image (Containerfile) with podman or docker; IMAGE=name:tag
 
 BUILD ?= release
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
@@ -48,7 +49,7 @@ FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/replay/replay_%)
 
 .PHONY: all asan test unit replay integration demo deps test-deps build-deps fuzz fuzz-run \
-	check-deps check-headers format format-check bench clean install uninstall deb doc
+	check-deps check-headers format format-check bench clean install uninstall deb doc image
 all: $(B)/herd
 
 asan:
@@ -189,6 +190,19 @@ format-check:
 
 bench: $(B)/herd
 	bench/run-all.sh
+
+# ---- the container image (docs/kubernetes.md) ----
+# podman, else docker; CONTAINER_ENGINE=... picks another. The version herd prints is passed in,
+# since the build context has no .git.
+IMAGE ?= herd:latest
+CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+	  echo "make image: needs podman or docker; install one (apt-get install podman, or Docker" \
+	    "Engine), or name another with CONTAINER_ENGINE=..." >&2; \
+	  exit 1; \
+	fi
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) --build-arg HERD_VERSION=$(VERSION) .
 
 clean:
 	rm -rf build

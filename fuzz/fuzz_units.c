@@ -54,6 +54,16 @@ static void units(const char *s)
     if (rc == 0)
         HERD_ASSERT(isfinite(r) && r >= 0 && r <= 1e12);
 
+    uint64_t at = 0, at2 = 0;
+    why = NULL;
+    rc = cli_parse_instant(s, 1796224200ull * 1000000000ull, &at, &why);
+    HERD_ASSERT(rc == 0 || (rc == HERD_E_INVAL && why && *why));
+    if (rc == 0 && s[0] != '+') {
+        snprintf(canon, sizeof canon, "%llu.%09llu", (unsigned long long)(at / 1000000000ull),
+                 (unsigned long long)(at % 1000000000ull));
+        HERD_ASSERT(cli_parse_instant(canon, 0, &at2, &why) == 0 && at2 == at);
+    }
+
     uint64_t n = 0, n2 = 0;
     why = NULL;
     rc = cli_parse_count(s, &n, &why);
@@ -96,11 +106,37 @@ static void options(const char *s)
 {
     /* Every value-taking option except the ones that read files or print. */
     static const char *const names[] = {
-        "connections", "duration",     "threads",       "role",        "connect_rate", "rate",
-        "pipeline",    "size",         "message",       "header",      "subprotocol",  "origin",
-        "timeout",     "idle-timeout", "ping_interval", "max_message", "threshold",    "json",
-        "shard",       "backoff",      "max_retries",   "read_rate",   "bind",         "sni",
-        "procs",       "url",          "compress",      "reconnect",   "stages",       "",
+        "connections",
+        "duration",
+        "threads",
+        "role",
+        "connect_rate",
+        "rate",
+        "pipeline",
+        "size",
+        "message",
+        "header",
+        "subprotocol",
+        "origin",
+        "timeout",
+        "idle-timeout",
+        "ping_interval",
+        "max_message",
+        "threshold",
+        "json",
+        "shard",
+        "backoff",
+        "max_retries",
+        "read_rate",
+        "bind",
+        "sni",
+        "procs",
+        "start_at",
+        "url",
+        "compress",
+        "reconnect",
+        "stages",
+        "",
     };
     static struct run_options o;
     char err[256];

@@ -4,10 +4,10 @@
 #
 # Debian packages are checked with dpkg-query; apt-get update + install run only when one is
 # missing, so a second run is silent and takes well under a second. The node test peers
-# (tests/peers) and interop decoders (tests/interop) get `npm ci` when node_modules is missing or
-# older than package-lock.json. Installing nginx must not leave a system nginx on port 80: service
-# starts are refused through policy-rc.d during the install, and one that started anyway is
-# stopped and disabled.
+# (tests/peers), interop decoders (tests/interop) and Kubernetes schema check (tests/kube) get
+# `npm ci` when node_modules is missing or older than package-lock.json. Installing nginx must
+# not leave a system nginx on port 80: service starts are refused through policy-rc.d during the
+# install, and one that started anyway is stopped and disabled.
 set -euo pipefail
 
 quiet=0
@@ -35,7 +35,7 @@ note() { printf 'setup-deps: %s\n' "$*" >&2; } # printed even with --quiet: some
 BUILD_PKGS=(build-essential pkg-config libssl-dev zlib1g-dev libyaml-dev libjansson-dev)
 # To test it (`make test`, CI): the fuzzing compiler, the peers, the tools the tests drive.
 TEST_PKGS=(clang libclang-rt-14-dev python3-pytest python3-websockets nodejs npm openssl nginx
-    libnginx-mod-nchan websocketd clang-format iproute2 groff-base prometheus)
+    libnginx-mod-nchan websocketd clang-format iproute2 groff-base prometheus python3-yaml)
 # The headless browser that loads the HTML report (tests/integration/test_html.py).
 TEST_PKGS+=(chromium)
 PKGS=("${BUILD_PKGS[@]}")
@@ -146,5 +146,6 @@ npm_ci() {
 if [ "$build_only" = 0 ]; then
     npm_ci "$top/tests/peers"
     npm_ci "$top/tests/interop"
+    npm_ci "$top/tests/kube"
     say "npm packages: up to date"
 fi

@@ -35,6 +35,8 @@ struct run_options {
     int check; /* --check: validate the options (and the scenario), print the groups, run nothing */
     int allow_empty; /* --allow-empty: a run that measured nothing exits 0 (it still warns) */
     int force; /* herd merge --force: merge reports that are not shards of one run */
+    uint64_t start_at_real_ns; /* --start-at: connect nothing before this instant (CLOCK_REALTIME,
+                                  ns since the epoch); 0 = start at once */
     struct threshold thresholds[REPORT_MAX_THRESHOLDS];
     size_t nthresholds;
     /* The effective options, echoed in the report's "config". Strings point into `arena`.
@@ -148,6 +150,12 @@ int cli_parse_size(const char *s, uint64_t *bytes, const char **why);
 int cli_parse_rate(const char *s, double *per_s, const char **why);
 /* "10000", "10k"/"10K", "1M", "2G" (powers of 1000), "1.5k"; the result must be whole */
 int cli_parse_count(const char *s, uint64_t *n, const char **why);
+
+/* An instant as --start-at takes it: "2026-12-02T15:10:00Z" (RFC 3339 in UTC, up to 9 digits of
+ * fraction, Z or +00:00), Unix seconds "1796310600" or "1796310600.25", or "+DUR" (a duration
+ * from now_real_ns, "+30s"). Sets *real_ns (ns since the epoch); whether it is in the past is the
+ * caller's to judge. */
+int cli_parse_instant(const char *s, uint64_t now_real_ns, uint64_t *real_ns, const char **why);
 
 /* Usage text for a subcommand ("run", "serve", "demo", "merge", "report"; NULL or anything else
  * = top level). */

@@ -362,6 +362,7 @@ enum run_opt {
     R_FORCE,
     R_METRICS_LISTEN,
     R_WATCH_PID,
+    R_START_AT,
     R_TODO,
 };
 
@@ -408,7 +409,10 @@ const struct cli_opt cli__run_opts[] = {
      "spread the run over N local processes, merged exactly\n"
      "(automatic when the descriptor limit is below -c)",
      .section = CLI_SEC_LOAD, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
-    {"start-at", 0, CLI_ARG_TODO, R_TODO, NULL, NULL, NULL, .section = CLI_SEC_HIDDEN},
+    {"start-at", 0, CLI_ARG_VALUE, R_START_AT, "a UTC time like 2026-12-02T15:10:00Z", "TIME",
+     "connect nothing before TIME (RFC 3339 UTC, Unix seconds, or\n"
+     "+DUR from now); shards given one TIME start together",
+     .section = CLI_SEC_LOAD, .flags = CLI_RUN_WIDE | CLI_PARENT_ONLY},
 
     /* messages */
     {"size", 's', CLI_ARG_VALUE, R_SIZE, "a size like 256 or 4k", "BYTES",
@@ -477,7 +481,10 @@ const struct cli_opt cli__run_opts[] = {
      "rtt.p99<20ms  errors==0  connections.failed<1%\n"
      "messages.received/s>1000  latency.p99.9<=5ms",
      .section = CLI_SEC_RESULTS, .flags = CLI_REPEATABLE | CLI_PARENT_ONLY | CLI_MERGE},
-    {"json", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "JSON report",
+    {"json", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F",
+     "JSON report; - writes it on stdout at the end, as one\n"
+     "delimited block that survives among log lines (herd merge\n"
+     "reads such logs)",
      .section = CLI_SEC_RESULTS, .flags = CLI_OUTPUT_FLAGS, .write = report_json_write,
      .path_field = offsetof(struct run_options, json_path)},
     {"csv", 0, CLI_ARG_VALUE, R_OUTPUT, "a file name", "F", "time series, one row per second",
@@ -632,6 +639,26 @@ static int shard_parse(const char *label, const char *val, unsigned *index, unsi
     return 0;
 }
 
+/* --start-at: an instant at most a second in the past (a clock a little behind, or a shard that
+ * started late, still joins; a stale time in a script is a mistake). */
+static int start_at_parse(const char *label, const char *val, uint64_t *out, char *err,
+                          size_t errlen)
+{
+    const char *why;
+    uint64_t now = real_ns(), at;
+    if (cli_parse_instant(val, now, &at, &why) != 0)
+        return bad_value(err, errlen, label, why, val);
+    if (at + NS_PER_S < now) {
+        char q[96];
+        quote(q, sizeof q, val);
+        return errf(err, errlen,
+                    "%s: %s is %.1f s in the past (now is %" PRIu64 " in Unix seconds)", label, q,
+                    (double)(now - at) / 1e9, (uint64_t)(now / NS_PER_S));
+    }
+    *out = at;
+    return 0;
+}
+
 static int message_file_read(struct run_options *o, const char *label, const char *path, char *err,
                              size_t errlen)
 {
@@ -783,6 +810,7 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
     case R_SHARD:
         rc = shard_parse(label, val, &p->shard_index, &p->shard_count, err, errlen);
         break;
+    case R_START_AT: rc = start_at_parse(label, val, &o->start_at_real_ns, err, errlen); break;
     case R_QUIET: rc = get_bool(label, val, &p->quiet, err, errlen); break;
     case R_FILE: rc = get_string(label, val, &o->scenario_path, err, errlen); break;
     case R_CHECK: rc = get_bool(label, val, &o->check, err, errlen); break;

@@ -5,6 +5,7 @@
  * from a fixed list. A typo must become an error, never a silently different load. */
 #include "cli/cli.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "cli/cli_internal.h"
 #include "load/load.h"
@@ -210,5 +211,118 @@ int cli_parse_count(const char *s, uint64_t *n, const char **why)
     if (!is_whole(v))
         return fail(why, expected);
     *n = round_u64(v);
+    return 0;
+}
+
+/* ---- an instant: --start-at ---- */
+
+/* The last second whose nanoseconds fit in 64 bits (the year 2554). */
+#define MAX_INSTANT_S ((UINT64_MAX - NS_PER_S) / NS_PER_S)
+
+/* Up to `max` digits at *p into *v; returns how many were read. */
+static int digits(const char **p, int max, uint64_t *v)
+{
+    int n = 0;
+    *v = 0;
+    while (n < max && **p >= '0' && **p <= '9') {
+        *v = *v * 10 + (uint64_t)(**p - '0');
+        (*p)++;
+        n++;
+    }
+    return n;
+}
+
+/* ".ddddddddd" (1 to 9 digits) at *p into nanoseconds; none is 0. Returns -1 for "." alone or
+ * more than 9 digits (below a nanosecond, which herd cannot honour). */
+static int fraction_ns(const char **p, uint64_t *ns)
+{
+    *ns = 0;
+    if (**p != '.')
+        return 0;
+    (*p)++;
+    uint64_t f;
+    int n = digits(p, 10, &f);
+    if (n < 1 || n > 9)
+        return -1;
+    for (int i = n; i < 9; i++)
+        f *= 10;
+    *ns = f;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static unsigned month_days(uint64_t y, uint64_t m)
+{
+    static const unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return days[m - 1] + (m == 2 && leap);
+}
+
+/* "2026-12-02T15:10:00Z", "2026-12-02T15:10:00.25Z" (or with +00:00): RFC 3339 in UTC. */
+static int rfc3339_utc(const char *s, uint64_t *real_ns, const char **why)
+{
+    static const char form[] = "expected a UTC time like 2026-12-02T15:10:00Z";
+    const char *p = s;
+    uint64_t y, mo, d, h, mi, sec, frac;
+    if (digits(&p, 4, &y) != 4 || *p++ != '-' || digits(&p, 2, &mo) != 2 || *p++ != '-' ||
+        digits(&p, 2, &d) != 2 || (*p != 'T' && *p != 't' && *p != ' '))
+        return fail(why, form);
+    p++;
+    if (digits(&p, 2, &h) != 2 || *p++ != ':' || digits(&p, 2, &mi) != 2 || *p++ != ':' ||
+        digits(&p, 2, &sec) != 2 || fraction_ns(&p, &frac) != 0)
+        return fail(why, form);
+    if (strcmp(p, "Z") != 0 && strcmp(p, "z") != 0 && strcmp(p, "+00:00") != 0 &&
+        strcmp(p, "-00:00") != 0) {
+        if (*p == '+' || *p == '-')
+            return fail(why, "expected a UTC time (ending in Z or +00:00), not another offset");
+        return fail(why, form);
+    }
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 ||
+        sec > 59)
+        return fail(why, "no such date or time of day (from 1970 on, seconds 0 to 59)");
+    int64_t days = days_from_civil((int64_t)y, (unsigned)mo, (unsigned)d);
+    uint64_t secs = (uint64_t)days * 86400u + h * 3600u + mi * 60u + sec;
+    if (secs > MAX_INSTANT_S)
+        return fail(why, "too far in the future");
+    *real_ns = secs * NS_PER_S + frac;
+    return 0;
+}
+
+int cli_parse_instant(const char *s, uint64_t now_real_ns, uint64_t *real_ns, const char **why)
+{
+    static const char form[] =
+        "expected a UTC time like 2026-12-02T15:10:00Z, Unix seconds, or +DURATION";
+    if (!s || !*s)
+        return fail(why, form);
+    if (*s == '+') {
+        uint64_t d;
+        const char *reason = NULL;
+        if (cli_parse_duration(s + 1, &d, &reason) != 0)
+            return fail(why, reason ? reason : form);
+        if (d > UINT64_MAX - now_real_ns)
+            return fail(why, "too far in the future");
+        *real_ns = now_real_ns + d;
+        return 0;
+    }
+    if (strlen(s) >= 10 && s[4] == '-')
+        return rfc3339_utc(s, real_ns, why);
+    const char *p = s;
+    uint64_t secs, frac;
+    int n = digits(&p, 12, &secs);
+    if (n < 1 || fraction_ns(&p, &frac) != 0 || *p)
+        return fail(why, form);
+    if (n > 11 || secs > MAX_INSTANT_S)
+        return fail(why, "too far in the future");
+    *real_ns = secs * NS_PER_S + frac;
     return 0;
 }

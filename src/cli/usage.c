@@ -96,7 +96,7 @@ static const char usage_demo[] =
     "  -h, --help                this text\n";
 
 static const char usage_merge_head[] =
-    "usage: herd merge [OPTIONS] A.json B.json ...\n"
+    "usage: herd merge [OPTIONS] A.json B.json ...   (or LOG, or - for stdin)\n"
     "\n"
     "Merge the JSON reports of the shards of one run (herd run --shard I/N, or --procs) into\n"
     "one and print its summary. Counters and errors add up and histograms merge bucket by\n"
@@ -107,7 +107,12 @@ static const char usage_merge_head[] =
     "writes it again with --json, --csv, --html or --hlog).\n"
     "\n"
     "Reports that are not shards of one run (no --shard I/N, different N, a shard twice,\n"
-    "other settings, runs that did not overlap in time) are refused, exit 2, unless --force.\n";
+    "other settings, runs that did not overlap in time) are refused, exit 2, unless --force.\n"
+    "\n"
+    "An input is a JSON report file, or a log (a file, or - for stdin) holding the reports\n"
+    "that herd run --json - wrote on stdout among other lines, e.g. the concatenated\n"
+    "`kubectl logs` of a run's pods: every \"---- herd report begin ...\" block in it is one\n"
+    "report. A block cut short or altered is an error naming its line.\n";
 
 static const char usage_merge_tail[] =
     "\n"

@@ -10,9 +10,12 @@
  * and then the merged report says what it is made of in its warnings. */
 #include "cmd/cmd.h"
 
+#include "base/err.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "report/report.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,7 @@ int merge_finish(struct report_read *m, const struct threshold *thr, size_t nthr
     struct report rep;
     report_read_view(m, &rep);
     rep.tool_version = HERD_VERSION;
+    rep.run_id = getenv("HERD_RUN_ID");
     if (config) {
         memcpy(rep.config, config, nconfig * sizeof config[0]);
         rep.nconfig = nconfig;
@@ -381,15 +385,99 @@ static int inputs_judge(struct report_read *m, const struct input_id *ids, size_
     return 0;
 }
 
+/* The inputs of a merge as they are read: the merged report so far and what each input was. */
+struct merge_state {
+    struct report_read merged;
+    int have;
+    struct input_id *ids;
+    size_t nids, cap;
+    char **names; /* "FILE:LINE" of the reports found in log streams, to free */
+    size_t nnames;
+    char err[600];
+};
+
+/* One report (JSON text) named `name` into the merge. Returns 0, or -1 said in st->err. */
+static int merge_add(struct merge_state *st, const char *name, const char *json, size_t len)
+{
+    struct report_read next;
+    struct report_read *r = st->have ? &next : &st->merged;
+    if (report_json_parse(json, len, name, r, st->err, sizeof st->err) != 0) {
+        report_read_free(r);
+        return -1;
+    }
+    if (st->nids == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 8;
+        st->ids = xrealloc(st->ids, st->cap * sizeof *st->ids);
+    }
+    input_id_fill(&st->ids[st->nids++], name, r);
+    if (!st->have) {
+        st->have = 1;
+        return 0;
+    }
+    report_read_merge(&st->merged, &next);
+    report_read_free(&next);
+    return 0;
+}
+
+struct stream_ctx {
+    struct merge_state *st;
+    const char *file;
+};
+
+static int block_add(void *ctx, const struct report_block *b)
+{
+    struct stream_ctx *c = ctx;
+    struct merge_state *st = c->st;
+    size_t n = strlen(c->file) + 16;
+    char *name = xmalloc(n);
+    snprintf(name, n, "%s:%u", c->file, b->json_line);
+    st->names = xrealloc(st->names, (st->nnames + 1) * sizeof *st->names);
+    st->names[st->nnames++] = name;
+    return merge_add(st, name, b->json, b->len) == 0 ? 0 : -1;
+}
+
+/* Log streams of many shards (concatenated `kubectl logs`) can be large. */
+#define MERGE_INPUT_MAX (1ull << 30)
+
+/* One input: a JSON report file, or a log (a file, or "-" for stdin) holding report blocks
+ * among other lines (`herd run --json -`). Returns 0, or -1 said in st->err. */
+static int merge_input(struct merge_state *st, const char *file)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc =
+        file_read_all(strcmp(file, "-") == 0 ? "/dev/stdin" : file, MERGE_INPUT_MAX, &text, &len);
+    if (rc != 0) {
+        snprintf(st->err, sizeof st->err, "%s: %s", file,
+                 rc == HERD_E_TOO_BIG ? "larger than 1 GiB" : strerror(-rc));
+        return -1;
+    }
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+        i++;
+    if (i < len && text[i] == '{') { /* a report file */
+        rc = merge_add(st, file, text, len);
+        free(text);
+        return rc;
+    }
+    struct stream_ctx c = {st, file};
+    rc = report_blocks_scan(text, len, file, block_add, &c, st->err, sizeof st->err);
+    free(text);
+    if (rc == 0)
+        snprintf(st->err, sizeof st->err,
+                 "%s: no herd report in it (neither a JSON report nor a log with \"%sbegin\" "
+                 "blocks of herd run --json -)",
+                 file, REPORT_BLOCK_MARK);
+    return rc > 0 ? 0 : -1;
+}
+
 int cmd_merge(int argc, char **argv)
 {
     struct merge_options mo;
     char err[600];
     int code = EXIT_USAGE;
-    struct report_read merged, next;
-    int have = 0;
-    struct input_id *ids = NULL;
-    size_t nids = 0;
+    struct merge_state st;
+    memset(&st, 0, sizeof st);
 
     int rc = cli_merge_parse(argc, argv, &mo, err, sizeof err);
     if (rc == CLI_HELP) {
@@ -408,38 +496,31 @@ int cmd_merge(int argc, char **argv)
         goto out;
     }
 
-    ids = xcalloc(mo.nfiles, sizeof *ids);
     for (size_t f = 0; f < mo.nfiles; f++) {
-        struct report_read *r = have ? &next : &merged;
-        if (report_json_read(mo.files[f], r, err, sizeof err) != 0) {
-            fprintf(stderr, "herd: %s\n", err);
-            report_read_free(r);
+        if (merge_input(&st, mo.files[f]) != 0) {
+            fprintf(stderr, "herd: %s\n", st.err);
             goto out;
         }
-        input_id_fill(&ids[nids++], mo.files[f], r);
-        if (!have) {
-            have = 1;
-            continue;
-        }
-        report_read_merge(&merged, &next);
-        report_read_free(&next);
     }
 
-    if (nids > 1 && inputs_judge(&merged, ids, nids, mo.run.force) != 0)
+    if (st.nids > 1 && inputs_judge(&st.merged, st.ids, st.nids, mo.run.force) != 0)
         goto out;
 
     int failed = 0, empty = 0;
-    if (merge_finish(&merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed,
+    if (merge_finish(&st.merged, mo.run.thresholds, mo.run.nthresholds, 1, NULL, 0, &outs, &failed,
                      &empty) != 0)
         code = EXIT_USAGE;
     else
         code = failed ? EXIT_THRESHOLD : EXIT_OK;
 out:
-    if (have)
-        report_read_free(&merged);
-    for (size_t i = 0; i < nids; i++)
-        input_id_free(&ids[i]);
-    free(ids);
+    if (st.have)
+        report_read_free(&st.merged);
+    for (size_t i = 0; i < st.nids; i++)
+        input_id_free(&st.ids[i]);
+    free(st.ids);
+    for (size_t i = 0; i < st.nnames; i++)
+        free(st.names[i]);
+    free(st.names);
     cli_merge_options_free(&mo);
     return code;
 }

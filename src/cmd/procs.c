@@ -7,6 +7,7 @@
  * user's reports and thresholds belong to the parent. */
 #include "cmd/cmd.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "base/syslimits.h"
@@ -120,15 +121,26 @@ int procs_execute(struct run_options *o, unsigned nprocs, int argc, char **argv,
     }
 
     struct child *kids = xcalloc(nprocs, sizeof *kids);
-    /* exe, "run", --shard I/N, --json F, -q, the rest, --watch-pid=PID (the first child only,
-     * so that the target is sampled once), NULL */
-    char **args = xcalloc((size_t)argc + 8 + RUN_MAX_WATCH, sizeof *args);
+    /* exe, "run", --shard I/N, --json F, -q, [--start-at=T], the rest, --watch-pid=PID (the
+     * first child only, so that the target is sampled once), NULL */
+    char **args = xcalloc((size_t)argc + 9 + RUN_MAX_WATCH, sizeof *args);
     args[0] = "/proc/self/exe";
     args[1] = "run";
     args[2] = "--shard";
     args[4] = "--json";
     args[6] = "-q";
-    struct child_args ca = {args + 7, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
+    size_t fixed = 7;
+    /* Every child waits for the one instant the parent was given (a "+30s" resolved once, here),
+     * so that they start together. An instant already half a second gone is left out: the
+     * children start at once (a child would refuse one more than a second gone). */
+    char start_arg[64];
+    if (o->start_at_real_ns && real_ns() < o->start_at_real_ns + NS_PER_S / 2) {
+        snprintf(start_arg, sizeof start_arg, "--start-at=%llu.%09llu",
+                 (unsigned long long)(o->start_at_real_ns / NS_PER_S),
+                 (unsigned long long)(o->start_at_real_ns % NS_PER_S));
+        args[fixed++] = start_arg;
+    }
+    struct child_args ca = {args + fixed, 0, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
     cli_run_walk(argc, argv, child_arg_add, &ca);
     char watch[RUN_MAX_WATCH][32];
     for (size_t i = 0; i < o->nwatch && i < RUN_MAX_WATCH; i++)

@@ -21,7 +21,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +119,7 @@ struct run_plan {
     const char *metrics_listen; /* --metrics-listen, or NULL */
     const int *watch_pid; /* --watch-pid */
     size_t nwatch;
+    uint64_t start_at_real_ns; /* --start-at, 0 = at once */
 };
 
 /* The reporter's state: the run's totals and time series, and how the run is ending. */
@@ -281,6 +284,75 @@ static int descriptors_check(const struct run_plan *pl, unsigned long nofile, ui
             "hold %lu (hard limit); run shards with --shard I/N in several processes\n",
             (unsigned long long)(mine - 1), (unsigned long long)(mine + FD_RESERVE), nofile);
     return EXIT_USAGE;
+}
+
+/* sched_setattr's argument (the first version of struct sched_attr, which every kernel that
+ * has the call accepts; glibc has no wrapper before 2.41). */
+struct start_sched_attr {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+/* For the last stretch before --start-at, ask the scheduler for a short slice (Linux 6.12 and
+ * later, EEVDF: a waking task with a shorter slice preempts the running one, where it would
+ * otherwise wait its turn behind every runnable task of a busy CPU). *saved receives the
+ * thread's attributes to restore; returns 0 when the slice was set, -1 when the kernel does not
+ * have this (nothing changed then). */
+static int start_slice_short(struct start_sched_attr *saved)
+{
+    memset(saved, 0, sizeof *saved);
+    if (syscall(SYS_sched_getattr, 0, saved, (unsigned)sizeof *saved, 0u) != 0 ||
+        saved->sched_policy != SCHED_OTHER)
+        return -1;
+    struct start_sched_attr a = *saved;
+    a.size = sizeof a;
+    a.sched_runtime = 100 * NS_PER_US;
+    return syscall(SYS_sched_setattr, 0, &a, 0u) == 0 ? 0 : -1;
+}
+
+/* --start-at: sleep until the instant at_real_ns. The last stretch is one clock_nanosleep on
+ * CLOCK_REALTIME with TIMER_ABSTIME, which wakes at the instant however the clock was set in
+ * between (shards on several hosts agree on wall-clock time, not on monotonic time); before it,
+ * SIGINT and SIGTERM (blocked, in sigs) are taken in slices of at most a second, so that a
+ * run waiting for its start can still be stopped. The whole wait runs with a short scheduler
+ * slice (start_slice_short), so that neither wake-up waits behind a busy CPU's other tasks;
+ * *actual_real_ns is read on waking, before the slice is given back (which may let another task
+ * run first). Returns 0, or the signal that stopped it. */
+static int start_wait(uint64_t at_real_ns, const sigset_t *sigs, uint64_t *actual_real_ns)
+{
+    const uint64_t last_stretch = 200 * NS_PER_MS;
+    struct start_sched_attr saved;
+    int slice = start_slice_short(&saved);
+    int sig = 0;
+    for (;;) {
+        uint64_t now = real_ns();
+        if (now >= at_real_ns)
+            break;
+        uint64_t left = at_real_ns - now;
+        if (left > last_stretch) {
+            uint64_t w = left - last_stretch / 2;
+            w = w > NS_PER_S ? NS_PER_S : w;
+            struct timespec ts = {(time_t)(w / NS_PER_S), (long)(w % NS_PER_S)};
+            int got = sigtimedwait(sigs, NULL, &ts);
+            if (got == SIGINT || got == SIGTERM) {
+                sig = got;
+                break;
+            }
+            continue;
+        }
+        struct timespec at = {(time_t)(at_real_ns / NS_PER_S), (long)(at_real_ns % NS_PER_S)};
+        if (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) != EINTR)
+            break;
+    }
+    *actual_real_ns = real_ns();
+    if (slice == 0) { /* back to the slice it had, before any worker is started */
+        saved.size = sizeof saved;
+        syscall(SYS_sched_setattr, 0, &saved, 0u);
+    }
+    return sig;
 }
 
 /* Start every group's client run. Returns 0, or EXIT_NORUN (said on stderr) with none left
@@ -611,7 +683,25 @@ static int run_plan_execute(struct run_plan *pl)
 
     /* The report is large (threshold results, groups): keep it off the stack. */
     struct report *rep = xcalloc(1, sizeof *rep);
+    if (pl->start_at_real_ns) {
+        uint64_t now = real_ns();
+        if (!pl->quiet && now < pl->start_at_real_ns)
+            fprintf(stderr, "herd: starting in %.3f s (--start-at)\n",
+                    (double)(pl->start_at_real_ns - now) / 1e9);
+        uint64_t actual = 0;
+        int sig = start_wait(pl->start_at_real_ns, &r.sigs, &actual);
+        if (sig) {
+            fprintf(stderr, "herd: %s before --start-at: nothing ran\n", strsignal(sig));
+            free(rep);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            return EXIT_NORUN;
+        }
+        /* The schedule runs on the monotonic clock from here: t0 is taken right after. */
+        rep->start = (struct report_start){pl->start_at_real_ns, actual, actual,
+                                           (int64_t)(actual - pl->start_at_real_ns), 1};
+    }
     rfc3339_now(rep->started_at, sizeof rep->started_at);
+    rep->run_id = getenv("HERD_RUN_ID");
     r.t0 = mono_ns();
     code = groups_start(pl);
     if (code != 0) {
@@ -681,6 +771,7 @@ int run_execute(struct run_options *o, FILE *out)
         .metrics_listen = o->metrics_listen,
         .watch_pid = o->watch_pid,
         .nwatch = o->nwatch,
+        .start_at_real_ns = o->start_at_real_ns,
     };
     cli_run_outputs(o, out, &pl.outs);
     return run_plan_execute(&pl);
@@ -899,6 +990,7 @@ static int cmd_run_scenario(struct run_options *o, int argc, char **argv)
         .metrics_listen = s->top.metrics_listen,
         .watch_pid = s->top.watch_pid,
         .nwatch = s->top.nwatch,
+        .start_at_real_ns = s->top.start_at_real_ns,
     };
     cli_run_outputs(&s->top, stdout, &pl.outs);
     rc = run_plan_execute(&pl);

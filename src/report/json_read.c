@@ -536,6 +536,40 @@ static int read_limit(struct rd *c, json_t *root, struct report_read *r)
     return 0;
 }
 
+/* "start" (json_write.c start_obj): the planned and actual start of a run given --start-at. */
+static int read_start(struct rd *c, json_t *root, struct report_start *st)
+{
+    json_t *o = json_object_get(root, "start");
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return fail(c, "start: expected an object");
+    uint64_t shards = 1;
+    double late_us = 0;
+    if (get_u64(c, o, "start", "planned_unix_ns", &st->planned_ns) != 0 ||
+        get_u64(c, o, "start", "actual_unix_ns", &st->first_ns) != 0 ||
+        get_u64(c, o, "start", "shards", &shards) != 0)
+        return HERD_E_PROTO;
+    if (!st->planned_ns || !st->first_ns)
+        return fail(c, "start: planned_unix_ns and actual_unix_ns must be given (above 0)");
+    st->last_ns = st->first_ns;
+    if (get_u64(c, o, "start", "actual_last_unix_ns", &st->last_ns) != 0)
+        return HERD_E_PROTO;
+    if (st->last_ns < st->first_ns)
+        return fail(c, "start: actual_last_unix_ns is before actual_unix_ns");
+    json_t *late = json_object_get(o, "late_us");
+    if (late) {
+        late_us = json_is_number(late) ? json_number_value(late) : NAN;
+        if (!isfinite(late_us) || fabs(late_us) > 9e12)
+            return fail(c, "start.late_us: expected a number of microseconds");
+    }
+    if (shards < 1 || shards > 1000000)
+        return fail(c, "start.shards: expected a whole number from 1 to 1000000");
+    st->late_max_ns = (int64_t)llround(late_us * 1e3);
+    st->shards = (unsigned)shards;
+    return 0;
+}
+
 /* An optional string field into *out (malloc'ed); null and absent leave it NULL. */
 static int get_str(struct rd *c, json_t *obj, const char *key, char **out)
 {
@@ -664,6 +698,8 @@ static int read_root(struct rd *c, json_t *root, struct report_read *r)
         rc = read_thresholds(c, root, r);
     if (!rc)
         rc = read_limit(c, root, r);
+    if (!rc)
+        rc = read_start(c, root, &r->start);
     if (!rc)
         rc = read_groups(c, root, r);
     if (!rc)

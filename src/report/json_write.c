@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Percentiles reported for every histogram, with their JSON field names. */
 static const struct {
@@ -321,6 +322,40 @@ static json_t *threshold_obj(const struct threshold_result *res, int *oom)
     return o;
 }
 
+/* ns since the epoch as RFC 3339 UTC with microseconds, "2026-12-02T15:10:00.000125Z". */
+static void rfc3339_us(char *out, size_t len, uint64_t ns)
+{
+    time_t secs = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%.20s.%06uZ", base, (unsigned)(ns % 1000000000u / 1000u));
+}
+
+/* "start": when a run told when to start (--start-at) was to start and did; in a merged report
+ * the earliest and latest start of its shards, and skew_us between them. */
+static json_t *start_obj(const struct report_start *st, int *oom)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *oom = 1;
+        return NULL;
+    }
+    char text[48];
+    rfc3339_us(text, sizeof text, st->planned_ns);
+    put(o, "planned", str(text), oom);
+    put(o, "planned_unix_ns", u64(st->planned_ns), oom);
+    rfc3339_us(text, sizeof text, st->first_ns);
+    put(o, "actual", str(text), oom);
+    put(o, "actual_unix_ns", u64(st->first_ns), oom);
+    put(o, "actual_last_unix_ns", u64(st->last_ns), oom);
+    put(o, "late_us", real3((double)st->late_max_ns / 1e3), oom);
+    put(o, "skew_us", real3((double)(st->last_ns - st->first_ns) / 1e3), oom);
+    put(o, "shards", json_integer(st->shards), oom);
+    return o;
+}
+
 static json_t *report_obj(const struct report *r, int *oom)
 {
     json_t *root = json_object();
@@ -335,6 +370,8 @@ static json_t *report_obj(const struct report *r, int *oom)
     put(root, "target", str(r->target), oom);
     put(root, "started_at", str(r->started_at), oom);
     put(root, "duration_s", json_real(isfinite(r->duration_s) ? r->duration_s : 0), oom);
+    if (r->start.planned_ns)
+        put(root, "start", start_obj(&r->start, oom), oom);
 
     put(root, "config", config_obj(r->config, r->nconfig, oom), oom);
     put(root, "counters", counters_obj(r->total, oom), oom);
@@ -446,14 +483,80 @@ static json_t *report_obj(const struct report *r, int *oom)
     return root;
 }
 
-int report_json_write(const struct report *r, const char *path, char *err, size_t errlen)
+/* The report as JSON text (malloc'ed): indented for a file, or compact on one line. */
+static char *report_text(const struct report *r, int compact)
 {
     int oom = 0;
     json_t *root = report_obj(r, &oom);
     char *text = NULL;
+    size_t flags = compact ? JSON_COMPACT : JSON_INDENT(2);
     if (root && !oom)
-        text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+        text = json_dumps(root, flags | JSON_REAL_PRECISION(12));
     json_decref(root);
+    return text;
+}
+
+/* The value of config key `key` in r, NULL when absent. */
+static const char *config_get(const struct report *r, const char *key)
+{
+    for (size_t i = 0; i < r->nconfig; i++) {
+        if (r->config[i].key && strcmp(r->config[i].key, key) == 0)
+            return r->config[i].value;
+    }
+    return NULL;
+}
+
+int report_json_block_write(const struct report *r, FILE *out, const char *run_id, char *err,
+                            size_t errlen)
+{
+    char *text = report_text(r, 1);
+    if (!text) {
+        if (err && errlen)
+            snprintf(err, errlen, "-: cannot build the JSON report: out of memory");
+        return HERD_E_NOMEM;
+    }
+    const char *shard = config_get(r, "shard");
+    /* The labels are one token each: a run id from the environment must not break the line. */
+    char id[41];
+    snprintf(id, sizeof id, "%s", run_id && *run_id ? run_id : "-");
+    for (char *c = id; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            *c = '_';
+    }
+    char labels[128];
+    snprintf(labels, sizeof labels, "run=%s shard=%.40s", id, shard ? shard : "0/1");
+    size_t len = strlen(text);
+    char *block = malloc(len + 2 * sizeof labels + 128);
+    if (!block) {
+        free(text);
+        if (err && errlen)
+            snprintf(err, errlen, "-: cannot build the JSON report: out of memory");
+        return HERD_E_NOMEM;
+    }
+    int head = sprintf(block, "%sbegin %s ----\n", REPORT_BLOCK_MARK, labels);
+    memcpy(block + head, text, len);
+    int tail = sprintf(block + (size_t)head + len, "\n%send %s bytes=%zu ----\n", REPORT_BLOCK_MARK,
+                       labels, len);
+    free(text);
+    /* One fwrite and a flush: the block leaves in one piece, not interleaved with anything the
+     * process writes later. */
+    fflush(out);
+    size_t total = (size_t)head + len + (size_t)tail;
+    int ok = fwrite(block, 1, total, out) == total && fflush(out) == 0;
+    free(block);
+    if (!ok) {
+        if (err && errlen)
+            snprintf(err, errlen, "-: cannot write the report on stdout: %s", strerror(errno));
+        return -EIO;
+    }
+    return 0;
+}
+
+int report_json_write(const struct report *r, const char *path, char *err, size_t errlen)
+{
+    if (strcmp(path, "-") == 0)
+        return report_json_block_write(r, stdout, r->run_id, err, errlen);
+    char *text = report_text(r, 0);
     if (!text) {
         if (err && errlen)
             snprintf(err, errlen, "%s: cannot build the JSON report: out of memory", path);

@@ -111,6 +111,21 @@ static void merge_groups(struct report_read *dst, const struct report_read *src)
     }
 }
 
+void report_start_merge(struct report_start *a, const struct report_start *b)
+{
+    if (!b->planned_ns)
+        return;
+    if (!a->planned_ns) {
+        *a = *b;
+        return;
+    }
+    a->planned_ns = b->planned_ns < a->planned_ns ? b->planned_ns : a->planned_ns;
+    a->first_ns = b->first_ns < a->first_ns ? b->first_ns : a->first_ns;
+    a->last_ns = b->last_ns > a->last_ns ? b->last_ns : a->last_ns;
+    a->late_max_ns = b->late_max_ns > a->late_max_ns ? b->late_max_ns : a->late_max_ns;
+    a->shards += b->shards;
+}
+
 void report_read_merge(struct report_read *dst, const struct report_read *src)
 {
     int64_t peak_max = dst->total.peak > src->total.peak ? dst->total.peak : src->total.peak;
@@ -168,6 +183,7 @@ void report_read_merge(struct report_read *dst, const struct report_read *src)
     /* The watched processes: each report's, side by side. */
     for (size_t i = 0; i < src->ntargets && dst->ntargets < REPORT_MAX_TARGETS; i++)
         dst->targets[dst->ntargets++] = src->targets[i];
+    report_start_merge(&dst->start, &src->start);
     /* The limit: what the shards asked and reached adds up; the first cause names it. */
     if (src->limit.asked) {
         if (!dst->limit.asked)
@@ -234,6 +250,7 @@ void report_read_view(const struct report_read *r, struct report *out)
     out->env = r->env;
     memcpy(out->targets, r->targets, r->ntargets * sizeof r->targets[0]);
     out->ntargets = r->ntargets;
+    out->start = r->start;
     memcpy(out->warnings, r->warnings, r->nwarnings * sizeof r->warnings[0]);
     out->nwarnings = r->nwarnings;
 }

@@ -15,6 +15,8 @@ int report_outputs_check(const struct report_outputs *o, char *err, size_t errle
                 snprintf(err, errlen, "--%s: not supported yet", f->option);
             return -1;
         }
+        if (f->path[0] == '-' && !f->path[1] && f->write == report_json_write)
+            continue; /* --json -: on stdout, as a block among log lines */
         int rc = atomic_file_check(f->path, why, sizeof why);
         if (rc != 0) {
             if (err && errlen)

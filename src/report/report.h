@@ -176,6 +176,20 @@ void report_target_init(struct report_target *t, int pid, const char *name);
 void report_target_note(struct report_target *t, struct ts_row *row,
                         const struct procwatch_sample *s);
 
+/* When the run started, for runs told when (--start-at): the "start" object. Times are
+ * CLOCK_REALTIME, ns since the epoch. A merge keeps the earliest plan, the earliest and latest
+ * actual start (their difference is the largest start skew between the shards) and the most a
+ * shard started late. */
+struct report_start {
+    uint64_t planned_ns; /* 0: the run had no --start-at (no "start" object) */
+    uint64_t first_ns, last_ns; /* the earliest and the latest actual start */
+    int64_t late_max_ns; /* the most a start came after the plan */
+    unsigned shards; /* how many starts these are of */
+};
+
+/* Merge b into a (either may be unset). */
+void report_start_merge(struct report_start *a, const struct report_start *b);
+
 #define REPORT_MAX_WARNINGS 32
 #define REPORT_WARNING_LEN 384 /* one warning with its NUL */
 
@@ -217,6 +231,8 @@ struct report {
     struct report_group groups[REPORT_MAX_GROUPS];
     size_t ngroups;
     struct report_limit limit;
+    struct report_start start;
+    const char *run_id; /* HERD_RUN_ID, for the markers of `--json -` (NULL: none) */
     /* What the figures do not say by themselves (the "warnings" list): a role's main figure
      * that stayed empty, every connection ended in an error, clocks that disagree, publisher id
      * collisions, attempts still connecting at the end, a merge of reports that are not shards
@@ -259,8 +275,9 @@ int report_thresholds_eval(struct report *r, const struct threshold *t, size_t n
  * failed. */
 int report_group_thresholds_eval(struct report *r, size_t g, const struct threshold *t, size_t n);
 
-/* Write the JSON report (DESIGN.md version 1) atomically. Returns 0, or a negative error with a
- * one-line message in err. */
+/* Write the JSON report (DESIGN.md version 1) atomically; path "-" writes it on stdout as a
+ * block that survives among log lines (report_json_block_write). Returns 0, or a negative error
+ * with a one-line message in err. */
 int report_json_write(const struct report *r, const char *path, char *err, size_t errlen);
 
 /* Write the time series as CSV (header row + one row per interval) atomically. */
@@ -460,6 +477,7 @@ struct report_read {
     struct report_read_group *groups; /* malloc'ed; ngroups entries */
     size_t ngroups;
     struct report_limit limit;
+    struct report_start start;
     char warnings[REPORT_MAX_WARNINGS][REPORT_WARNING_LEN]; /* the "warnings" list as written */
     size_t nwarnings;
     struct report_env env; /* "environment", zeroed when absent; a merge keeps the first's */
@@ -476,10 +494,50 @@ int report_json_parse(const char *text, size_t len, const char *name, struct rep
                       char *err, size_t errlen);
 void report_read_free(struct report_read *r);
 
+/* ---- reports in a log stream (`herd run --json -`, `herd merge`): json_blocks.c ---- */
+
+/* A JSON report written to a log stream is one block of three lines:
+ *   ---- herd report begin run=RUN shard=I/N ----
+ *   {"tool":"herd",...}                 (the JSON report on one line)
+ *   ---- herd report end run=RUN shard=I/N bytes=LEN ----
+ * RUN is HERD_RUN_ID ("-" without one), I/N the shard ("0/1" for a run without --shard) and LEN
+ * the bytes of the JSON line. */
+#define REPORT_BLOCK_MARK "---- herd report "
+#define REPORT_BLOCK_JSON_START "{\"tool\":\"herd\""
+
+/* Write r as such a block on out, in one write, and flush. run_id NULL: "-". Returns 0, or a
+ * negative error with one line in err. */
+int report_json_block_write(const struct report *r, FILE *out, const char *run_id, char *err,
+                            size_t errlen);
+
+/* One block found in a stream. */
+struct report_block {
+    const char *json; /* the JSON report (into the scanned text), not NUL-terminated */
+    size_t len;
+    unsigned line; /* the line of its begin marker (from 1) */
+    unsigned json_line; /* the line of the JSON */
+    char labels[96]; /* "run=RUN shard=I/N" as the begin marker gives them */
+};
+
+/* Called for each block in order; a non-zero return ends the scan with it. */
+typedef int report_block_fn(void *ctx, const struct report_block *b);
+
+/* Find every report block in text[0..len) (any other lines are passed over: a log). A marker
+ * counts anywhere in its line and the JSON from its REPORT_BLOCK_JSON_START, so prefixes that log
+ * collectors put on lines (kubectl logs --prefix, --timestamps) do no harm, and so do other lines
+ * inside a block (stderr interleaved). Returns how many blocks were found (0 for none), or a
+ * negative error with "NAME:LINE: what" in err for a block that is not whole: a begin without an
+ * end (a truncated log), an end without a begin, an end whose labels are another block's, a JSON
+ * line whose length is not the end marker's, a block without a report or with two; or fn's
+ * non-zero return. The JSON itself is not checked here. */
+int report_blocks_scan(const char *text, size_t len, const char *name, report_block_fn *fn,
+                       void *ctx, char *err, size_t errlen);
+
 /* Merge src into dst, exactly where the figures allow: counters, errors and histograms add up
  * (bucket by bucket), connections.open and connections.connecting add up, the most a stamp lay
  * ahead is the larger, duration_s is the longest, complete only if both are, shards add up,
- * started_at is the earliest, thresholds and warnings are the union. Time-series rows are
+ * started_at is the earliest, the starts of --start-at as report_start_merge says,
+ * thresholds and warnings are the union. Time-series rows are
  * aligned by index: counts, open and connecting add up, t is the later;
  * per-row percentiles cannot be merged from p50/p99 alone, so each becomes the larger of the
  * two, an upper bound of the true merged percentile. Stages add their targets (dropped when the

@@ -319,6 +319,16 @@ void report_summary_print(FILE *out, const struct report *r)
     fprintf(out, "\nherd %s  %.1fs%s\n", what ? what : "", secs, incomplete);
     if (r->shards > 1)
         fprintf(out, "merged from %u shards\n", r->shards);
+    if (r->start.planned_ns) { /* --start-at: how together the start was */
+        char late[32], skew[32];
+        report_fmt_us(late, sizeof late, (double)r->start.late_max_ns / 1e3);
+        report_fmt_us(skew, sizeof skew, (double)(r->start.last_ns - r->start.first_ns) / 1e3);
+        if (r->start.shards > 1)
+            fprintf(out, "start        at --start-at + %s at most; skew between %u shards %s\n",
+                    late, r->start.shards, skew);
+        else
+            fprintf(out, "start        at --start-at + %s\n", late);
+    }
     if (!s) {
         print_thresholds(out, r);
         return;

@@ -505,7 +505,10 @@ static void test_run_errors(void)
     RUN_ERR("--stages: expected a whole number of connections after ':', got \"30s:x\"", "--stages",
             "30s:x", "ws://h/");
     RUN_ERR("--stages: every stage targets 0 connections", "--stages", "1s:0", "ws://h/");
-    RUN_ERR("--start-at: not implemented yet", "--start-at=12:00", "ws://h/");
+    RUN_ERR("--start-at: expected a UTC time like 2026-12-02T15:10:00Z, Unix seconds, or "
+            "+DURATION, got \"12:00\"",
+            "--start-at=12:00", "ws://h/");
+    RUN_ERR_PREFIX("--start-at: \"1000\" is ", "--start-at=1000", "ws://h/");
     RUN_ERR("--procs: expected a whole number from 1 to 1024, got \"0\"", "--procs", "0",
             "ws://h/");
     RUN_ERR("--max-retries: expected a whole number from 1 to 18446744073709551615, got \"0\"",
@@ -727,7 +730,7 @@ static void test_help_from_the_table(void)
         CHECK_QUIET(lists(serve_help, &cli__serve_opts[i]), missing);
     CHECK_EQ_I64(missing, 0);
     CHECK_EQ_I64(extra, 0);
-    CHECK(strstr(run_help, "--start-at") == NULL); /* not implemented: not offered */
+    CHECK(strstr(run_help, "--start-at TIME") != NULL);
     CHECK(strstr(run_help, "--html F              HTML report\n") != NULL);
     /* the top level lists the commands there are */
     char *top = usage_text(NULL);

@@ -243,11 +243,79 @@ static void test_count(void)
     count_bad("20000000000G", "number too large");
 }
 
+static void instant_ok(const char *s, uint64_t now, uint64_t want)
+{
+    uint64_t at = 7;
+    const char *why = NULL;
+    int rc = cli_parse_instant(s, now, &at, &why);
+    CHECK_EQ_I64(rc, 0);
+    CHECK_EQ_U64(at, want);
+    if (rc != 0 || at != want)
+        printf("#   input \"%s\" (%s)\n", s, why ? why : "");
+}
+
+static void instant_bad(const char *s, const char *want_why)
+{
+    uint64_t at = 7;
+    const char *why = NULL;
+    CHECK_EQ_I64(cli_parse_instant(s, 1000, &at, &why), HERD_E_INVAL);
+    CHECK_EQ_STR(why, want_why);
+    CHECK_EQ_U64(at, 7);
+}
+
+static void test_instant(void)
+{
+    const uint64_t s = 1000000000ull;
+    /* date -u -d 2026-12-02T15:10:00Z +%s: 1796224200 */
+    instant_ok("2026-12-02T15:10:00Z", 0, 1796224200ull * s);
+    instant_ok("2026-12-02t15:10:00z", 0, 1796224200ull * s);
+    instant_ok("2026-12-02 15:10:00+00:00", 0, 1796224200ull * s);
+    instant_ok("2026-12-02T15:10:00.25Z", 0, 1796224200ull * s + 250000000ull);
+    instant_ok("2026-12-02T15:10:00.123456789Z", 0, 1796224200ull * s + 123456789ull);
+    instant_ok("1970-01-01T00:00:00Z", 5, 0);
+    instant_ok("2024-02-29T23:59:59Z", 0, 1709251199ull * s); /* a leap day */
+    instant_ok("2000-03-01T00:00:00Z", 0, 951868800ull * s);
+    instant_ok("1796224200", 0, 1796224200ull * s);
+    instant_ok("1796224200.5", 0, 1796224200ull * s + 500000000ull);
+    instant_ok("1796224200.000000001", 0, 1796224200ull * s + 1);
+    instant_ok("+30s", 1796224200ull * s + 3, 1796224230ull * s + 3);
+    instant_ok("+1m30s", 0, 90ull * s);
+    instant_ok("+0s", 42, 42);
+    const char *form = "expected a UTC time like 2026-12-02T15:10:00Z, Unix seconds, or +DURATION";
+    const char *rfc = "expected a UTC time like 2026-12-02T15:10:00Z";
+    const char *nodate = "no such date or time of day (from 1970 on, seconds 0 to 59)";
+    instant_bad("", form);
+    instant_bad("soon", form);
+    instant_bad("-5", form);
+    instant_bad("12:00", form);
+    instant_bad("1796224200.", form);
+    instant_bad("1796224200.1234567891", form);
+    instant_bad("1796224200 ", form);
+    instant_bad("1e9", form);
+    instant_bad("999999999999", "too far in the future");
+    instant_bad("99999999999", "too far in the future");
+    instant_bad("9999-12-31T00:00:00Z", "too far in the future");
+    instant_bad("2026-12-02T15:10:00", rfc);
+    instant_bad("2026-12-02T15:10Z", rfc);
+    instant_bad("2026-12-02", rfc);
+    instant_bad("2026-12-02T15:10:00.Z", rfc);
+    instant_bad("2026-12-02T15:10:00+01:00",
+                "expected a UTC time (ending in Z or +00:00), not another offset");
+    instant_bad("2026-02-29T00:00:00Z", nodate);
+    instant_bad("2026-13-01T00:00:00Z", nodate);
+    instant_bad("2026-12-02T24:00:00Z", nodate);
+    instant_bad("2026-12-02T23:00:60Z", nodate);
+    instant_bad("1969-12-31T23:59:59Z", nodate);
+    instant_bad("+", "expected a duration like 30s, 500ms or 2m");
+    instant_bad("+soon", "expected a duration like 30s, 500ms or 2m");
+}
+
 int main(void)
 {
     test_duration();
     test_size();
     test_rate();
     test_count();
+    test_instant();
     return tap_done();
 }

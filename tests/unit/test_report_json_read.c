@@ -5,7 +5,9 @@
 #include "report/report.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -280,6 +282,143 @@ static void test_malformed(void)
     report_read_free(&r);
 }
 
+/* ---- report blocks in a log stream (--json -) ---- */
+
+struct found {
+    int n;
+    struct report_read r[2];
+    unsigned line[2];
+};
+
+static int found_add(void *ctx, const struct report_block *b)
+{
+    struct found *f = ctx;
+    char err[256];
+    CHECK(f->n < 2);
+    if (f->n >= 2)
+        return -1;
+    f->line[f->n] = b->line;
+    CHECK_EQ_I64(report_json_parse(b->json, b->len, "block", &f->r[f->n], err, sizeof err), 0);
+    f->n++;
+    return 0;
+}
+
+static void blocks_bad(const char *text, const char *want)
+{
+    struct found f = {0};
+    char err[300] = "";
+    CHECK(report_blocks_scan(text, strlen(text), "pods.log", found_add, &f, err, sizeof err) < 0);
+    CHECK_EQ_STR(err, want);
+    for (int i = 0; i < f.n; i++)
+        report_read_free(&f.r[i]);
+}
+
+static void test_blocks(void)
+{
+    struct stats s;
+    fill(&s, 1);
+    struct report r = {0};
+    r.tool_version = "test";
+    r.complete = 1;
+    r.total = &s;
+    r.shards = 1;
+    r.config[0] = (struct report_kv){"shard", "1/2", 0};
+    r.nconfig = 1;
+    r.start = (struct report_start){1796224200000000000ull, 1796224200000100000ull,
+                                    1796224200000100000ull, 100000, 1};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char err[300];
+    fputs("herd: starting in 2.000 s (--start-at)\n", mem);
+    CHECK_EQ_I64(report_json_block_write(&r, mem, "42 x", err, sizeof err), 0);
+    fputs("[pod/herd-1] herd: warning: a line after\n", mem);
+    r.config[0].value = "0/2";
+    CHECK_EQ_I64(report_json_block_write(&r, mem, "42 x", err, sizeof err), 0);
+    fclose(mem);
+    /* the markers, the run id made one token */
+    CHECK(strstr(buf, "\n---- herd report begin run=42_x shard=1/2 ----\n{\"tool\":\"herd\",") !=
+          NULL);
+    CHECK(strstr(buf, "\n---- herd report end run=42_x shard=0/2 bytes=") != NULL);
+
+    struct found f = {0};
+    CHECK_EQ_I64(report_blocks_scan(buf, len, "pods.log", found_add, &f, err, sizeof err), 2);
+    CHECK_EQ_I64(f.n, 2);
+    CHECK_EQ_U64(f.line[0], 2);
+    CHECK_EQ_U64(f.line[1], 6);
+    if (f.n == 2) {
+        CHECK_EQ_U64(f.r[0].total.ctr[CTR_CONNECTIONS_OPENED], s.ctr[CTR_CONNECTIONS_OPENED]);
+        CHECK_EQ_U64(f.r[0].start.planned_ns, 1796224200000000000ull);
+        CHECK_EQ_U64(f.r[0].start.first_ns, 1796224200000100000ull);
+        CHECK_EQ_I64(f.r[0].start.late_max_ns, 100000);
+        /* merged starts: the earliest and latest, the most late */
+        f.r[1].start.first_ns += 7000000;
+        f.r[1].start.last_ns += 7000000;
+        f.r[1].start.late_max_ns += 7000000;
+        report_read_merge(&f.r[0], &f.r[1]);
+        CHECK_EQ_U64(f.r[0].start.last_ns - f.r[0].start.first_ns, 7000000);
+        CHECK_EQ_I64(f.r[0].start.late_max_ns, 7100000);
+        CHECK_EQ_U64(f.r[0].start.shards, 2);
+        CHECK_EQ_U64(f.r[0].total.ctr[CTR_CONNECTIONS_OPENED], 2 * s.ctr[CTR_CONNECTIONS_OPENED]);
+        CHECK_EQ_I64(f.r[0].total.hist[M_RTT]->total_count, 2 * s.hist[M_RTT]->total_count);
+    }
+    for (int i = 0; i < f.n; i++)
+        report_read_free(&f.r[i]);
+
+    /* a log collector's prefixes (kubectl logs --timestamps, CRLF) and a line inside the block */
+    const char *pre = "2026-12-02T15:10:00.1Z ---- herd report begin run=1 shard=0/1 ----\r\n"
+                      "stderr line\r\n"
+                      "2026-12-02T15:10:00.12Z {\"tool\":\"herd\",\"report_version\":1,"
+                      "\"counters\":{}}\r\n"
+                      "2026-12-02T15:10:00.123Z ---- herd report end run=1 shard=0/1 bytes=48 "
+                      "----\r\n";
+    memset(&f, 0, sizeof f);
+    CHECK_EQ_I64(report_blocks_scan(pre, strlen(pre), "p", found_add, &f, err, sizeof err), 1);
+    for (int i = 0; i < f.n; i++)
+        report_read_free(&f.r[i]);
+    memset(&f, 0, sizeof f);
+    CHECK_EQ_I64(report_blocks_scan("no report\n", 10, "p", found_add, &f, err, sizeof err), 0);
+
+    /* cut short, and every way a block can be wrong */
+    const char *end2 = strstr(strstr(buf, "report end") + 1, "---- herd report end");
+    char *cut = strndup(buf, (size_t)(end2 - buf));
+    blocks_bad(cut, "pods.log:6: the report run=42_x shard=0/2 begun here has no end marker (a "
+                    "truncated log?)");
+    free(cut);
+    char *head = strndup(buf, (size_t)(strstr(buf, "\"tool\"") - buf) + 60);
+    blocks_bad(head, "pods.log:2: the report run=42_x shard=1/2 begun here has no end marker (a "
+                     "truncated log?)");
+    free(head);
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n---- herd report begin run=1 "
+               "shard=1/2 ----\n",
+               "pods.log:1: the report run=1 shard=0/1 begun here has no end marker before the "
+               "next begin at line 2 (a truncated log?)");
+    blocks_bad("x\n---- herd report end run=1 shard=0/1 bytes=2 ----\n",
+               "pods.log:2: a report end marker without a begin marker before it");
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n---- herd report end run=1 "
+               "shard=0/1 bytes=0 ----\n",
+               "pods.log:1: the report run=1 shard=0/1 begun here is empty");
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n{\"tool\":\"herd\"}\n---- herd "
+               "report end run=1 shard=1/2 bytes=15 ----\n",
+               "pods.log:3: this end marker (run=1 shard=1/2) does not close the report begun "
+               "at line 1 (run=1 shard=0/1)");
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n{\"tool\":\"herd\"\n---- herd "
+               "report end run=1 shard=0/1 bytes=15 ----\n",
+               "pods.log:2: the report run=1 shard=0/1 has 14 bytes here, its end marker says 15 "
+               "(a cut or altered line)");
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n{\"tool\":\"herd\"}\n---- herd "
+               "report end run=1 shard=0/1 ----\n",
+               "pods.log:3: a report end marker without \"bytes=LEN ----\"");
+    blocks_bad("---- herd report begin run=1 shard=0/1\n",
+               "pods.log:1: a report begin marker without its closing \"----\"");
+    blocks_bad("---- herd report begin run=1 shard=0/1 ----\n{\"tool\":\"herd\"}\n{\"tool\":"
+               "\"herd\"}\n",
+               "pods.log:3: a second report in the block begun at line 1 (a missing end "
+               "marker?)");
+    free(buf);
+    stats_free(&s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/herd-test-json-read-XXXXXX");
@@ -291,6 +430,7 @@ int main(void)
     test_merge();
     test_old_report();
     test_malformed();
+    test_blocks();
     const char *names[] = {"a.json", "a2.json", "m0.json", "m1.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[128];

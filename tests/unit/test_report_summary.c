@@ -125,6 +125,18 @@ static void test_summary(void)
     r.total = &quiet;
     text = capture_summary(&r);
     CHECK(text && strstr(text, "errors       none") != NULL);
+    CHECK(text && strstr(text, "\nstart ") == NULL); /* no --start-at, no line */
+    free(text);
+
+    /* --start-at: how late, and in a merge the skew between the shards */
+    r.start = (struct report_start){1000000000, 1000150000, 1000150000, 150000, 1};
+    text = capture_summary(&r);
+    CHECK(text && strstr(text, "\nstart        at --start-at + 150us\n") != NULL);
+    free(text);
+    r.start = (struct report_start){1000000000, 1000150000, 1003360000, 3360000, 3};
+    text = capture_summary(&r);
+    CHECK(text && strstr(text, "\nstart        at --start-at + 3.36ms at most; skew between 3 "
+                               "shards 3.21ms\n") != NULL);
     free(text);
     stats_free(&quiet);
     stats_free(&s);
