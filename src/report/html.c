@@ -348,6 +348,39 @@ static void section_timeseries(struct sbuf *b, const struct report *r, const cha
         struct svg_series p[2] = {{"p50", y0}, {"p99", y1}};
         svg_chart(b, id, title, SVG_X_SECONDS, SVG_Y_US, x, n, p, 2);
     }
+    /* The watched processes (--watch-pid), summed over those alive: a second none was alive
+     * leaves a gap. */
+    int watched = 0;
+    for (size_t i = 0; i < n; i++)
+        watched |= r->rows[i].target_n > 0;
+    if (watched) {
+        for (size_t i = 0; i < n; i++) {
+            const struct ts_row *row = &r->rows[i];
+            int on = row->target_n > 0;
+            y0[i] = on ? row->target_cpu_user_pct + row->target_cpu_system_pct : NAN;
+            y1[i] = on ? row->target_cpu_user_pct : NAN;
+            y2[i] = on ? row->target_cpu_system_pct : NAN;
+            y3[i] = on ? (double)row->target_rss_bytes / (1024.0 * 1024.0) : NAN;
+        }
+        struct svg_series cpu[3] = {{"user + system", y0}, {"user", y1}, {"system", y2}};
+        snprintf(id, sizeof id, "%starget-cpu", pfx);
+        svg_chart(b, id, "Watched processes: CPU, % of one CPU", SVG_X_SECONDS, SVG_Y_COUNT, x, n,
+                  cpu, 3);
+        struct svg_series rss[1] = {{"RSS MiB", y3}};
+        snprintf(id, sizeof id, "%starget-rss", pfx);
+        svg_chart(b, id, "Watched processes: resident memory, MiB", SVG_X_SECONDS, SVG_Y_COUNT, x,
+                  n, rss, 1);
+        for (size_t i = 0; i < n; i++) {
+            const struct ts_row *row = &r->rows[i];
+            int on = row->target_n > 0;
+            y0[i] = on && row->target_fds >= 0 ? (double)row->target_fds : NAN;
+            y1[i] = on ? (double)row->target_threads : NAN;
+        }
+        struct svg_series fd[2] = {{"open descriptors", y0}, {"threads", y1}};
+        snprintf(id, sizeof id, "%starget-fds", pfx);
+        svg_chart(b, id, "Watched processes: descriptors and threads", SVG_X_SECONDS, SVG_Y_COUNT,
+                  x, n, fd, 2);
+    }
     sb_put(b, "</div></section>\n");
     free(x);
     free(y);
@@ -419,6 +452,35 @@ static void section_errors(struct sbuf *b, const struct report *r, const char *p
 /* Stages, recovery after drops, the local limit, warnings: each only when there is one. */
 static void section_blocks(struct sbuf *b, const struct report *r, const char *pfx)
 {
+    if (r->ntargets) {
+        sb_printf(b,
+                  "<section id=\"%stargets\"><h2>Watched processes</h2>\n<div class=\"scroll\">"
+                  "<table><tr><th>pid</th><th>name</th><th class=\"num\">seconds</th>"
+                  "<th class=\"num\">CPU max</th><th class=\"num\">CPU mean</th>"
+                  "<th class=\"num\">RSS max</th><th class=\"num\">descriptors max</th>"
+                  "<th class=\"num\">threads max</th><th>exited</th></tr>\n",
+                  pfx);
+        for (size_t k = 0; k < r->ntargets; k++) {
+            const struct report_target *t = &r->targets[k];
+            sb_printf(b, "<tr><td class=\"num\">%d</td><td>", t->pid);
+            sb_esc(b, t->name);
+            sb_printf(b,
+                      "</td><td class=\"num\">%" PRIu64 "</td><td class=\"num\">%.1f %%</td>"
+                      "<td class=\"num\">%.1f %%</td><td class=\"num\">%.1f MiB</td>",
+                      t->samples, t->cpu_max_pct, t->cpu_mean_pct,
+                      (double)t->rss_max_bytes / (1024.0 * 1024.0));
+            if (t->fds_max >= 0)
+                sb_printf(b, "<td class=\"num\">%" PRId64 "</td>", t->fds_max);
+            else
+                sb_put(b, "<td class=\"num\">-</td>");
+            sb_printf(b, "<td class=\"num\">%" PRIu64 "</td>", t->threads_max);
+            if (t->exited_at_s >= 0)
+                sb_printf(b, "<td class=\"bad\">at %.1fs</td></tr>\n", t->exited_at_s);
+            else
+                sb_put(b, "<td>no</td></tr>\n");
+        }
+        sb_put(b, "</table></div></section>\n");
+    }
     if (r->nstages) {
         sb_printf(b,
                   "<section id=\"%sstages\"><h2>Stages</h2>\n<div class=\"scroll\"><table><tr>"

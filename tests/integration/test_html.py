@@ -197,16 +197,17 @@ def test_run_report_in_a_browser(herd_bin, herd_serve, run_herd, browser, tmp_pa
     srv = herd_serve()
     html = tmp_path / "run.html"
     res = run_herd("-c", 4, "-d", "2s", "--role", "echo", "--threshold", "rtt.p99<10s",
-                   "--html", html, srv.url("/echo"))
+                   "--watch-pid", srv.proc.pid, "--html", html, srv.url("/echo"))
     assert res.code == 0, res.stderr
     env = res.report["environment"]
     assert env["cpus"] >= 1 and env["host"] and env["kernel"] and env["nofile"] > 0
     assert env["command_line"].startswith("herd run ") and "--html" in env["command_line"]
     page = browser.load(html, pdf=True)  # and it prints
     assert_page_sound(page, ["connections", "attempts", "messages", "ts-rtt", "pct-rtt",
-                             "pct-connect", "pct-ready"])
+                             "pct-connect", "pct-ready", "target-cpu", "target-rss",
+                             "target-fds"])
     for section in ("thresholds", "summary", "timeseries", "distributions", "errors", "config",
-                    "environment"):
+                    "environment", "targets"):
         assert section in page["sections"], page["sections"]
     assert "rtt.p99<10s" in page["text"] and "99.999%" in page["text"]
     assert env["command_line"] in page["text"]
