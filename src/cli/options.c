@@ -18,6 +18,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "cli/cli_internal.h"
+#include "flow/flow.h"
 #include "load/load.h"
 #include "proto/http1.h"
 #include "proto/pmd.h"
@@ -330,6 +331,9 @@ enum run_opt {
     R_BINARY,
     R_MESSAGE,
     R_MESSAGE_FILE,
+    R_FLOW,
+    R_DATA,
+    R_DATA_RANDOM,
     R_HEADER,
     R_SUBPROTOCOL,
     R_ORIGIN,
@@ -420,6 +424,16 @@ const struct cli_opt cli__run_opts[] = {
      .section = CLI_SEC_MESSAGES},
     {"message-file", 0, CLI_ARG_VALUE, R_MESSAGE_FILE, "a file name", "F",
      "the template from a file", .section = CLI_SEC_MESSAGES},
+    {"flow", 0, CLI_ARG_VALUE, R_FLOW, "a flow file name", "F",
+     "a conversation per connection (YAML steps: send, expect,\n"
+     "request, sleep, repeat, on, then); see docs/flows.md",
+     .section = CLI_SEC_MESSAGES},
+    {"data", 0, CLI_ARG_VALUE, R_DATA, "a CSV file name", "F.csv",
+     "per-connection data: connection k takes row k (mod rows);\n"
+     "{{data.COL}} in flows, -H values and the URL's query",
+     .section = CLI_SEC_MESSAGES},
+    {"data-random", 0, CLI_ARG_FLAG, R_DATA_RANDOM, NULL, NULL,
+     "--data: each connection takes a random row", .section = CLI_SEC_MESSAGES},
     {"max-message", 0, CLI_ARG_VALUE, R_MAX_MESSAGE, "a size like 64MiB", "BYTES",
      "largest message accepted (default 64MiB)", .section = CLI_SEC_MESSAGES},
 
@@ -686,6 +700,9 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
             return errf(err, errlen, "%s: give either --message or --message-file", label);
         rc = message_file_read(o, label, val, err, errlen);
         break;
+    case R_FLOW: rc = get_string(label, val, &o->flow_path, err, errlen); break;
+    case R_DATA: rc = get_string(label, val, &o->data_path, err, errlen); break;
+    case R_DATA_RANDOM: rc = get_bool(label, val, &o->data_random, err, errlen); break;
     case R_HEADER:
         rc = header_check(label, val, err, errlen);
         if (rc != 0)
@@ -943,7 +960,7 @@ static void config_fill(struct run_options *o)
         config_add(o, "url", 0, "%s", p->url_text);
     if (o->scenario_path)
         config_add(o, "file", 0, "%s", o->scenario_path);
-    config_add(o, "role", 0, "%s", client_role_name[p->role]);
+    config_add(o, "role", 0, "%s", p->flow ? "flow" : client_role_name[p->role]);
     config_add(o, "connections", 1, "%" PRIu64, p->connections);
     config_add(o, "duration", 1, "%.9g", seconds(p->duration_ns));
     config_add(o, "threads", 1, "%u", p->threads);
@@ -958,6 +975,12 @@ static void config_fill(struct run_options *o)
         config_add(o, "message_file_bytes", 1, "%zu", p->message_len);
     else if (p->message)
         config_add(o, "message_bytes", 1, "%zu", p->message_len);
+    if (o->flow_path)
+        config_add(o, "flow", 0, "%s", o->flow_path);
+    else if (p->flow)
+        config_add(o, "flow", 0, "inline");
+    if (o->data_path)
+        config_add(o, "data", 0, "%s%s", o->data_path, o->data_random ? " (random rows)" : "");
     if (p->nheaders) {
         /* Names only: values are often bearer tokens, and reports get shared. */
         char names[512];
@@ -1056,6 +1079,28 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
     if (!p->reconnect && (p->backoff || p->max_retries))
         return errf(err, errlen, "%s: only applies with --reconnect",
                     p->backoff ? "--backoff" : "--max-retries");
+    /* --data first: a flow's {{data.COL}} is checked against its columns. */
+    if (o->data_path && !o->data_owned) {
+        o->data_owned = xcalloc(1, sizeof *o->data_owned);
+        if (csv_load(o->data_path, o->data_owned, err, errlen) != 0) {
+            csv_free(o->data_owned);
+            free(o->data_owned);
+            o->data_owned = NULL;
+            return HERD_E_INVAL;
+        }
+        o->data_owned->random = o->data_random;
+        p->data = o->data_owned;
+    } else if (o->data_random && !o->data_path) {
+        return errf(err, errlen, "--data-random: needs --data");
+    }
+    if (o->flow_path && !o->flow_owned) {
+        struct flow_input in = {p->data, 0};
+        if (flow_compile_file(o->flow_path, &in, &o->flow_owned, err, errlen) != 0)
+            return HERD_E_INVAL;
+        p->flow = o->flow_owned;
+    }
+    if (p->flow && p->url_text && p->url.sse)
+        return errf(err, errlen, "--flow: flows hold WebSocket conversations (ws:// or wss://)");
     config_fill(o);
     return CLI_OK;
 }
@@ -1072,6 +1117,15 @@ int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_
 
 void cli_run_options_free(struct run_options *o)
 {
+    flow_free(o->flow_owned);
+    o->flow_owned = NULL;
+    o->client.flow = NULL;
+    if (o->data_owned) {
+        csv_free(o->data_owned);
+        free(o->data_owned);
+        o->data_owned = NULL;
+    }
+    o->client.data = NULL;
     free(o->message_buf);
     o->message_buf = NULL;
     o->client.message = NULL;

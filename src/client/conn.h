@@ -67,6 +67,7 @@ enum conn_state {
 struct sse_state; /* client/session.h */
 struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
+struct flow_conn; /* client/flow.c */
 
 /* One connection: 232 bytes; every buffer is a pool chunk held only while needed (the
  * stream's incomplete unit and write queue). */
@@ -105,6 +106,7 @@ struct conn {
     uint64_t t_drop_ns; /* when an open connection dropped (mono), 0 when not */
     uint64_t rr_at_ns; /* --read-rate: the allowance is what accrued since this time */
     struct track *track; /* subscribers: per-publisher sequence state, from the first stamp */
+    struct flow_conn *fl; /* a flow's state (client/flow.c), from the first open */
 };
 
 /* The idle budget: herd's own memory for an idle plain connection must stay far below 512 bytes
@@ -257,6 +259,8 @@ struct client_run {
     _Atomic int abrupt;
     uint64_t grace_ns;
     uint64_t swap_gen;
+    int *step_hist; /* a flow's request steps: index of steps.<name> in the stats blocks, by
+                       step (NULL without a flow) */
     conn_connect_fn *connect_fn; /* tests only; NULL: connect for real */
     void *connect_arg;
 };

@@ -38,11 +38,17 @@ static void test_names(void)
                                            "tls.errors.protocol",
                                            "fanout.messages",
                                            "fanout.expected",
-                                           "fanout.delivered"};
-    static const char *const errors[] = {"refused",     "timeout",          "dns",          "tls",
-                                         "http_status", "handshake",        "protocol",     "reset",
-                                         "eof",         "closed_by_server", "idle_timeout", "ports",
-                                         "descriptors", "memory",           "other"};
+                                           "fanout.delivered",
+                                           "flow.completed",
+                                           "flow.unmatched",
+                                           "flow.on_matched",
+                                           "requests.sent",
+                                           "requests.answered"};
+    static const char *const errors[] = {
+        "refused",      "timeout",      "dns",         "tls",    "http_status",
+        "handshake",    "protocol",     "reset",       "eof",    "closed_by_server",
+        "idle_timeout", "ports",        "descriptors", "memory", "other",
+        "expect",       "reply_timeout"};
     CHECK_EQ_I64(sizeof metrics / sizeof metrics[0], M_COUNT);
     CHECK_EQ_I64(sizeof counters / sizeof counters[0], CTR_COUNT);
     CHECK_EQ_I64(sizeof errors / sizeof errors[0], ERR_COUNT);
