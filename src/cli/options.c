@@ -1093,6 +1093,21 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
     } else if (o->data_random && !o->data_path) {
         return errf(err, errlen, "--data-random: needs --data");
     }
+    /* {{data.COL}} in the URL's query and the -H values: rendered per connection. */
+    for (size_t i = 0; i <= p->nheaders; i++) {
+        const char *text = i < p->nheaders ? p->headers[i] : p->url_text ? p->url.target : NULL;
+        if (!text || !strstr(text, "{{data."))
+            continue;
+        const char *opt = i < p->nheaders ? "--header" : "url";
+        if (!p->data)
+            return errf(err, errlen, "%s: {{data.COL}} needs --data FILE.csv", opt);
+        struct flow_tmpl t;
+        char why[256];
+        int rc = flow_tmpl_compile_request(&t, text, strlen(text), p->data, why, sizeof why);
+        flow_tmpl_free(&t);
+        if (rc != 0)
+            return errf(err, errlen, "%s: %s", opt, why);
+    }
     if (o->flow_path && !o->flow_owned) {
         struct flow_input in = {p->data, 0};
         if (flow_compile_file(o->flow_path, &in, &o->flow_owned, err, errlen) != 0)

@@ -68,6 +68,7 @@ struct sse_state; /* client/session.h */
 struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
 struct flow_conn; /* client/flow.c */
+struct flow_tmpl; /* flow/flow.h */
 
 /* One connection: 232 bytes; every buffer is a pool chunk held only while needed (the
  * stream's incomplete unit and write queue). */
@@ -223,6 +224,9 @@ struct worker {
     struct fan_table fan[2]; /* fan-out tallies, swapped with the stats blocks */
     char *req; /* the session's request, built once (session setup) */
     size_t req_len, req_key_off;
+    /* --data in the URL's query or -H values: the request as a template, rendered for each
+     * connection at its start (request__render); NULL when the request is the same for all */
+    struct flow_tmpl *req_tmpl;
 };
 
 /* A test seam: when set, a connection takes its socket from here instead of connecting (a

@@ -84,9 +84,11 @@ static int send_tmpl(struct conn *c, const struct flow_tmpl *t, int binary, uint
     env_of(c, &e);
     char stamp[STAMP_MAX];
     if (t->has_stamp) {
+        /* Stamps count on their own (c->seq, as the publish role's), so that subscribers see
+         * no gap for the flow's other messages. */
         struct stamp s = {
             .publisher = w->run->pub_base + c->index + 1,
-            .seq = c->fl->seq,
+            .seq = ++c->seq,
             .real_ns = (uint64_t)((int64_t)intended_ns + w->real_minus_mono_ns),
         };
         e.stamp = stamp;
@@ -394,7 +396,7 @@ static void flow_open(struct conn *c, uint64_t now)
             fs->var[v] = fs->vbuf + (v < f->nvars ? v * FLOW_VAR_MAX : 0);
         const struct csv_table *d = w->p->data;
         if (d)
-            fs->row = d->random ? rng_below(&w->rng, d->nrows) : c->index % d->nrows;
+            fs->row = csv_row_of(d, c->index); /* the row its request took, too */
         c->fl = fs;
     }
     /* (Re)started from the first step: variables are captured again. */

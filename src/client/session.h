@@ -51,5 +51,10 @@ struct ws_pmd {
  * w->req_key_off; SSE: the GET, whose final CRLF is at w->req_key_off, where a Last-Event-ID
  * goes in). Returns 0, or < 0 with one line in err when -H and friends make it too long. */
 int request__build(struct worker *w, char *err, size_t errlen);
+/* Free what request__build made. */
+void request__free(struct worker *w);
+/* Connection c's request into w->wbuf: w->req, or rendered from the template with c's --data
+ * row. Returns its length; *key_off is where the WebSocket key goes (SSE: the final CRLF). */
+size_t request__render(struct conn *c, size_t *key_off);
 
 #endif

@@ -47,4 +47,16 @@ static inline const char *csv_cell(const struct csv_table *t, size_t row, size_t
     return t->text + t->off[i];
 }
 
+/* The row of connection number conn: conn modulo the rows, or with `random` a row picked by a
+ * hash of conn (spread evenly, the same on every reconnect and run). */
+static inline size_t csv_row_of(const struct csv_table *t, uint64_t conn)
+{
+    if (!t->random)
+        return (size_t)(conn % t->nrows);
+    uint64_t z = conn + 0x9e3779b97f4a7c15ull; /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (size_t)((z ^ (z >> 31)) % t->nrows);
+}
+
 #endif

@@ -35,6 +35,7 @@ struct cc {
     size_t errlen;
     uint32_t defined; /* bit v: variable v is captured by a step before this point */
     int any_var; /* on rules: every variable of the flow counts as defined */
+    int request_only; /* the run's request: only {{data.COL}} and {{conn}} */
 };
 
 /* ---- messages ---- */
@@ -43,8 +44,9 @@ static int cfail(struct cc *c, yaml_mark_t m, const char *fmt, ...) PRINTF_LIKE(
 static int cfail(struct cc *c, yaml_mark_t m, const char *fmt, ...)
 {
     if (c->err && c->errlen && !c->err[0]) {
-        int n = snprintf(c->err, c->errlen, "%s:%lu:%lu: ", c->name, (unsigned long)m.line + 1,
-                         (unsigned long)m.column + 1);
+        int n = c->name ? snprintf(c->err, c->errlen, "%s:%lu:%lu: ", c->name,
+                                   (unsigned long)m.line + 1, (unsigned long)m.column + 1)
+                        : 0;
         if (n >= 0 && (size_t)n < c->errlen) {
             va_list ap;
             va_start(ap, fmt);
@@ -225,6 +227,9 @@ static int tmpl_parse(struct cc *c, struct flow_tmpl *t, const char *text, size_
         struct flow_seg s = {0};
         size_t width = 20;
 #define IS(lit_) (n == sizeof lit_ - 1 && memcmp(name, lit_, n) == 0)
+        if (c->request_only && !IS("conn") && !(n > 5 && memcmp(name, "data.", 5) == 0))
+            return cfail(c, m, "{{%.*s}}: the request takes only {{data.COL}} and {{conn}}",
+                         (int)(n > 40 ? 40 : n), name);
         if (IS("seq"))
             s.kind = FSEG_SEQ;
         else if (IS("conn"))
@@ -307,6 +312,24 @@ static void tmpl_free(struct flow_tmpl *t)
 {
     free(t->text);
     t->text = NULL;
+}
+
+void flow_tmpl_free(struct flow_tmpl *t)
+{
+    tmpl_free(t);
+}
+
+int flow_tmpl_compile_request(struct flow_tmpl *t, const char *text, size_t len,
+                              const struct csv_table *data, char *err, size_t errlen)
+{
+    struct flow scratch_flow;
+    memset(&scratch_flow, 0, sizeof scratch_flow);
+    struct flow_input in = {data, 1};
+    struct cc c = {NULL, NULL, &scratch_flow, &in, err, errlen, 0, 0, 1};
+    if (err && errlen)
+        err[0] = '\0';
+    yaml_mark_t m = {0, 0, 0};
+    return tmpl_parse(&c, t, text, len, m);
 }
 
 static size_t put_u64(char *out, uint64_t v)
@@ -1128,7 +1151,7 @@ int flow_compile_node(void *doc, void *node, const char *name, const struct flow
     struct flow *f = xcalloc(1, sizeof *f);
     f->name = xstrdup(name ? name : "flow");
     f->steps = xcalloc(FLOW_MAX_STEPS, sizeof *f->steps);
-    struct cc c = {f->name, doc, f, in, err, errlen, 0, 0};
+    struct cc c = {f->name, doc, f, in, err, errlen, 0, 0, 0};
     if (err && errlen)
         err[0] = '\0';
     *out = NULL;

@@ -77,6 +77,13 @@ struct flow_env {
     uint64_t real_ns; /* the time, for time and time_ms */
 };
 
+/* A template of the run's request (the URL's target, -H values, --origin): only {{data.COL}}
+ * and {{conn}} are placeholders there. Returns 0, or HERD_E_INVAL with "{{...}}: why" in err;
+ * free t with flow_tmpl_free either way. */
+int flow_tmpl_compile_request(struct flow_tmpl *t, const char *text, size_t len,
+                              const struct csv_table *data, char *err, size_t errlen);
+void flow_tmpl_free(struct flow_tmpl *t);
+
 /* Render t into out (at least t->max_len bytes). Returns the length. */
 size_t flow_render(const struct flow_tmpl *t, const struct flow_env *env, char *out);
 
