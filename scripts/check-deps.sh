@@ -127,7 +127,7 @@ layer() {
     case "$1:$2" in
     client:client/client.h) echo 0 ;;
     client:client/conn.h | client:client/conn.c) echo 1 ;;
-    client:client/session.h | client:client/ws.c | client:client/sse.c | client:client/request.c) echo 2 ;;
+    client:client/session.h | client:client/ws.c | client:client/sse.c | client:client/request.c | client:client/http_pub.c) echo 2 ;;
     client:client/role.h | client:client/roles.c | client:client/track.c | client:client/message.c | client:client/flow.c) echo 3 ;;
     client:client/worker.h | client:client/worker.c | client:client/params.c) echo 4 ;;
     client:*) echo "?" ;;

@@ -337,6 +337,7 @@ enum run_opt {
     R_HEADER,
     R_SUBPROTOCOL,
     R_ORIGIN,
+    R_METHOD,
     R_COMPRESS,
     R_TIMEOUT,
     R_IDLE_TIMEOUT,
@@ -444,6 +445,9 @@ const struct cli_opt cli__run_opts[] = {
      "offer Sec-WebSocket-Protocol P", .section = CLI_SEC_HANDSHAKE},
     {"origin", 0, CLI_ARG_VALUE, R_ORIGIN, "an origin like https://example.com", "O",
      "send Origin: O", .section = CLI_SEC_HANDSHAKE},
+    {"method", 0, CLI_ARG_VALUE, R_METHOD, "an HTTP method like POST or PUT", "M",
+     "--role publish on http(s)://: the request method (default POST)",
+     .section = CLI_SEC_HANDSHAKE},
     {"compress", 0, CLI_ARG_FLAG, R_COMPRESS, NULL, "[=PARAMS]",
      "offer permessage-deflate (RFC 7692); PARAMS like\n"
      "server_no_context_takeover,client_max_window_bits=10",
@@ -727,6 +731,15 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
         }
         break;
     case R_COMPRESS: rc = compress_parse(label, val, p, err, errlen); break;
+    case R_METHOD:
+        rc = get_string(label, val, &p->method, err, errlen);
+        for (const char *c = val; rc == 0 && *c; c++) {
+            if (!http1_is_tchar((unsigned char)*c))
+                return bad_value(err, errlen, label, "expected a method name (a token)", val);
+        }
+        if (rc == 0 && !*val)
+            return bad_value(err, errlen, label, "expected a method name (a token)", val);
+        break;
     case R_TIMEOUT: rc = get_duration(label, val, 0, &p->timeout_ns, err, errlen); break;
     case R_IDLE_TIMEOUT: rc = get_duration(label, val, 1, &p->idle_timeout_ns, err, errlen); break;
     case R_PING_INTERVAL:
@@ -998,6 +1011,8 @@ static void config_fill(struct run_options *o)
     }
     if (p->subprotocol)
         config_add(o, "subprotocol", 0, "%s", p->subprotocol);
+    if (p->method)
+        config_add(o, "method", 0, "%s", p->method);
     if (p->origin)
         config_add(o, "origin", 0, "%s", p->origin);
     if (p->compress && p->compress_params)
@@ -1049,10 +1064,10 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
          * idle mean something there, and subscribe is what someone pointing at SSE wants. */
         if (!o->_role_given)
             p->role = ROLE_SUBSCRIBE;
-        else if (p->role != ROLE_SUBSCRIBE && p->role != ROLE_IDLE)
+        else if (p->role != ROLE_SUBSCRIBE && p->role != ROLE_IDLE && p->role != ROLE_PUBLISH)
             return errf(err, errlen,
-                        "--role: %s needs a WebSocket URL (ws:// or wss://); with an SSE URL use "
-                        "subscribe or idle",
+                        "--role: %s needs a WebSocket URL (ws:// or wss://); with an http(s) URL "
+                        "use subscribe, idle or publish (HTTP POST)",
                         client_role_name[p->role]);
     }
     if (p->size > p->max_message)

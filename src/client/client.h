@@ -48,6 +48,7 @@ struct client_params {
     size_t nheaders;
     const char *subprotocol; /* --subprotocol, NULL = none */
     const char *origin; /* --origin, NULL = none */
+    const char *method; /* --method: publishing over HTTP (default POST) */
     int compress; /* --compress: offer permessage-deflate */
     /* --compress=PARAMS: the RFC 7692 parameters to offer (cli checked them), NULL for none */
     const char *compress_params;

@@ -65,6 +65,7 @@ enum conn_state {
 #define CF_READ_BLOCKED 0x0080 /* reading paused: more than CONN_TX_LIMIT queued to write */
 
 struct sse_state; /* client/session.h */
+struct hpub_state; /* client/http_pub.c */
 struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
 struct flow_conn; /* client/flow.c */
@@ -95,6 +96,7 @@ struct conn {
             } h;
         } ws;
         struct sse_state *sse; /* from the first request to the end for good */
+        struct hpub_state *hp; /* HTTP publishing: the response FIFO, from the first connect */
     } u;
     uint64_t t_start_ns; /* attempt started (mono) */
     uint64_t t_phase_ns; /* current phase started: connect, or request sent */

@@ -5,6 +5,7 @@
  *              handshake; stamps found in data frames go up to the role
  *   sse.c      Server-Sent Events (WHATWG): the GET, the response head, chunked or
  *              Content-Length or close framing, the event stream, Last-Event-ID and retry
+ *   http_pub.c publishing over HTTP: POSTs on keep-alive, each response timed (`post`)
  *   request.c  the request of a run, built once per worker */
 #ifndef HERD_CLIENT_SESSION_H
 #define HERD_CLIENT_SESSION_H
@@ -15,6 +16,7 @@
 
 extern const struct session_ops session_ws;
 extern const struct session_ops session_sse;
+extern const struct session_ops session_http_pub; /* --role publish on http(s):// */
 
 /* An SSE connection's stream state, held from its first connect to its end for good (the last
  * event id outlives reconnects). */

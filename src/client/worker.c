@@ -294,7 +294,9 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         }
     }
     /* The seams, chosen once: the protocol by the URL's scheme, the traffic by --role. */
-    r->sess = p->url.sse ? &session_sse : &session_ws;
+    r->sess = !p->url.sse                           ? &session_ws
+              : p->role == ROLE_PUBLISH && !p->flow ? &session_http_pub
+                                                    : &session_sse;
     r->role = p->flow ? &role_flow : role__ops(p->role);
 
     /* This shard's connections: global indexes shard_index, shard_index + shard_count, ... */

@@ -18,6 +18,7 @@ const char *const metric_name[M_COUNT] = {
     [M_LATENCY] = "latency",
     [M_FANOUT] = "fanout",
     [M_RECONNECT] = "reconnect",
+    [M_POST] = "post",
 };
 
 const char *const counter_name[CTR_COUNT] = {

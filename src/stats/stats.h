@@ -89,6 +89,7 @@ enum metric {
     M_LATENCY, /* stamp time -> received, one way */
     M_FANOUT, /* stamp time -> last expected subscriber received it */
     M_RECONNECT, /* drop detected -> open again */
+    M_POST, /* HTTP publishing: request intended send time -> response head */
     M_COUNT
 };
 extern const char *const metric_name[M_COUNT]; /* "connect", "tls", ... */

@@ -7,9 +7,9 @@
 
 static void test_names(void)
 {
-    static const char *const metrics[] = {"connect", "tls",           "handshake",
-                                          "ready",   "first_message", "rtt",
-                                          "latency", "fanout",        "reconnect"};
+    static const char *const metrics[] = {"connect",       "tls", "handshake", "ready",
+                                          "first_message", "rtt", "latency",   "fanout",
+                                          "reconnect",     "post"};
     static const char *const counters[] = {"connections.attempted",
                                            "connections.opened",
                                            "connections.failed",
