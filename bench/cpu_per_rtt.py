@@ -152,7 +152,8 @@ def run_one(args, port, label, role, conns, tmp, server_pid, binary=HERD):
             if r["open"] != conns or r["errors"]:
                 sys.exit(f"{label}: at t={r['t']:.1f} {r['open']} open, {r['errors']} errors")
         trips = sum(r["received"] for r in window)
-        total = rep["histograms"]["rtt"]["count"]
+        h = rep["histograms"]
+        total = h["steps.rt"]["count"] if "--flow" in role else h["rtt"]["count"]
 
     secs = w_b - w_a
     cpu_s = (sum(c_b) - sum(c_a)) / CLK_TCK

@@ -147,7 +147,7 @@ static long hpub_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now,
     struct hpub_state *h = c->u.hp;
     size_t off = 0;
     int answered = 0;
-    while (off < len && c->state == CS_OPEN) {
+    while (off < len && (c->state == CS_OPEN || c->state == CS_CLOSING)) {
         if (!h->in_body) {
             long n = hpub_head(c, buf + off, len - off, now);
             if (n < 0)
@@ -178,17 +178,27 @@ static long hpub_consume(struct conn *c, uint8_t *buf, size_t len, uint64_t now,
     }
     if (c->state == CS_DONE || c->state == CS_IDLE)
         return STREAM_STOP;
+    if (c->state == CS_CLOSING && h->head == h->tail && !h->in_body) {
+        conn__finish(c); /* the last response came */
+        return STREAM_STOP;
+    }
     /* Closed model: a response makes room for the next request. */
     if (answered && c->state == CS_OPEN && c->w->role->pump && c->w->p->rate <= 0)
         c->w->role->pump(c, now);
     return (long)off;
 }
 
-/* HTTP has no close handshake: the end of the run closes the socket. */
+/* HTTP has no close handshake: the end of the run waits (at most the grace period) for the
+ * responses of the requests out, which may have published, then closes the socket. */
 static void hpub_close(struct conn *c)
 {
+    struct hpub_state *h = c->u.hp;
     c->flags |= CF_STOPPING;
-    conn__finish(c);
+    if (!h || h->head == h->tail) {
+        conn__finish(c);
+        return;
+    }
+    conn__closing(c, 0);
 }
 
 static void hpub_reset(struct conn *c)
