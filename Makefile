@@ -1,9 +1,12 @@
 # herd - GNU Makefile. Out-of-tree builds: build/release (default), build/asan, build/fuzz.
 #
 #   make            build build/release/herd (says what to install when a build package is missing)
-#   make deps       install missing packages (scripts/setup-deps.sh)
-#   make demo       install missing packages, build, run `herd demo`
+#   make deps       install missing build packages (scripts/setup-deps.sh --build)
+#   make test-deps  install missing build and test packages and the npm test peers
+#   make demo       install missing build packages, build, run `herd demo`
 #   make test       install missing packages, build, unit tests + corpus replay + integration
+#   make install    the binary, herd(1) and bash completion under DESTDIR/PREFIX (/usr/local)
+#   make deb        build/herd_VERSION_ARCH.deb, its runtime dependencies declared
 #   make asan test  the same under AddressSanitizer + UBSan
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
 #   make fuzz-run   run every fuzz target briefly (FUZZ_SECONDS each)
@@ -44,8 +47,8 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/replay/replay_%)
 
-.PHONY: all asan test unit replay integration demo deps build-deps fuzz fuzz-run check-deps \
-	check-headers format format-check bench clean
+.PHONY: all asan test unit replay integration demo deps test-deps build-deps fuzz fuzz-run \
+	check-deps check-headers format format-check bench clean install uninstall deb doc
 all: $(B)/herd
 
 asan:
@@ -57,8 +60,11 @@ asan:
 # `make demo` and `make test` install what is missing first, so there the check comes after deps.
 build-deps:
 	@CC='$(CC)' PKG_CONFIG='$(PKG_CONFIG)' scripts/check-build-deps.sh $(PKGS)
-ifneq ($(filter demo test,$(MAKECMDGOALS)),)
+ifneq ($(filter demo,$(MAKECMDGOALS)),)
 build-deps: deps
+endif
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+build-deps: test-deps
 endif
 
 $(B)/obj/%.o: %.c | build-deps
@@ -81,6 +87,9 @@ $(B)/replay/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(B)/libherd.a | build-deps
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_MODE) -o $@ fuzz/replay.c $< $(B)/libherd.a $(LIBS)
 
 deps:
+	@scripts/setup-deps.sh --build --quiet
+
+test-deps:
 	@scripts/setup-deps.sh --quiet
 
 demo: deps $(B)/herd
@@ -99,8 +108,41 @@ integration: $(B)/herd
 	HERD=$(CURDIR)/$(B)/herd HERD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 	  $(if $(filter asan,$(BUILD)),-m "not slow") tests/integration
 
-test: deps all
+test: test-deps all
 	$(MAKE) --no-print-directory BUILD=$(BUILD) unit replay integration
+
+# ---- install, package ----
+# The man page and the bash completion are printed by the binary itself from the option tables
+# that give --help (src/cli/man.c), so they cannot drift from it.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+
+$(B)/herd.1: $(B)/herd
+	$(B)/herd help --man > $@.tmp && mv $@.tmp $@
+$(B)/herd.bash: $(B)/herd
+	$(B)/herd help --bash-completion > $@.tmp && mv $@.tmp $@
+doc: $(B)/herd.1 $(B)/herd.bash
+
+install: $(B)/herd $(B)/herd.1 $(B)/herd.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR)
+	install -m 755 $(B)/herd $(DESTDIR)$(BINDIR)/herd
+	install -m 644 $(B)/herd.1 $(DESTDIR)$(MANDIR)/man1/herd.1
+	install -m 644 $(B)/herd.bash $(DESTDIR)$(COMPLETIONDIR)/herd
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/herd $(DESTDIR)$(MANDIR)/man1/herd.1 \
+	  $(DESTDIR)$(COMPLETIONDIR)/herd
+
+# A Debian version starts with a digit: 0.1.0+git<commit> from a clone without tags.
+DEB_VERSION ?= $(shell v=$$(git describe --tags 2>/dev/null) && echo "$${v\#v}" || \
+	echo "0.1.0+git$$(git rev-parse --short HEAD 2>/dev/null || echo 0)")
+deb: $(B)/herd $(B)/herd.1 $(B)/herd.bash
+	rm -rf $(B)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/deb PREFIX=/usr
+	scripts/make-deb.sh $(B)/deb build '$(DEB_VERSION)'
 
 # ---- fuzzing (clang + libFuzzer) ----
 # The library is compiled once (coverage instrumentation without libFuzzer's main) into

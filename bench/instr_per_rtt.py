@@ -8,9 +8,12 @@ client when the machine is too busy for bench/cpu_per_rtt.py's CPU times.
 
 For each client binary and each connection count it starts `herd serve --threads 1` (the
 current build, natively) and runs `herd run -c N -t 1 --role ping` and `--role echo -s 32
---binary` under `valgrind --tool=callgrind` twice, for SECS and for 2 x SECS: both runs set up
-and tear down the same connections, so the difference of their instructions over the difference
-of their round trips (from the JSON reports) is the steady state's cost per round trip. Under
+--binary` under `valgrind --tool=callgrind` twice, for SECS and for 2 x SECS, counting only what
+runs inside the connections' event and timer callbacks (on_io, on_timer: reading, parsing,
+timing, sending) and not the once-a-second work of the reporter and the stats swap, which grows
+with time and not with round trips. Both runs set up and tear down the same connections, so the
+difference of their instructions over the difference of their round trips (from the JSON
+reports) is the steady state's cost per round trip. Under
 valgrind herd runs some 50 times slower, so the round trips per second are not the point: the
 instructions per round trip are. A PING round trip and an echo round trip each cost one read and
 one write; the rest is herd's own work. (herd falls back to epoll_wait under valgrind, which does
@@ -52,7 +55,9 @@ def measure(binary, role, conns, secs, tmp):
         wait_port(port, srv)
         out = os.path.join(tmp, "cg.out")
         rep = os.path.join(tmp, "r.json")
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "run",
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--collect-atstart=no", "--toggle-collect=on_io", "--toggle-collect=on_timer",
+               binary, "run",
                "-c", str(conns), "-d", f"{secs}s", "-t", "1", "-q", "--json", rep, *role,
                f"ws://127.0.0.1:{port}/echo"]
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# setup-deps.sh [--quiet] - install what herd needs to build and test, and only what is missing.
+# setup-deps.sh [--build] [--quiet] - install what herd needs to build and test (with --build:
+# to build only: the compiler, pkg-config and the four libraries), and only what is missing.
 #
 # Debian packages are checked with dpkg-query; apt-get update + install run only when one is
 # missing, so a second run is silent and takes well under a second. The node test peers
@@ -10,26 +11,33 @@
 set -euo pipefail
 
 quiet=0
-case "${1:-}" in
---quiet | -q) quiet=1 ;;
-"") ;;
--h | --help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-    exit 0
-    ;;
-*)
-    echo "setup-deps.sh: unknown option $1 (usage: setup-deps.sh [--quiet])" >&2
-    exit 2
-    ;;
-esac
+build_only=0
+for arg in "$@"; do
+    case "$arg" in
+    --quiet | -q) quiet=1 ;;
+    --build) build_only=1 ;;
+    -h | --help)
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "setup-deps.sh: unknown option $arg (usage: setup-deps.sh [--build] [--quiet])" >&2
+        exit 2
+        ;;
+    esac
+done
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 say() { [ "$quiet" = 1 ] || printf 'setup-deps: %s\n' "$*"; }
 note() { printf 'setup-deps: %s\n' "$*" >&2; } # printed even with --quiet: something changes
 
-PKGS=(build-essential pkg-config clang libclang-rt-14-dev libssl-dev zlib1g-dev libyaml-dev
-    libjansson-dev python3-pytest python3-websockets nodejs npm openssl nginx libnginx-mod-nchan
-    websocketd clang-format iproute2)
+# To build herd (`make`): the compiler, pkg-config and the libraries of the Makefile's PKGS.
+BUILD_PKGS=(build-essential pkg-config libssl-dev zlib1g-dev libyaml-dev libjansson-dev)
+# To test it (`make test`, CI): the fuzzing compiler, the peers, the tools the tests drive.
+TEST_PKGS=(clang libclang-rt-14-dev python3-pytest python3-websockets nodejs npm openssl nginx
+    libnginx-mod-nchan websocketd clang-format iproute2 groff-base)
+PKGS=("${BUILD_PKGS[@]}")
+[ "$build_only" = 1 ] || PKGS+=("${TEST_PKGS[@]}")
 
 # ---- Debian packages ----
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PKGS[@]}" 2>/dev/null |
@@ -133,6 +141,8 @@ npm_ci() {
     [ "$quiet" = 1 ] || [ -z "$out" ] || printf '%s\n' "$out"
     cp "$dir/package-lock.json" "$dir/node_modules/.herd-lock"
 }
-npm_ci "$top/tests/peers"
-npm_ci "$top/tests/interop"
-say "npm packages: up to date"
+if [ "$build_only" = 0 ]; then
+    npm_ci "$top/tests/peers"
+    npm_ci "$top/tests/interop"
+    say "npm packages: up to date"
+fi

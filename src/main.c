@@ -33,7 +33,13 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-        cli_usage(stdout, argc > 2 ? argv[2] : NULL);
+        /* What `make install` writes, from the option tables (cli/man.c). */
+        if (argc > 2 && strcmp(argv[2], "--man") == 0)
+            cli_man(stdout);
+        else if (argc > 2 && strcmp(argv[2], "--bash-completion") == 0)
+            cli_bash_completion(stdout);
+        else
+            cli_usage(stdout, argc > 2 ? argv[2] : NULL);
         return EXIT_OK;
     }
     /* DESIGN.md names it and users will try it: say what there is instead of "unknown". */

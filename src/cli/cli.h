@@ -43,7 +43,12 @@ struct run_options {
     struct flow *flow_owned; /* the compiled flow client.flow points to, owned */
     struct csv_table *data_owned; /* the --data table client.data points to, owned */
     int _role_given; /* internal: --role was given (else an SSE URL implies subscribe) */
+    unsigned _load_given; /* internal: CLI_GIVEN_* of -c, -d and --stages (they exclude) */
 };
+
+#define CLI_GIVEN_CONNECTIONS 1u
+#define CLI_GIVEN_DURATION 2u
+#define CLI_GIVEN_STAGES 4u
 
 /* Results of the parse functions. */
 #define CLI_OK 0
@@ -144,5 +149,11 @@ int cli_parse_count(const char *s, uint64_t *n, const char **why);
 /* Usage text for a subcommand ("run", "serve", "demo", "merge", "report"; NULL or anything else
  * = top level). */
 void cli_usage(FILE *out, const char *cmd);
+
+/* herd(1) in roff (man.c), from the same option tables as --help: `herd help --man`. */
+void cli_man(FILE *out);
+
+/* The bash completion script: `herd help --bash-completion`. */
+void cli_bash_completion(FILE *out);
 
 #endif

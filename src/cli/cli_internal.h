@@ -62,4 +62,7 @@ extern const size_t cli__serve_nopts;
 void cli__opts_print(FILE *out, const struct cli_opt *table, size_t n, unsigned need,
                      const char *heading);
 
+/* The --help heading of a section ("load:"), "" for CLI_SEC_HIDDEN. */
+const char *cli__section_heading(int section);
+
 #endif

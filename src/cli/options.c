@@ -396,7 +396,7 @@ const struct cli_opt cli__run_opts[] = {
     {"stages", 0, CLI_ARG_VALUE, R_STAGES, "DURATION:COUNT items like 30s:1000,1m:1000,10s:0",
      "LIST",
      "ramp the open connections: 30s:1000,1m:1000,10s:0 ramps to 1000\n"
-     "in 30s, holds them 1m, closes them in 10s (replaces -c and -d)",
+     "in 30s, holds them 1m, closes them in 10s (instead of -c and -d)",
      .section = CLI_SEC_LOAD},
     {"rate", 0, CLI_ARG_VALUE, R_RATE, "a number with optional /s", "R",
      "messages per second per connection (open model, timed from\n"
@@ -656,8 +656,12 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
     switch (id) {
     case R_CONNECTIONS:
         rc = get_count(label, val, 1, MAX_CONNECTIONS, &p->connections, err, errlen);
+        o->_load_given |= CLI_GIVEN_CONNECTIONS;
         break;
-    case R_DURATION: rc = get_duration(label, val, 0, &p->duration_ns, err, errlen); break;
+    case R_DURATION:
+        rc = get_duration(label, val, 0, &p->duration_ns, err, errlen);
+        o->_load_given |= CLI_GIVEN_DURATION;
+        break;
     case R_THREADS:
         rc = get_count(label, val, 0, MAX_THREADS, &u, err, errlen);
         if (rc == 0)
@@ -765,6 +769,7 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
         if (n < 0)
             return bad_value(err, errlen, label, why, val);
         p->nstages = (size_t)n;
+        o->_load_given |= CLI_GIVEN_STAGES;
         break;
     }
     case R_SHARD:
@@ -1081,6 +1086,13 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
         return errf(err, errlen, "--cert: needs --key");
     if (p->key && !p->cert)
         return errf(err, errlen, "--key: needs --cert");
+    if ((o->_load_given & CLI_GIVEN_STAGES) &&
+        (o->_load_given & (CLI_GIVEN_CONNECTIONS | CLI_GIVEN_DURATION)))
+        return errf(err, errlen,
+                    "--stages: cannot go with %s: the stages set both the connections (their "
+                    "largest target) and the duration (their total); give one or the other",
+                    (o->_load_given & CLI_GIVEN_CONNECTIONS) ? "-c (connections)"
+                                                             : "-d (duration)");
     if (p->nstages) {
         /* The stages say how many and for how long: -c is the largest target. */
         uint64_t most = 0;

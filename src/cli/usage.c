@@ -46,8 +46,8 @@ static const char usage_run_tail[] =
     "Durations: 500ms, 30s, 2m, 1h, 1m30s (a bare number is seconds). Rates: 100, 100/s,\n"
     "6000/m, 5/ms. Counts: 10000, 10k, 1M. Sizes: 256, 4k, 1MiB (powers of 1024).\n"
     "Threshold metrics: connect tls handshake ready first_message rtt latency fanout reconnect,\n"
-    "with .p50 .p90 .p95 .p99 .p99.9 .p999 .min .max .mean .count; times in us (default), ms\n"
-    "or s.\n"
+    "with .p50 .p90 .p95 .p99 .p99.9 .p999 .min .max .mean .count; a time takes its unit:\n"
+    "us, ms or s (rtt.p99<20ms; a bare 20 is refused).\n"
     "Counters: connections.* messages.* bytes.* pings.* errors errors.<class>; name/s is a\n"
     "rate, N% a ratio (connections.failed, errors, messages.lost, messages.duplicated).\n"
     "\n"
@@ -70,7 +70,10 @@ static const char usage_serve_head[] =
     "  http://HOST/sse/TOPIC       the topic as an event stream (honours Last-Event-ID)\n"
     "  POST http://HOST/publish/TOPIC  publish the body to TOPIC (answer 200, keep-alive)\n"
     "A message published on TOPIC (WebSocket, POST or --tick) goes to every WebSocket and\n"
-    "event stream on TOPIC but its sender.\n";
+    "event stream on TOPIC but its sender.\n"
+    "When it stops, and on SIGUSR1, it prints its counts: connections accepted, opened and\n"
+    "refused; messages received, published and delivered; and what --slow-policy did (queued,\n"
+    "dropped, closed, reset).\n";
 
 static const char usage_demo[] =
     "usage: herd demo [OPTIONS]\n"
@@ -123,6 +126,11 @@ static const char *const section_heading[CLI_SEC_COUNT] = {
     [CLI_SEC_SERVE] = "options:",
     [CLI_SEC_FAULTS] = "faults to rehearse:",
 };
+
+const char *cli__section_heading(int section)
+{
+    return section > CLI_SEC_HIDDEN && section < CLI_SEC_COUNT ? section_heading[section] : "";
+}
 
 /* "  -c, --connections N       concurrent connections ...": the option, then its help, one
  * line of the text per line, the first beside the option. */

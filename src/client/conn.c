@@ -183,9 +183,11 @@ void conn__fail_why(struct conn *c, enum err_class cls, const char *why)
     conn__fail(c, cls);
 }
 
-void conn__fail_status(struct conn *c, int status)
+void conn__fail_status(struct conn *c, int status, const char *why)
 {
     struct worker *w = c->w;
+    if (why && c->state != CS_DONE && c->state != CS_IDLE)
+        note_why(c, ERR_HTTP_STATUS, why);
     stats_http_status(w->st, status);
     if (!(c->flags & CF_STOPPING))
         w->st->ctr[CTR_CONNECTIONS_FAILED]++;

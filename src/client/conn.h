@@ -295,8 +295,9 @@ void conn__fail_why(struct conn *c, enum err_class cls, const char *why);
 /* A failure known by its errno or herd code (TLS, EOF and the socket errors get their class). */
 void conn__fail_errno(struct conn *c, int err);
 /* The server answered the request with an HTTP status that does not open the connection:
- * errors.http_status by code, and connections.failed. */
-void conn__fail_status(struct conn *c, int status);
+ * errors.http_status by code, and connections.failed; why (static text, or NULL) is kept as
+ * conn__fail_why keeps it. */
+void conn__fail_status(struct conn *c, int status, const char *why);
 /* A clean end: no error. */
 void conn__finish(struct conn *c);
 

@@ -93,7 +93,11 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     if (r.status != 200) {
         if (r.status == 204)
             c->flags |= CF_NO_RETRY;
-        conn__fail_status(c, r.status);
+        conn__fail_status(c, r.status,
+                          r.status == 426 || r.status == 101
+                              ? "the server wants a WebSocket here: a WebSocket endpoint is "
+                                "opened with ws:// or wss://, not http://"
+                              : NULL);
         return -1;
     }
     if (!media_type_is(http1_header_find(r.headers, r.num_headers, "content-type"),

@@ -26,6 +26,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HANDSHAKE_HEADERS 32
 #define ZSCRATCH (16u << 10) /* inflated bytes per step */
@@ -264,6 +265,21 @@ static void ws_start(struct conn *c, uint64_t now)
 
 /* Check the response head; on success the connection is open. Returns bytes consumed, 0 when
  * the head is incomplete, -1 when the connection ended. */
+/* What a status other than 101 says to a user, where it says something: a 2xx is an ordinary
+ * HTTP resource, or an event stream (which herd reads with http://). NULL: the status says it. */
+static const char *status_why(const struct http1_response *r)
+{
+    if (r->status < 200 || r->status > 299)
+        return NULL;
+    const struct http1_header *ct = http1_header_find(r->headers, r->num_headers, "content-type");
+    static const char sse[] = "text/event-stream";
+    if (ct && ct->value_len >= sizeof sse - 1 && strncasecmp(ct->value, sse, sizeof sse - 1) == 0)
+        return "the server answered 200 with an event stream instead of 101 Switching Protocols: "
+               "an event stream (SSE) is read with http:// or https://, not ws://";
+    return "the server answered with a 2xx instead of 101 Switching Protocols: not a WebSocket "
+           "endpoint";
+}
+
 static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t now)
 {
     struct http1_header hdrs[HANDSHAKE_HEADERS];
@@ -285,7 +301,7 @@ static long handle_head(struct conn *c, const uint8_t *buf, size_t len, uint64_t
     int deflate = 0;
     int rc = ws_handshake_check(&r, &e, p->compress ? &deflate : NULL, &why);
     if (rc == HERD_E_STATUS) {
-        conn__fail_status(c, r.status);
+        conn__fail_status(c, r.status, status_why(&r));
         return -1;
     }
     if (rc != 0) {

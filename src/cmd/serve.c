@@ -9,7 +9,11 @@
  * that exits by itself (--die-after does, in every child) ends the others too, unless
  * --die-after is set, when they all go on their own. Children get SIGTERM if the parent dies.
  * Topics are per process: a message published in one process reaches the subscribers of that
- * process only. */
+ * process only.
+ *
+ * At its end, and on SIGUSR1, each process prints what it did (struct server_counts) on one
+ * line of stderr, unless -q; with --procs the parent forwards SIGUSR1 and each child prints its
+ * own line, marked with its pid. */
 #include "cmd/cmd.h"
 
 #include "base/syslimits.h"
@@ -18,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,9 +55,37 @@ static void print_listening(const struct server_params *p, uint16_t port, unsign
                 p->bind, port);
 }
 
-/* Run one server until SIGINT/SIGTERM. report_fd >= 0: a --procs child, which reports there
- * instead of printing. */
-static int serve_one(struct server_params *p, const sigset_t *sigs, int report_fd)
+static const char *policy_name(enum slow_policy sp)
+{
+    switch (sp) {
+    case SLOW_BUFFER: return "buffer";
+    case SLOW_DROP: return "drop";
+    case SLOW_CLOSE: return "close";
+    }
+    return "?";
+}
+
+/* One line of what the server did so far (at its end, or on SIGUSR1). */
+static void print_counts(const struct server *s, const struct server_params *p, int child)
+{
+    struct server_counts k;
+    server_counts(s, &k);
+    char who[32] = "";
+    if (child)
+        snprintf(who, sizeof who, " process %d", (int)getpid());
+    fprintf(stderr,
+            "herd serve%s: connections: accepted %" PRIu64 ", opened %" PRIu64 ", refused %" PRIu64
+            "; messages: received %" PRIu64 ", published %" PRIu64 ", delivered %" PRIu64
+            "; slow subscribers (--slow-policy %s): queued %" PRIu64 ", dropped %" PRIu64
+            ", closed %" PRIu64 ", reset %" PRIu64 "\n",
+            who, k.accepted, k.opened, k.refused, k.received, k.published, k.delivered,
+            policy_name(p->slow_policy), k.queued, k.dropped, k.closed, k.reset);
+}
+
+/* Run one server until SIGINT/SIGTERM (SIGUSR1 prints the counts). report_fd >= 0: a --procs
+ * child, which reports there instead of printing the listening line. counts: print the counts
+ * on SIGUSR1 and at the end. */
+static int serve_one(struct server_params *p, const sigset_t *sigs, int report_fd, int counts)
 {
     char err[sizeof((struct child_report *)0)->err] = "";
     struct server *s = server_start(p, err, sizeof err);
@@ -71,7 +104,13 @@ static int serve_one(struct server_params *p, const sigset_t *sigs, int report_f
     if (report_fd < 0)
         print_listening(p, server_port(s), 1);
     int sig = 0;
-    sigwait(sigs, &sig);
+    while (sigwait(sigs, &sig) == 0 && sig == SIGUSR1) {
+        if (counts)
+            print_counts(s, p, report_fd >= 0);
+    }
+    server_halt(s);
+    if (counts)
+        print_counts(s, p, report_fd >= 0);
     server_stop(s);
     return EXIT_OK;
 }
@@ -132,7 +171,7 @@ static void stop_all(pid_t *pids, unsigned n, int sig)
 
 /* Start a child: fork, run a server, report on the pipe. Returns its pid (the child never
  * returns from here), or -1. */
-static pid_t start_child(struct server_params *p, const sigset_t *sigs, int fds[2])
+static pid_t start_child(struct server_params *p, const sigset_t *sigs, int fds[2], int counts)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -142,7 +181,7 @@ static pid_t start_child(struct server_params *p, const sigset_t *sigs, int fds[
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         exit(EXIT_NORUN); /* the parent is already gone */
-    exit(serve_one(p, sigs, fds[1]));
+    exit(serve_one(p, sigs, fds[1], counts));
 }
 
 /* Read child pid's report within the start timeout. Returns 0 with *r filled, or -1 (err). */
@@ -205,7 +244,7 @@ static int serve_procs(struct server_params *p, const sigset_t *sigs)
     char err[512] = "";
     int code = EXIT_OK;
     for (unsigned i = 0; i < n; i++) {
-        pids[i] = start_child(&cp, sigs, fds);
+        pids[i] = start_child(&cp, sigs, fds, !p->quiet);
         if (pids[i] < 0) {
             snprintf(err, sizeof err, "fork: %s", strerror(errno));
             pids[i] = 0;
@@ -235,6 +274,10 @@ static int serve_procs(struct server_params *p, const sigset_t *sigs)
     for (;;) {
         int sig = 0;
         sigwait(&waitset, &sig);
+        if (sig == SIGUSR1) {
+            signal_all(pids, n, SIGUSR1);
+            continue;
+        }
         if (sig != SIGCHLD) {
             stop_all(pids, n, sig);
             break;
@@ -270,11 +313,12 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1); /* print the counts */
     sigset_t blocked = sigs;
     sigaddset(&blocked, SIGCHLD); /* --procs waits for it with sigwait */
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (p.procs > 1)
         return serve_procs(&p, &sigs);
-    return serve_one(&p, &sigs, -1);
+    return serve_one(&p, &sigs, -1, !p.quiet);
 }

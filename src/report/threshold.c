@@ -194,7 +194,10 @@ static int threshold__time_rhs(struct threshold *t, const char *rhs, const char 
     }
     if (number(&q, &n) != 0)
         return fail(why, whylen, expr, "expected a time like 20ms after %s", op_text(t->op));
-    /* A bare number is microseconds: the unit every histogram records. */
+    /* A time needs its unit: a bare 20 would be read in some unit the user did not mean
+     * (herd records microseconds, k6 milliseconds). Only 0 is 0 in every unit. */
+    if (*q == '\0' && n != 0)
+        return fail(why, whylen, expr, "a time needs a unit: %g us, ms or s", n);
     if (*q == '\0' || strcmp(q, "us") == 0)
         t->limit = n;
     else if (strcmp(q, "ms") == 0)

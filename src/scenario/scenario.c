@@ -399,6 +399,10 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     }
     if ((rc = apply_overrides(c, &grp->opts, ge, ng)) != 0)
         goto out;
+    /* A group's own stages replace the connections and duration it inherited (from the top
+     * level or the command line); in one place, stages with either is refused. */
+    if (find(ge, ng, "stages"))
+        grp->opts._load_given &= ~(CLI_GIVEN_CONNECTIONS | CLI_GIVEN_DURATION);
     const struct entry *flow_inline = NULL;
     for (size_t i = 0; i < ng; i++) {
         if (strcmp(ge[i].canon, "name") == 0)

@@ -274,8 +274,10 @@ void srv_conn__timer_cb(struct loop *l, struct loop_timer *t)
         return;
     }
     if (srv_conn_has_deadline(c) && loop_now(l) >= c->deadline_ns) {
-        if (srv_conn_undeliverable(c))
+        if (srv_conn_undeliverable(c)) {
             c->flags |= SRV_CF_ABORT;
+            SRV_COUNT(c->w, reset, 1);
+        }
         srv_conn__close(c);
         return;
     }

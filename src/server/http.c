@@ -69,15 +69,18 @@ int srv_http__admit(struct srv_conn *c)
     struct srv_worker *w = c->w;
     struct server *s = w->srv;
     if (s->params.reject > 0 && rng_unit(&w->rng) < s->params.reject) {
+        SRV_COUNT(w, refused, 1);
         srv_http__error(c, 503, NULL);
         return -1;
     }
     uint64_t open = atomic_fetch_add_explicit(&s->open, 1, memory_order_relaxed);
     c->flags |= SRV_CF_COUNTED;
     if (s->params.max_connections && open >= s->params.max_connections) {
+        SRV_COUNT(w, refused, 1);
         srv_http__error(c, 503, NULL);
         return -1;
     }
+    SRV_COUNT(w, opened, 1);
     return 0;
 }
 

@@ -406,6 +406,7 @@ static void deliver_range(struct srv_conn *s, const uint8_t *base, const size_t 
 {
     if (s->flags & (SRV_CF_CLOSED | SRV_CF_CLOSING))
         return;
+    struct srv_worker *w = s->w;
     size_t i = i0;
     if (!stream_tx_pending(&s->s)) {
         size_t total = off[n] - off[i0];
@@ -413,31 +414,40 @@ static void deliver_range(struct srv_conn *s, const uint8_t *base, const size_t 
         if (wr < 0)
             return; /* closed */
         if ((size_t)wr == total) {
+            SRV_COUNT(w, delivered, n - i0);
             srv_out__settle(s);
             return;
         }
         size_t at = off[i0] + (size_t)wr;
         while (off[i + 1] <= at)
             i++;
+        SRV_COUNT(w, delivered, i + 1 - i0); /* written, the last one in part */
+        SRV_COUNT(w, queued, 1);
         if (srv_out__queue(s, base + at, off[i + 1] - at, due) < 0)
             return;
         i++;
     }
-    const struct server_params *p = &s->w->srv->params;
+    const struct server_params *p = &w->srv->params;
     size_t run = i; /* accepted, not yet queued: run..i-1 */
     for (; i < n; i++) {
         uint64_t after = s->s.tx_bytes + (off[i + 1] - off[run]);
         int v = slow_verdict(p, after);
         if (v == SLOW_QUEUE)
             continue;
+        SRV_COUNT(w, delivered, i - run);
+        SRV_COUNT(w, queued, i - run);
         if (run < i && srv_out__queue(s, base + off[run], off[i] - off[run], due) < 0)
             return;
         run = i + 1;
         if (v == SLOW_SHUT) {
+            SRV_COUNT(w, closed, 1);
             close_slow(s, due);
             return;
         }
+        SRV_COUNT(w, dropped, 1);
     }
+    SRV_COUNT(w, delivered, n - run);
+    SRV_COUNT(w, queued, n - run);
     if (run < n && srv_out__queue(s, base + off[run], off[n] - off[run], due) < 0)
         return;
     srv_out__settle(s);
@@ -694,6 +704,7 @@ void srv_pubsub__publish(struct srv_worker *w, struct srv_chan *ch, struct srv_c
     size_t len = hl + plen;
     if (bq_reserve(q, len) != 0)
         return; /* out of memory: the message is lost before it was numbered */
+    SRV_COUNT(w, published, 1);
     memcpy(q->bytes + q->len, fr, len);
     q->msgs[q->n++] = (struct srv_bmsg){
         .chan = ch,

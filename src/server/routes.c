@@ -132,6 +132,7 @@ static int srv_routes_body(struct srv_conn *c, const uint8_t *p, size_t n, int d
     uint8_t head[WS_MAX_HEAD];
     size_t hl = srv_ws__head(head, NULL, 1, op, plen);
     memcpy(pl - hl, head, hl);
+    SRV_COUNT(w, received, 1);
     srv_pubsub__publish(w, c->chan, NULL, pl - hl, hl, plen);
     pool_put(&w->pool, t);
     c->chan = NULL;

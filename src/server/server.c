@@ -131,6 +131,8 @@ static void accept_emfile(struct srv_worker *w)
             int fd = net_accept(w->listen_io.fd);
             if (fd < 0)
                 break;
+            SRV_COUNT(w, accepted, 1);
+            SRV_COUNT(w, refused, 1);
             net_close(fd, 1);
         }
         w->reserve_fd = open_reserve();
@@ -148,6 +150,7 @@ static void worker_accept(struct srv_worker *w)
         }
         int fd = net_accept(w->listen_io.fd);
         if (fd >= 0) {
+            SRV_COUNT(w, accepted, 1);
             srv_conn_new(w, fd);
             continue;
         }
@@ -465,17 +468,44 @@ uint16_t server_port(const struct server *s)
     return s->port;
 }
 
-void server_stop(struct server *s)
+void server_counts(const struct server *s, struct server_counts *out)
 {
-    if (!s)
-        return;
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        const struct srv_counts *k = &s->workers[i].counts;
+#define SRV_SUM(f) out->f += atomic_load_explicit(&k->f, memory_order_relaxed)
+        SRV_SUM(accepted);
+        SRV_SUM(opened);
+        SRV_SUM(refused);
+        SRV_SUM(received);
+        SRV_SUM(published);
+        SRV_SUM(delivered);
+        SRV_SUM(queued);
+        SRV_SUM(dropped);
+        SRV_SUM(closed);
+        SRV_SUM(reset);
+#undef SRV_SUM
+    }
+}
+
+void server_halt(struct server *s)
+{
     atomic_store_explicit(&s->stop, 1, memory_order_release);
     for (unsigned i = 0; i < s->nworkers; i++)
         if (s->workers[i].thread_started)
             loop_wake(s->workers[i].loop);
     /* Loops are freed only after every thread is joined: a wake must never reach a freed loop. */
-    for (unsigned i = 0; i < s->nworkers; i++)
+    for (unsigned i = 0; i < s->nworkers; i++) {
         if (s->workers[i].thread_started)
             pthread_join(s->workers[i].thread, NULL);
+        s->workers[i].thread_started = 0;
+    }
+}
+
+void server_stop(struct server *s)
+{
+    if (!s)
+        return;
+    server_halt(s);
     server_free(s);
 }

@@ -43,6 +43,28 @@ int server_params_check(const struct server_params *p, char *err, size_t errlen)
 
 struct server;
 
+/* What the server did since it started, summed over its threads: what `herd serve` prints at
+ * its end and on SIGUSR1, so that a rehearsal can be checked from the server's side too. */
+struct server_counts {
+    uint64_t accepted; /* TCP connections (and TLS sessions) accepted */
+    uint64_t opened; /* WebSocket upgrades and event streams admitted */
+    uint64_t refused; /* upgrades and streams answered 503 (--max-connections, --reject) */
+    uint64_t received; /* data messages received: WebSocket messages, POST /publish bodies */
+    uint64_t published; /* messages published on a topic (WebSocket, POST, --tick) */
+    uint64_t delivered; /* copies of them given to subscribers (written, or queued) */
+    /* --slow-policy: what the subscribers that did not keep up met */
+    uint64_t queued; /* copies that waited in a subscriber's queue (the kernel took not all) */
+    uint64_t dropped; /* copies not given (drop: past --queue-limit) */
+    uint64_t closed; /* subscribers closed for it (close: past --queue-limit; buffer: past the
+                        hard cap): 1008, or the end of the event stream, after what was queued */
+    uint64_t reset; /* connections reset because their final bytes could not be delivered
+                       before the close deadline: a closed slow subscriber that never reads
+                       again sees a reset, not the 1008 */
+};
+
+/* The counts so far; safe to call from another thread while the server runs. */
+void server_counts(const struct server *s, struct server_counts *out);
+
 /* Bind and start the worker threads. Returns NULL with a one-line message in err on failure
  * (e.g. address in use). */
 struct server *server_start(const struct server_params *p, char *err, size_t errlen);
@@ -50,7 +72,10 @@ struct server *server_start(const struct server_params *p, char *err, size_t err
 /* The port actually bound (useful with port 0). */
 uint16_t server_port(const struct server *s);
 
-/* Stop accepting, close every connection, join the threads, free. */
+/* Stop accepting, close every connection, join the threads; the counts stay readable. */
+void server_halt(struct server *s);
+
+/* Halt (when not halted yet) and free. */
 void server_stop(struct server *s);
 
 #endif

@@ -157,6 +157,19 @@ struct srv_batch {
 
 struct srv_slab;
 
+/* A worker's share of struct server_counts (server.h). Written by the worker's thread only and
+ * read by the command's thread at any time: atomics, bumped with a relaxed load and store (a
+ * plain add; no locked instruction on the delivery path). */
+struct srv_counts {
+    atomic_uint_fast64_t accepted, opened, refused, received, published, delivered, queued, dropped,
+        closed, reset;
+};
+
+#define SRV_COUNT(w, field, n)                                                                     \
+    atomic_store_explicit(&(w)->counts.field,                                                      \
+                          atomic_load_explicit(&(w)->counts.field, memory_order_relaxed) + (n),    \
+                          memory_order_relaxed)
+
 struct srv_worker {
     /* ---- the conn layer's ---- */
     struct server *srv;
@@ -172,6 +185,7 @@ struct srv_worker {
      * published, one write per subscriber (pubsub; set by server.c). */
     void (*after_read)(struct srv_worker *w);
     struct srv_batch batch;
+    struct srv_counts counts;
     /* ---- the session layer's ---- */
     uint64_t max_frame; /* a frame's (or a POST body's) payload at most -> 1009 (413) */
     struct rng rng; /* --reject */

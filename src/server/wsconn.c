@@ -427,6 +427,7 @@ size_t srv_ws__consume(struct srv_conn *c, uint8_t *p, size_t len, size_t *need)
         case WS_OP_CONT:
         case WS_OP_TEXT:
         case WS_OP_BINARY:
+            SRV_COUNT(c->w, received, m == 1);
             rc = d ? deflate_message(c, &f, pl, m == 1, due)
                    : c->ops->app->message(c, &f, pl, m == 1, due);
             break;

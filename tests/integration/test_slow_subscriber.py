@@ -138,11 +138,19 @@ def test_tick_behind_a_dropping_server(herd_serve, run_herd):
     """herd serve's own --tick publisher (publisher 0) behind a server that drops for slow
     readers (issue 11): its losses count like any publisher's, and the summary and report give
     both the ratio of the losses a gap showed and "received of published", which also counts
-    what no subscriber saw after its last message (the tails still queued when the run ended)."""
-    srv = herd_serve("--tick", "2000/s", "--slow-policy", "drop", "--queue-limit", "64k",
-                     "--sndbuf", "32k")
+    what no subscriber saw after its last message (the tails still queued when the run ended).
+
+    A subscriber sees the server's drops only once it has read what was buffered before them:
+    the buffers must be small beside the run. Here they hold about 2 100 messages (16 KiB
+    queued, 8 KiB of send buffer and the 20 KiB receive buffer --read-rate 20k/s asks for, each
+    doubled by the kernel): drops start after about 1.5 s (2 000 published, 600 read a second)
+    and the readers reach them after about 5 s, so half the run shows them, however slowly the
+    machine runs the client. (With 64 KiB queued and 32 KiB buffers the readers reached the
+    first drop only after 7-10 s, and a busy machine left none in a 10 s run.)"""
+    srv = herd_serve("--tick", "2000/s", "--slow-policy", "drop", "--queue-limit", "16k",
+                     "--sndbuf", "8k")
     code, rep, err = run_herd("-c", 2, "-t", 1, "-d", "10s", "--role", "subscribe",
-                              "--read-rate", "40k/s", srv.url("/pubsub/tick"), timeout=40)
+                              "--read-rate", "20k/s", srv.url("/pubsub/tick"), timeout=40)
     assert code == 0, err
     c, fo = rep["counters"], rep["fanout"]
     assert c["messages.lost"] > 0, c

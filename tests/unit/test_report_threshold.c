@@ -65,7 +65,8 @@ static void test_parse_percentiles(void)
     parse_pct("latency.p99.9<=5ms", M_LATENCY, 99.9, THR_LE, 5000);
     parse_pct("latency.p999<=5ms", M_LATENCY, 99.9, THR_LE, 5000);
     parse_pct("fanout.p9999>1s", M_FANOUT, 99.99, THR_GT, 1e6);
-    parse_pct("connect.p50>=250", M_CONNECT, 50, THR_GE, 250); /* bare number: us */
+    parse_pct("connect.p50>=250us", M_CONNECT, 50, THR_GE, 250);
+    parse_ok("connect.max>0", THR_PERCENTILE, THR_GT, 0); /* 0 needs no unit */
     parse_pct("tls.p90==100us", M_TLS, 90, THR_EQ, 100);
     parse_pct("handshake.p95!=2.5ms", M_HANDSHAKE, 95, THR_NE, 2500);
     parse_pct("ready.p5<1.5s", M_READY, 5, THR_LT, 1.5e6);
@@ -125,6 +126,7 @@ static void test_parse_malformed(void)
     parse_bad("", "\"\": expected <metric>.<stat><op><value> or <counter><op><value>, e.g. "
                   "rtt.p99<20ms or errors==0");
     parse_bad("rtt.p99", "\"rtt.p99\": missing a comparison (<, <=, >, >=, == or !=)");
+    parse_bad("rtt.p99<20", "\"rtt.p99<20\": a time needs a unit: 20 us, ms or s");
     parse_bad("errors=0", "\"errors=0\": use == to compare");
     parse_bad("errors!0", "\"errors!0\": expected != after !");
     parse_bad("<5", "\"<5\": missing a metric or counter before <");
@@ -231,10 +233,10 @@ static void test_eval(void)
     } cases[] = {
         {"rtt.p99<20ms", 1, NAN},
         {"rtt.p50>1ms", 0, NAN},
-        {"rtt.max<=1000", 1, 1000},
-        {"rtt.max<1000", 0, 1000},
-        {"rtt.min==1", 1, 1},
-        {"rtt.mean>500", 1, 500.5},
+        {"rtt.max<=1000us", 1, 1000},
+        {"rtt.max<1ms", 0, 1000},
+        {"rtt.min==1us", 1, 1},
+        {"rtt.mean>500us", 1, 500.5},
         {"rtt.count==1000", 1, 1000},
         {"rtt.count!=1000", 0, 1000},
         {"latency.p99<1ms", 0, 0}, /* no samples: fails */
