@@ -1137,8 +1137,19 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
     }
     if (o->flow_path && !o->flow_owned) {
         struct flow_input in = {p->data, 0};
-        if (flow_compile_file(o->flow_path, &in, &o->flow_owned, err, errlen) != 0)
+        if (flow_compile_file(o->flow_path, &in, &o->flow_owned, err, errlen) != 0) {
+            /* A mistake inside the file names its FILE:LINE:COLUMN; a file that cannot be read
+             * names the option. */
+            size_t n = strlen(o->flow_path);
+            if (err && errlen &&
+                !(strncmp(err, o->flow_path, n) == 0 && err[n] == ':' && err[n + 1] >= '0' &&
+                  err[n + 1] <= '9')) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", err);
+                errf(err, errlen, "--flow: %s", why);
+            }
             return HERD_E_INVAL;
+        }
         p->flow = o->flow_owned;
     }
     if (p->flow && p->url_text && p->url.sse)

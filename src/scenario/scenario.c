@@ -199,7 +199,9 @@ static int apply_one(struct ctx *c, struct run_options *o, const struct entry *x
         return fail(c, at->start_mark, "%.40s: expected a value, got nothing", x->key);
     if (!scalar_text(at))
         return fail(c, at->start_mark, "%.40s: the value holds a NUL byte", x->key);
-    if (c->in && c->in->no_files && strcmp(x->canon, "message-file") == 0)
+    if (c->in && c->in->no_files &&
+        (strcmp(x->canon, "message-file") == 0 || strcmp(x->canon, "flow") == 0 ||
+         strcmp(x->canon, "data") == 0))
         return fail(c, x->key_mark, "%.40s: files are not read here", x->key);
     /* A key in a file is written with underscores; the command line's names carry dashes. */
     const char *name = strcmp(x->canon, "threshold") == 0 ? "threshold" : x->key;
@@ -428,8 +430,9 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     char msg[400];
     if (cli_run_finish(&grp->opts, msg, sizeof msg) != 0) {
         /* A flow file's own errors already name their FILE:LINE:COLUMN. */
-        if (grp->opts.flow_path &&
-            strncmp(msg, grp->opts.flow_path, strlen(grp->opts.flow_path)) == 0) {
+        size_t fl = grp->opts.flow_path ? strlen(grp->opts.flow_path) : 0;
+        if (fl && strncmp(msg, grp->opts.flow_path, fl) == 0 && msg[fl] == ':' &&
+            msg[fl + 1] >= '0' && msg[fl + 1] <= '9') {
             snprintf(c->err, c->errlen, "%s", msg);
             rc = HERD_E_INVAL;
         } else {

@@ -170,3 +170,17 @@ def test_check_prints_the_program(run_herd, tmp_path):
     r = run_herd("--flow", flow, "--check", "ws://127.0.0.1:9/", json=False)
     assert r.code == 0, r.stderr
     assert "3 steps" in r.stdout and "steps.add" in r.stdout and "key /id" in r.stdout
+
+
+def test_scenario_flow_file_errors(run_herd, tmp_path):
+    """flow: FILE in a group: a file that is not there is the scenario's FILE:LINE:COLUMN; a
+    mistake inside the flow file is that file's."""
+    bad = write(tmp_path, "bad.yaml", "- send: a\n- wat: 1\n")
+    for flow, where in (("missing.yaml", "s.yaml:4:5: flow: missing.yaml"),
+                        (bad, "bad.yaml:2:3:")):
+        scen = write(tmp_path, "s.yaml", f"groups:\n  - name: a\n    url: ws://127.0.0.1:9/\n"
+                                         f"    flow: {flow}\n")
+        r = run_herd("-f", scen, "--check", json=False)
+        assert r.code == 2, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and where in lines[0], r.stderr
