@@ -150,7 +150,7 @@ deb: $(B)/herd $(B)/herd.1 $(B)/herd.bash
 # build/fuzz/libherd.a, and each target links against it.
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(FUZZ_SAN) $(PKG_CFLAGS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -DHERD_VERSION='"$(VERSION)"' $(FUZZ_SAN) $(PKG_CFLAGS)
 FUZZ_LIB_SRC := $(filter-out src/main.c src/cmd/%,$(LIB_SRC))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
 fuzz: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)

@@ -4,7 +4,7 @@ against the floor client (bench/floor.c), both against one `herd serve` started 
 
     /usr/bin/python3 bench/cpu_per_rtt.py [--repeats 3] [--window 10] [--warmup 3]
                                           [--conns 100,10000] [--port 18181]
-                                          [--baseline OTHER_HERD_BINARY]
+                                          [--baseline OTHER_HERD_BINARY] [--flow]
 
 The server runs on CPU 0 and each client on CPU 1 (taskset), one thread each. Every case is run
 --repeats times, the cases interleaved round by round, and the table gives the median and the
@@ -24,6 +24,10 @@ whole window and that the client's ticks came on time.
 With --baseline, another herd binary (say, one built from the commit before a change) runs the
 same ping and echo cases in the same rounds, interleaved with the others against the same
 server, so that a change to the client is judged before and after back to back.
+
+With --flow, a correlated request/reply flow (one request in flight per connection, its reply
+found by the JSON pointer /id) runs beside the echo role, and the table ends with the flow's CPU
+per round trip over echo's.
 
 On a shared machine other work distorts both figures. A run is flagged DISTURBED when user time
 that is neither the client's nor the server's exceeds 5% of a CPU in its window, and is done
@@ -148,7 +152,8 @@ def run_one(args, port, label, role, conns, tmp, server_pid, binary=HERD):
             if r["open"] != conns or r["errors"]:
                 sys.exit(f"{label}: at t={r['t']:.1f} {r['open']} open, {r['errors']} errors")
         trips = sum(r["received"] for r in window)
-        total = rep["histograms"]["rtt"]["count"]
+        h = rep["histograms"]
+        total = h["steps.rt"]["count"] if "--flow" in role else h["rtt"]["count"]
 
     secs = w_b - w_a
     cpu_s = (sum(c_b) - sum(c_a)) / CLK_TCK
@@ -205,6 +210,8 @@ def main():
                     help="runs disturbed by other processes are done again, at most this often")
     ap.add_argument("--no-build", action="store_true", help="use build/release/herd as it is")
     ap.add_argument("--baseline", help="another herd binary to measure beside this one")
+    ap.add_argument("--flow", action="store_true",
+                    help="also a correlated request/reply flow (docs/flows.md), beside echo")
     args = ap.parse_args()
     conn_counts = [int(x) for x in args.conns.split(",")]
 
@@ -216,7 +223,19 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
     build(not args.no_build)
-    clients = [(label, role, HERD) for label, role in CLIENTS]
+    tmp = tempfile.mkdtemp(prefix="herd-bench-")
+    cases_def = list(CLIENTS)
+    if args.flow:
+        # One request in flight per connection, its key in "id", the reply found by /id: the
+        # closed model of the echo case, with the flow's matching and correlation on top. The
+        # request is about as long as the echo case's 32 bytes.
+        flow = os.path.join(tmp, "rpc.yaml")
+        with open(flow, "w") as f:
+            f.write("- request:\n    name: rt\n"
+                    "    send: '{\"id\":{{seq}},\"p\":\"0123456789abcdef\"}'\n"
+                    "    key: /id\n    count: forever\n")
+        cases_def.append(("herd flow req", ["--flow", flow]))
+    clients = [(label, role, HERD) for label, role in cases_def]
     if args.baseline:
         if not os.access(args.baseline, os.X_OK):
             sys.exit(f"--baseline: {args.baseline} is not an executable")
@@ -224,7 +243,6 @@ def main():
                     for label, role in CLIENTS if role is not None]
     cases = [(label, role, binary, n) for n in conn_counts for label, role, binary in clients]
     results = {(label, n): [] for label, _, _, n in cases}
-    tmp = tempfile.mkdtemp(prefix="herd-bench-")
     srv = start_server(args.port)
     try:
         for rep in range(args.repeats):
@@ -268,6 +286,12 @@ def main():
               f"{fmt_range([r['cpu_us'] for r in rs], lambda x: f'{x:.2f}'):>24} "
               f"{fmt_range(ratios, lambda x: f'{x:.2f}'):>22} "
               f"{fmt_range([r['user_us'] for r in rs], lambda x: f'{x:.2f}'):>22}")
+    if args.flow:
+        print()
+        for n in conn_counts:
+            echo = statistics.median(r["cpu_us"] for r in results[("herd echo -s 32", n)])
+            flow = statistics.median(r["cpu_us"] for r in results[("herd flow req", n)])
+            print(f"flow / echo CPU per round trip at -c {n}: {flow / echo:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ callgrind: a figure that other work on the machine does not move, to judge a cha
 client when the machine is too busy for bench/cpu_per_rtt.py's CPU times.
 
     /usr/bin/python3 bench/instr_per_rtt.py [--herd BIN] [--baseline OTHER_BIN]
-                                            [--conns 100,1000] [--secs 6] [--port 18191]
+                                            [--conns 100,1000] [--secs 6] [--port 18191] [--flow]
 
 For each client binary and each connection count it starts `herd serve --threads 1` (the
 current build, natively) and runs `herd run -c N -t 1 --role ping` and `--role echo -s 32
@@ -17,7 +17,8 @@ reports) is the steady state's cost per round trip. Under
 valgrind herd runs some 50 times slower, so the round trips per second are not the point: the
 instructions per round trip are. A PING round trip and an echo round trip each cost one read and
 one write; the rest is herd's own work. (herd falls back to epoll_wait under valgrind, which does
-not know epoll_pwait2.)
+not know epoll_pwait2.) With --flow, a correlated request/reply flow (one request in flight per
+connection, its reply found by the JSON pointer /id; timed in steps.rt) is counted beside echo.
 """
 import argparse
 import json
@@ -65,7 +66,8 @@ def measure(binary, role, conns, secs, tmp):
         with open(out) as f:
             m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
         with open(rep) as f:
-            trips = json.load(f)["histograms"]["rtt"]["count"]
+            h = json.load(f)["histograms"]
+            trips = h["steps.rt"]["count"] if "--flow" in role else h["rtt"]["count"]
         return int(m[1]), trips
     finally:
         srv.terminate()
@@ -78,13 +80,26 @@ def main():
     ap.add_argument("--baseline", help="another herd binary to count beside it")
     ap.add_argument("--conns", default="100,1000")
     ap.add_argument("--secs", type=int, default=6)
+    ap.add_argument("--flow", action="store_true",
+                    help="also a correlated request/reply flow (this binary only), beside echo")
     args = ap.parse_args()
     bins = [("herd", args.herd)] + ([("base", args.baseline)] if args.baseline else [])
     tmp = tempfile.mkdtemp(prefix="herd-instr-")
+    roles = list(ROLES)
+    if args.flow:
+        # As bench/cpu_per_rtt.py --flow: one request in flight, its reply found by /id.
+        flow = os.path.join(tmp, "rpc.yaml")
+        with open(flow, "w") as f:
+            f.write("- request:\n    name: rt\n"
+                    "    send: '{\"id\":{{seq}},\"p\":\"0123456789abcdef\"}'\n"
+                    "    key: /id\n    count: forever\n")
+        roles.append(("flow req", ["--flow", flow]))
     rows = []
     for n in (int(x) for x in args.conns.split(",")):
-        for rname, role in ROLES:
+        for rname, role in roles:
             for bname, binary in bins:
+                if bname == "base" and "--flow" in role:
+                    continue
                 ir1, trips1 = measure(binary, role, n, args.secs, tmp)
                 ir2, trips2 = measure(binary, role, n, 2 * args.secs, tmp)
                 ir, trips = ir2 - ir1, trips2 - trips1
@@ -94,6 +109,12 @@ def main():
                 print(f"{bname:5} {rname:11} -c {n:5}  {ir:14d} instructions  {trips:8d} round trips"
                       f"  {ir / trips:8.0f} per round trip", flush=True)
     print()
+    if args.flow:
+        for n in sorted({r[2] for r in rows}):
+            flow = next(r for r in rows if r[:3] == ("herd", "flow req", n))
+            echo = next(r for r in rows if r[:3] == ("herd", "echo -s 32", n))
+            print(f"flow req / echo -c {n:5}: {(flow[3] / flow[4]) / (echo[3] / echo[4]):.2f}x "
+                  "instructions per round trip")
     if args.baseline:
         for n in sorted({r[2] for r in rows}):
             for rname, _ in ROLES:

@@ -12,14 +12,16 @@
 #   server        not client/, report/, cli/
 #   report        not loop/, net/, client/, server/
 #   cli           not net/, not loop internals
-#   scenario      base/, and the faces cli/cli.h, client/client.h, load/load.h, report/report.h,
-#                 stats/stats.h (it fills run_options through cli; libyaml)
+#   scenario      base/, and the faces cli/cli.h, client/client.h, flow/flow.h, load/load.h,
+#                 report/report.h, stats/stats.h (it fills run_options through cli; libyaml)
+#   flow          base/, proto/, client/client.h (the role names), flow/ (the flow compiler and
+#                 CSV data: pure but for reading its files; libyaml)
 #   everyone      no other folder's *_internal.h
 #
 # Inside client/, layers: a file may include the headers of its own layer and those below,
 # never above (calls go down; what goes up goes through operations tables and hooks):
 #   client  conn (conn.h conn.c)  <  session (session.h ws.c sse.c request.c)
-#           <  role (role.h roles.c track.c message.c)  <  top (worker.h worker.c params.c)
+#           <  role (role.h roles.c track.c message.c flow.c)  <  top (worker.h worker.c params.c)
 # client/client.h is the module's face and below everything. A new file must be given a layer.
 #
 # Inside server/, layers: a file may include the headers of its own layer and those below,
@@ -106,8 +108,14 @@ rule() {
         ;;
     scenario)
         case "$inc" in
-        base/* | cli/cli.h | client/client.h | load/load.h | report/report.h | stats/stats.h) ;;
-        *) echo "scenario may include only base/ and the faces of cli, client, load, report and stats" ;;
+        base/* | cli/cli.h | client/client.h | flow/flow.h | load/load.h | report/report.h | stats/stats.h) ;;
+        *) echo "scenario may include only base/ and the faces of cli, client, flow, load, report and stats" ;;
+        esac
+        ;;
+    flow)
+        case "$inc" in
+        base/* | proto/* | client/client.h) ;;
+        *) echo "flow may include only base/, proto/, client/client.h and flow/" ;;
         esac
         ;;
     esac
@@ -119,8 +127,8 @@ layer() {
     case "$1:$2" in
     client:client/client.h) echo 0 ;;
     client:client/conn.h | client:client/conn.c) echo 1 ;;
-    client:client/session.h | client:client/ws.c | client:client/sse.c | client:client/request.c) echo 2 ;;
-    client:client/role.h | client:client/roles.c | client:client/track.c | client:client/message.c) echo 3 ;;
+    client:client/session.h | client:client/ws.c | client:client/sse.c | client:client/request.c | client:client/http_pub.c) echo 2 ;;
+    client:client/role.h | client:client/roles.c | client:client/track.c | client:client/message.c | client:client/flow.c) echo 3 ;;
     client:client/worker.h | client:client/worker.c | client:client/params.c) echo 4 ;;
     client:*) echo "?" ;;
     server:server/server.h) echo 0 ;;

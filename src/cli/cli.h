@@ -47,6 +47,11 @@ struct run_options {
     char arena[8192];
     size_t arena_used;
     char *message_buf; /* --message-file contents (malloc'ed), owned */
+    const char *flow_path; /* --flow (compiled by cli_run_finish into flow_owned) */
+    const char *data_path; /* --data (loaded by cli_run_finish into data_owned) */
+    int data_random; /* --data-random */
+    struct flow *flow_owned; /* the compiled flow client.flow points to, owned */
+    struct csv_table *data_owned; /* the --data table client.data points to, owned */
     int _role_given; /* internal: --role was given (else an SSE URL implies subscribe) */
     unsigned _load_given; /* internal: CLI_GIVEN_* of -c, -d and --stages (they exclude) */
 };

@@ -18,6 +18,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "cli/cli_internal.h"
+#include "flow/flow.h"
 #include "load/load.h"
 #include "proto/http1.h"
 #include "proto/pmd.h"
@@ -330,9 +331,13 @@ enum run_opt {
     R_BINARY,
     R_MESSAGE,
     R_MESSAGE_FILE,
+    R_FLOW,
+    R_DATA,
+    R_DATA_RANDOM,
     R_HEADER,
     R_SUBPROTOCOL,
     R_ORIGIN,
+    R_METHOD,
     R_COMPRESS,
     R_TIMEOUT,
     R_IDLE_TIMEOUT,
@@ -426,6 +431,16 @@ const struct cli_opt cli__run_opts[] = {
      .section = CLI_SEC_MESSAGES},
     {"message-file", 0, CLI_ARG_VALUE, R_MESSAGE_FILE, "a file name", "F",
      "the template from a file", .section = CLI_SEC_MESSAGES},
+    {"flow", 0, CLI_ARG_VALUE, R_FLOW, "a flow file name", "F",
+     "a conversation per connection (YAML steps: send, expect,\n"
+     "request, sleep, repeat, on, then); see docs/flows.md",
+     .section = CLI_SEC_MESSAGES},
+    {"data", 0, CLI_ARG_VALUE, R_DATA, "a CSV file name", "F.csv",
+     "per-connection data: connection k takes row k (mod rows);\n"
+     "{{data.COL}} in flows, -H values and the URL's query",
+     .section = CLI_SEC_MESSAGES},
+    {"data-random", 0, CLI_ARG_FLAG, R_DATA_RANDOM, NULL, NULL,
+     "--data: each connection takes a random row", .section = CLI_SEC_MESSAGES},
     {"max-message", 0, CLI_ARG_VALUE, R_MAX_MESSAGE, "a size like 64MiB", "BYTES",
      "largest message accepted (default 64MiB)", .section = CLI_SEC_MESSAGES},
 
@@ -436,6 +451,9 @@ const struct cli_opt cli__run_opts[] = {
      "offer Sec-WebSocket-Protocol P", .section = CLI_SEC_HANDSHAKE},
     {"origin", 0, CLI_ARG_VALUE, R_ORIGIN, "an origin like https://example.com", "O",
      "send Origin: O", .section = CLI_SEC_HANDSHAKE},
+    {"method", 0, CLI_ARG_VALUE, R_METHOD, "an HTTP method like POST or PUT", "M",
+     "--role publish on http(s)://: the request method (default POST)",
+     .section = CLI_SEC_HANDSHAKE},
     {"compress", 0, CLI_ARG_FLAG, R_COMPRESS, NULL, "[=PARAMS]",
      "offer permessage-deflate (RFC 7692); PARAMS like\n"
      "server_no_context_takeover,client_max_window_bits=10",
@@ -755,6 +773,9 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
             return errf(err, errlen, "%s: give either --message or --message-file", label);
         rc = message_file_read(o, label, val, err, errlen);
         break;
+    case R_FLOW: rc = get_string(label, val, &o->flow_path, err, errlen); break;
+    case R_DATA: rc = get_string(label, val, &o->data_path, err, errlen); break;
+    case R_DATA_RANDOM: rc = get_bool(label, val, &o->data_random, err, errlen); break;
     case R_HEADER:
         rc = header_check(label, val, err, errlen);
         if (rc != 0)
@@ -779,6 +800,15 @@ static int run_apply(struct run_options *o, const struct cli_opt *opt, const cha
         }
         break;
     case R_COMPRESS: rc = compress_parse(label, val, p, err, errlen); break;
+    case R_METHOD:
+        rc = get_string(label, val, &p->method, err, errlen);
+        for (const char *c = val; rc == 0 && *c; c++) {
+            if (!http1_is_tchar((unsigned char)*c))
+                return bad_value(err, errlen, label, "expected a method name (a token)", val);
+        }
+        if (rc == 0 && !*val)
+            return bad_value(err, errlen, label, "expected a method name (a token)", val);
+        break;
     case R_TIMEOUT: rc = get_duration(label, val, 0, &p->timeout_ns, err, errlen); break;
     case R_IDLE_TIMEOUT: rc = get_duration(label, val, 1, &p->idle_timeout_ns, err, errlen); break;
     case R_PING_INTERVAL:
@@ -1024,7 +1054,7 @@ static void config_fill(struct run_options *o)
         config_add(o, "url", 0, "%s", p->url_text);
     if (o->scenario_path)
         config_add(o, "file", 0, "%s", o->scenario_path);
-    config_add(o, "role", 0, "%s", client_role_name[p->role]);
+    config_add(o, "role", 0, "%s", p->flow ? "flow" : client_role_name[p->role]);
     config_add(o, "connections", 1, "%" PRIu64, p->connections);
     config_add(o, "duration", 1, "%.9g", seconds(p->duration_ns));
     config_add(o, "threads", 1, "%u", p->threads);
@@ -1039,6 +1069,12 @@ static void config_fill(struct run_options *o)
         config_add(o, "message_file_bytes", 1, "%zu", p->message_len);
     else if (p->message)
         config_add(o, "message_bytes", 1, "%zu", p->message_len);
+    if (o->flow_path)
+        config_add(o, "flow", 0, "%s", o->flow_path);
+    else if (p->flow)
+        config_add(o, "flow", 0, "inline");
+    if (o->data_path)
+        config_add(o, "data", 0, "%s%s", o->data_path, o->data_random ? " (random rows)" : "");
     if (p->nheaders) {
         /* Names only: values are often bearer tokens, and reports get shared. */
         char names[512];
@@ -1056,6 +1092,8 @@ static void config_fill(struct run_options *o)
     }
     if (p->subprotocol)
         config_add(o, "subprotocol", 0, "%s", p->subprotocol);
+    if (p->method)
+        config_add(o, "method", 0, "%s", p->method);
     if (p->origin)
         config_add(o, "origin", 0, "%s", p->origin);
     if (p->compress && p->compress_params)
@@ -1117,10 +1155,10 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
          * idle mean something there, and subscribe is what someone pointing at SSE wants. */
         if (!o->_role_given)
             p->role = ROLE_SUBSCRIBE;
-        else if (p->role != ROLE_SUBSCRIBE && p->role != ROLE_IDLE)
+        else if (p->role != ROLE_SUBSCRIBE && p->role != ROLE_IDLE && p->role != ROLE_PUBLISH)
             return errf(err, errlen,
-                        "--role: %s needs a WebSocket URL (ws:// or wss://); with an SSE URL use "
-                        "subscribe or idle",
+                        "--role: %s needs a WebSocket URL (ws:// or wss://); with an http(s) URL "
+                        "use subscribe, idle or publish (HTTP POST)",
                         client_role_name[p->role]);
     }
     if (p->size > p->max_message)
@@ -1154,6 +1192,54 @@ int cli_run_finish(struct run_options *o, char *err, size_t errlen)
     if (!p->reconnect && (p->backoff || p->max_retries))
         return errf(err, errlen, "%s: only applies with --reconnect",
                     p->backoff ? "--backoff" : "--max-retries");
+    /* --data first: a flow's {{data.COL}} is checked against its columns. */
+    if (o->data_path && !o->data_owned) {
+        o->data_owned = xcalloc(1, sizeof *o->data_owned);
+        if (csv_load(o->data_path, o->data_owned, err, errlen) != 0) {
+            csv_free(o->data_owned);
+            free(o->data_owned);
+            o->data_owned = NULL;
+            return HERD_E_INVAL;
+        }
+        o->data_owned->random = o->data_random;
+        p->data = o->data_owned;
+    } else if (o->data_random && !o->data_path) {
+        return errf(err, errlen, "--data-random: needs --data");
+    }
+    /* {{data.COL}} in the URL's query and the -H values: rendered per connection. */
+    for (size_t i = 0; i <= p->nheaders; i++) {
+        const char *text = i < p->nheaders ? p->headers[i] : p->url_text ? p->url.target : NULL;
+        if (!text || !strstr(text, "{{data."))
+            continue;
+        const char *opt = i < p->nheaders ? "--header" : "url";
+        if (!p->data)
+            return errf(err, errlen, "%s: {{data.COL}} needs --data FILE.csv", opt);
+        struct flow_tmpl t;
+        char why[256];
+        int rc = flow_tmpl_compile_request(&t, text, strlen(text), p->data, why, sizeof why);
+        flow_tmpl_free(&t);
+        if (rc != 0)
+            return errf(err, errlen, "%s: %s", opt, why);
+    }
+    if (o->flow_path && !o->flow_owned) {
+        struct flow_input in = {p->data, 0};
+        if (flow_compile_file(o->flow_path, &in, &o->flow_owned, err, errlen) != 0) {
+            /* A mistake inside the file names its FILE:LINE:COLUMN; a file that cannot be read
+             * names the option. */
+            size_t n = strlen(o->flow_path);
+            if (err && errlen &&
+                !(strncmp(err, o->flow_path, n) == 0 && err[n] == ':' && err[n + 1] >= '0' &&
+                  err[n + 1] <= '9')) {
+                char why[512];
+                snprintf(why, sizeof why, "%s", err);
+                errf(err, errlen, "--flow: %s", why);
+            }
+            return HERD_E_INVAL;
+        }
+        p->flow = o->flow_owned;
+    }
+    if (p->flow && p->url_text && p->url.sse)
+        return errf(err, errlen, "--flow: flows hold WebSocket conversations (ws:// or wss://)");
     config_fill(o);
     return CLI_OK;
 }
@@ -1170,6 +1256,15 @@ int cli_run_parse(int argc, char **argv, struct run_options *o, char *err, size_
 
 void cli_run_options_free(struct run_options *o)
 {
+    flow_free(o->flow_owned);
+    o->flow_owned = NULL;
+    o->client.flow = NULL;
+    if (o->data_owned) {
+        csv_free(o->data_owned);
+        free(o->data_owned);
+        o->data_owned = NULL;
+    }
+    o->client.data = NULL;
     free(o->message_buf);
     o->message_buf = NULL;
     o->client.message = NULL;

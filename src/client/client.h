@@ -15,6 +15,8 @@
 #include "stats/stats.h"
 
 struct stats;
+struct flow; /* flow/flow.h */
+struct csv_table; /* flow/csv.h */
 
 enum client_role {
     ROLE_PING, /* flood WebSocket PINGs, time PONGs */
@@ -46,6 +48,7 @@ struct client_params {
     size_t nheaders;
     const char *subprotocol; /* --subprotocol, NULL = none */
     const char *origin; /* --origin, NULL = none */
+    const char *method; /* --method: publishing over HTTP (default POST) */
     int compress; /* --compress: offer permessage-deflate */
     /* --compress=PARAMS: the RFC 7692 parameters to offer (cli checked them), NULL for none */
     const char *compress_params;
@@ -81,6 +84,11 @@ struct client_params {
      * target and the run lasts the stages' total duration */
     struct stage stages[LOAD_MAX_STAGES];
     size_t nstages;
+    /* --flow or a scenario group's flow: the compiled conversation each connection holds (its
+     * steps, then the role it names), NULL for a built-in role */
+    const struct flow *flow;
+    /* --data: per-connection rows for {{data.COL}}, NULL without */
+    const struct csv_table *data;
 };
 
 /* Defaults (DESIGN.md): 10 connections, 10 s, ping role, pipeline 1, 10 s timeout. */

@@ -65,8 +65,11 @@ enum conn_state {
 #define CF_READ_BLOCKED 0x0080 /* reading paused: more than CONN_TX_LIMIT queued to write */
 
 struct sse_state; /* client/session.h */
+struct hpub_state; /* client/http_pub.c */
 struct ws_pmd; /* client/session.h */
 struct track; /* client/role.h */
+struct flow_conn; /* client/flow.c */
+struct flow_tmpl; /* flow/flow.h */
 
 /* One connection: 232 bytes; every buffer is a pool chunk held only while needed (the
  * stream's incomplete unit and write queue). */
@@ -93,6 +96,7 @@ struct conn {
             } h;
         } ws;
         struct sse_state *sse; /* from the first request to the end for good */
+        struct hpub_state *hp; /* HTTP publishing: the response FIFO, from the first connect */
     } u;
     uint64_t t_start_ns; /* attempt started (mono) */
     uint64_t t_phase_ns; /* current phase started: connect, or request sent */
@@ -105,6 +109,7 @@ struct conn {
     uint64_t t_drop_ns; /* when an open connection dropped (mono), 0 when not */
     uint64_t rr_at_ns; /* --read-rate: the allowance is what accrued since this time */
     struct track *track; /* subscribers: per-publisher sequence state, from the first stamp */
+    struct flow_conn *fl; /* a flow's state (client/flow.c), from the first open */
 };
 
 /* The idle budget: herd's own memory for an idle plain connection must stay far below 512 bytes
@@ -221,6 +226,9 @@ struct worker {
     struct fan_table fan[2]; /* fan-out tallies, swapped with the stats blocks */
     char *req; /* the session's request, built once (session setup) */
     size_t req_len, req_key_off;
+    /* --data in the URL's query or -H values: the request as a template, rendered for each
+     * connection at its start (request__render); NULL when the request is the same for all */
+    struct flow_tmpl *req_tmpl;
 };
 
 /* A test seam: when set, a connection takes its socket from here instead of connecting (a
@@ -257,6 +265,8 @@ struct client_run {
     _Atomic int abrupt;
     uint64_t grace_ns;
     uint64_t swap_gen;
+    int *step_hist; /* a flow's request steps: index of steps.<name> in the stats blocks, by
+                       step (NULL without a flow) */
     conn_connect_fn *connect_fn; /* tests only; NULL: connect for real */
     void *connect_arg;
 };

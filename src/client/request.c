@@ -5,6 +5,7 @@
 
 #include "base/compiler.h"
 #include "base/log.h"
+#include "flow/flow.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,5 +66,48 @@ int request__build(struct worker *w, char *err, size_t errlen)
     memcpy(w->req, buf, n);
     w->req_len = n;
     w->req_key_off = key_off;
+    /* --data in the URL's query or a header: a template rendered per connection (cli checked
+     * its columns, and that it fits WORKER_WBUF) */
+    if (p->data && memmem(buf, n, "{{data.", 7)) {
+        w->req_tmpl = xcalloc(1, sizeof *w->req_tmpl);
+        if (flow_tmpl_compile_request(w->req_tmpl, buf, n, p->data, err, errlen) != 0 ||
+            w->req_tmpl->max_len + 128 > WORKER_WBUF) {
+            if (!err[0])
+                snprintf(err, errlen, "--data: the request grows past %u bytes", WORKER_WBUF);
+            return -1;
+        }
+    }
     return 0;
+}
+
+void request__free(struct worker *w)
+{
+    free(w->req);
+    w->req = NULL;
+    if (w->req_tmpl) {
+        flow_tmpl_free(w->req_tmpl);
+        free(w->req_tmpl);
+        w->req_tmpl = NULL;
+    }
+}
+
+size_t request__render(struct conn *c, size_t *key_off)
+{
+    struct worker *w = c->w;
+    if (LIKELY(!w->req_tmpl)) {
+        memcpy(w->wbuf, w->req, w->req_len);
+        *key_off = w->req_key_off;
+        return w->req_len;
+    }
+    const struct csv_table *d = w->p->data;
+    struct flow_env e = {.conn = c->index, .data = d, .row = csv_row_of(d, c->index)};
+    size_t n = flow_render(w->req_tmpl, &e, (char *)w->wbuf);
+    if (w->p->url.sse) {
+        *key_off = n - 2;
+    } else {
+        static const char k[] = "\r\nSec-WebSocket-Key: ";
+        const uint8_t *at = memmem(w->wbuf, n, k, sizeof k - 1);
+        *key_off = at ? (size_t)(at - w->wbuf) + sizeof k - 1 : 0;
+    }
+    return n;
 }

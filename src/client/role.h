@@ -6,7 +6,8 @@
  *   roles.c    ping, echo, publish, subscribe, idle: the load models (closed: `pipeline` in
  *              flight; open: --rate from the intended send time) and what a stamp means
  *   track.c    loss, duplicates and reordering per publisher; fan-out tallies
- *   message.c  templates: {{stamp}}, {{seq}}, {{conn}} */
+ *   message.c  templates: {{stamp}}, {{seq}}, {{conn}}
+ *   flow.c     conversations: runs a compiled flow (flow/flow.h) on each connection */
 #ifndef HERD_CLIENT_ROLE_H
 #define HERD_CLIENT_ROLE_H
 
@@ -14,6 +15,12 @@
 
 /* The role table for r. */
 const struct role_ops *role__ops(enum client_role r);
+
+/* ---- flow.c: conversations (a run with p->flow) ---- */
+
+extern const struct role_ops role_flow;
+/* Free a connection's flow state (end of run). */
+void flow__conn_free(struct conn *c);
 
 /* ---- message.c ---- */
 

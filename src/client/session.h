@@ -5,6 +5,7 @@
  *              handshake; stamps found in data frames go up to the role
  *   sse.c      Server-Sent Events (WHATWG): the GET, the response head, chunked or
  *              Content-Length or close framing, the event stream, Last-Event-ID and retry
+ *   http_pub.c publishing over HTTP: POSTs on keep-alive, each response timed (`post`)
  *   request.c  the request of a run, built once per worker */
 #ifndef HERD_CLIENT_SESSION_H
 #define HERD_CLIENT_SESSION_H
@@ -15,6 +16,7 @@
 
 extern const struct session_ops session_ws;
 extern const struct session_ops session_sse;
+extern const struct session_ops session_http_pub; /* --role publish on http(s):// */
 
 /* An SSE connection's stream state, held from its first connect to its end for good (the last
  * event id outlives reconnects). */
@@ -51,5 +53,10 @@ struct ws_pmd {
  * w->req_key_off; SSE: the GET, whose final CRLF is at w->req_key_off, where a Last-Event-ID
  * goes in). Returns 0, or < 0 with one line in err when -H and friends make it too long. */
 int request__build(struct worker *w, char *err, size_t errlen);
+/* Free what request__build made. */
+void request__free(struct worker *w);
+/* Connection c's request into w->wbuf: w->req, or rendered from the template with c's --data
+ * row. Returns its length; *key_off is where the WebSocket key goes (SSE: the final CRLF). */
+size_t request__render(struct conn *c, size_t *key_off);
 
 #endif

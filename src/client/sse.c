@@ -28,8 +28,7 @@ static int sse_setup(struct worker *w, char *err, size_t errlen)
 
 static void sse_teardown(struct worker *w)
 {
-    free(w->req);
-    w->req = NULL;
+    request__free(w);
 }
 
 /* The request of one attempt: the run's, plus Last-Event-ID when an id was seen before. */
@@ -48,8 +47,8 @@ static void sse_start(struct conn *c, uint64_t now)
     s->ev_bytes = s->line_bytes = 0;
     s->id_bad = 0;
     s->id_len = s->buf_len = 0; /* a new stream starts with an empty last event ID buffer */
-    size_t n = w->req_key_off;
-    memcpy(w->wbuf, w->req, n);
+    size_t n;
+    request__render(c, &n);
     if (s->last_len) {
         memcpy(w->wbuf + n, "Last-Event-ID: ", 15);
         n += 15;

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "flow/flow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,8 +294,10 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         }
     }
     /* The seams, chosen once: the protocol by the URL's scheme, the traffic by --role. */
-    r->sess = p->url.sse ? &session_sse : &session_ws;
-    r->role = role__ops(p->role);
+    r->sess = !p->url.sse                           ? &session_ws
+              : p->role == ROLE_PUBLISH && !p->flow ? &session_http_pub
+                                                    : &session_sse;
+    r->role = p->flow ? &role_flow : role__ops(p->role);
 
     /* This shard's connections: global indexes shard_index, shard_index + shard_count, ... */
     uint64_t mine = 0;
@@ -309,6 +312,10 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
     r->workers = xcalloc(nw, sizeof *r->workers);
     int64_t offset = (int64_t)real_ns() - (int64_t)mono_ns();
     size_t msg_cap = template__max_len(r->tmpl) + 64;
+    if (p->flow && p->flow->max_render + 64 > msg_cap)
+        msg_cap = p->flow->max_render + 64;
+    if (p->flow)
+        r->step_hist = xcalloc(p->flow->nsteps ? p->flow->nsteps : 1, sizeof *r->step_hist);
     if (msg_cap < WORKER_WBUF)
         msg_cap = WORKER_WBUF;
     for (unsigned i = 0; i < nw; i++) {
@@ -325,6 +332,15 @@ struct client_run *run__prepare(const struct client_params *p, char *err, size_t
         rng_init(&w->rng);
         stats_init(&w->blocks[0]);
         stats_init(&w->blocks[1]);
+        /* A flow's request steps: their histograms, in the same order in every block. */
+        for (size_t k = 0; p->flow && k < p->flow->nsteps; k++) {
+            if (p->flow->steps[k].op != FOP_REQUEST)
+                continue;
+            int h = stats_step_add(&w->blocks[0], p->flow->steps[k].name);
+            int h1 = stats_step_add(&w->blocks[1], p->flow->steps[k].name);
+            HERD_ASSERT(h >= 0 && h == h1); /* the compiler allows FLOW_MAX_REQUESTS */
+            r->step_hist[k] = h;
+        }
         w->st = &w->blocks[0];
         w->env = (struct stream_env){&w->pool, xmalloc(WORKER_RBUF), WORKER_RBUF};
         w->wbuf = xmalloc(WORKER_WBUF);
@@ -589,6 +605,7 @@ void client_run_free(struct client_run *r)
             if (w->sess->release) /* one waiting to reconnect when the run stopped */
                 w->sess->release(c);
             track__free(&c->track);
+            flow__conn_free(c);
         }
         stats_free(&w->blocks[0]);
         stats_free(&w->blocks[1]);
@@ -611,6 +628,7 @@ void client_run_free(struct client_run *r)
     if (r->tmpl) {
         template__free(r->tmpl);
         free(r->tmpl);
+        free(r->step_hist);
     }
     free(r->src);
     free(r);

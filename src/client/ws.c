@@ -67,8 +67,7 @@ static void zstream_free(z_stream **z, int deflater)
 
 static void ws_teardown(struct worker *w)
 {
-    free(w->req);
-    w->req = NULL;
+    request__free(w);
     struct ws_worker *ww = w->sess_data;
     if (ww) {
         for (int b = 0; b < 16; b++)
@@ -256,11 +255,12 @@ static void ws_start(struct conn *c, uint64_t now)
     char key[WS_KEY_LEN + 1];
     rng_bytes(&w->rng, c->u.ws.h.key, sizeof c->u.ws.h.key);
     ws_key_make(key, c->u.ws.h.key);
-    memcpy(w->wbuf, w->req, w->req_len);
-    memcpy(w->wbuf + w->req_key_off, key, WS_KEY_LEN);
+    size_t key_off;
+    size_t n = request__render(c, &key_off);
+    memcpy(w->wbuf + key_off, key, WS_KEY_LEN);
     c->state = CS_HANDSHAKE;
     c->t_phase_ns = now;
-    conn__write(c, w->wbuf, w->req_len);
+    conn__write(c, w->wbuf, n);
 }
 
 /* Check the response head; on success the connection is open. Returns bytes consumed, 0 when

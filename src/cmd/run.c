@@ -11,6 +11,7 @@
 #include "base/syslimits.h"
 #include "client/client.h"
 #include "cmd/metrics_http.h"
+#include "flow/flow.h"
 #include "net/net.h"
 #include "report/report.h"
 #include "scenario/scenario.h"
@@ -592,7 +593,7 @@ static int report_fill(const struct run_plan *pl, const struct reporter *r, stru
         struct report_group *rg = &rep->groups[rep->ngroups++];
         rg->name = g->name;
         rg->target = g->o->client.url_text;
-        rg->role = client_role_name[g->o->client.role];
+        rg->role = g->o->client.flow ? "flow" : client_role_name[g->o->client.role];
         rg->stats = &g->total;
         rg->config = g->o->config;
         rg->nconfig = g->o->nconfig;
@@ -842,7 +843,10 @@ static void check_print(FILE *out, const struct scenario *s, const struct run_op
     if (single) {
         const struct client_params *p = &single->client;
         fprintf(out, "ok: %s  %s  %llu connections  %u threads\n", p->url_text,
-                client_role_name[p->role], (unsigned long long)p->connections, p->threads);
+                p->flow ? "flow" : client_role_name[p->role], (unsigned long long)p->connections,
+                p->threads);
+        if (p->flow)
+            flow_print(out, p->flow, "  ");
         return;
     }
     fprintf(out, "%s: %zu groups, %llu connections\n", s->name, s->ngroups,
@@ -853,10 +857,12 @@ static void check_print(FILE *out, const struct scenario *s, const struct run_op
         char dur[32];
         report_fmt_us(dur, sizeof dur, (double)p->duration_ns / 1e3);
         fprintf(out, "  %-16s %-9s %6llu connections  %s%s  %u threads  %s\n", g->name,
-                client_role_name[p->role], (unsigned long long)p->connections,
+                p->flow ? "flow" : client_role_name[p->role], (unsigned long long)p->connections,
                 p->nstages ? "stages " : "", dur, p->threads, p->url_text);
         for (size_t k = 0; k < g->opts.nthresholds; k++)
             fprintf(out, "  %-16s threshold %s\n", "", g->opts.thresholds[k].expr);
+        if (p->flow)
+            flow_print(out, p->flow, "    ");
     }
     for (size_t k = 0; k < s->top.nthresholds; k++)
         fprintf(out, "  threshold %s\n", s->top.thresholds[k].expr);

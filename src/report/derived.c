@@ -206,6 +206,20 @@ static int empty_figure(const struct stats *s, const char *role, double rate, ui
         }
         return 0;
     }
+    if (strcmp(role, "flow") == 0) {
+        if (c[CTR_REQUESTS_SENT] && !c[CTR_REQUESTS_ANSWERED]) {
+            snprintf(why, whylen,
+                     "steps: no sample: none of the %" PRIu64 " requests got a reply with its key",
+                     c[CTR_REQUESTS_SENT]);
+            return 1;
+        }
+        if (!c[CTR_REQUESTS_SENT] && !c[CTR_FLOW_COMPLETED] && !c[CTR_MESSAGES_RECEIVED] &&
+            opened) {
+            snprintf(why, whylen, "flow: no connection ran its steps to the end, no message came");
+            return 1;
+        }
+        return 0;
+    }
     return 0; /* idle: holding the connections is the measure */
 }
 

@@ -184,6 +184,26 @@ static int read_histograms(struct rd *c, json_t *root, struct stats *s)
         return 0;
     if (!json_is_object(o))
         return fail(c, "histograms: expected an object");
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        if (strncmp(key, "steps.", 6) != 0)
+            continue;
+        json_t *hdr = json_is_object(val) ? json_object_get(val, "hdr") : NULL;
+        if (!json_is_string(hdr))
+            return fail(c, "histograms.%.60s.hdr: missing (the histogram cannot be merged)", key);
+        int k = stats_step_add(s, key + 6);
+        if (k < 0)
+            return fail(c, "histograms.%.60s: too many steps, or a name too long", key);
+        struct hist *d = NULL;
+        if (hist_v2_decode(json_string_value(hdr), json_string_length(hdr), &d) != 0 || !d)
+            return fail(c, "histograms.%.60s.hdr: not a valid HdrHistogram V2 encoding", key);
+        int rc = hist_add(s->step[k], d);
+        hist_free(d);
+        if (rc != 0)
+            return fail(c, "histograms.%.60s.hdr: range or precision is not herd's", key);
+    }
     for (int m = 0; m < M_COUNT; m++) {
         json_t *h = json_object_get(o, metric_name[m]);
         if (!h)

@@ -169,6 +169,14 @@ static json_t *histograms_obj(const struct stats *s, int *oom)
         if (s->hist[m] && s->hist[m]->total_count > 0)
             put(o, metric_name[m], hist_obj(s->hist[m], oom), oom);
     }
+    /* A flow's request steps: "steps.<name>", beside the fixed metrics. */
+    for (unsigned i = 0; s && i < s->nsteps; i++) {
+        if (s->step[i]->total_count == 0)
+            continue;
+        char key[STATS_STEP_NAME + 8];
+        snprintf(key, sizeof key, "steps.%s", s->step_name[i]);
+        put(o, key, hist_obj(s->step[i], oom), oom);
+    }
     return o;
 }
 

@@ -91,6 +91,8 @@ struct threshold {
  *                               p9999, pNN, pNN.N, min, max, mean: time is a number with unit
  *                               us, ms or s, and a bare number is microseconds;
  *                               stat count: a plain count
+ *   steps.<name>.<stat><op><time>  a flow's request step (stats_step_find by name; the
+ *                               stat is the part after the last dot, p99.9 taken whole)
  *   <counter><op><N>            counter_name[] entries, the gauges connections.open,
  *                               connections.peak and connections.connecting,
  *                               errors (all classes), errors.<class>,

@@ -283,17 +283,22 @@ static void print_groups(FILE *out, const struct report *r)
                 "  %-14ssent %" PRIu64 " (%s/s)  received %" PRIu64 " (%s/s)  lost %" PRIu64 "\n",
                 "messages", c[CTR_MESSAGES_SENT], rs, c[CTR_MESSAGES_RECEIVED], rr,
                 c[CTR_MESSAGES_LOST]);
-        for (int m = 0; m < M_COUNT; m++) {
-            const struct hist *h = s->hist[m];
+        for (int m = 0; m < M_COUNT + (int)s->nsteps; m++) {
+            const struct hist *h = m < M_COUNT ? s->hist[m] : s->step[m - M_COUNT];
             if (!h || h->total_count == 0)
                 continue;
+            char label[64];
+            if (m < M_COUNT)
+                snprintf(label, sizeof label, "%s", metric_name[m]);
+            else
+                snprintf(label, sizeof label, "steps.%s", s->step_name[m - M_COUNT]);
             char p50[24], p95[24], p99[24], mx[24];
             report_fmt_us(p50, sizeof p50, (double)hist_percentile(h, 50.0));
             report_fmt_us(p95, sizeof p95, (double)hist_percentile(h, 95.0));
             report_fmt_us(p99, sizeof p99, (double)hist_percentile(h, 99.0));
             report_fmt_us(mx, sizeof mx, (double)hist_max(h));
-            fprintf(out, "  %-14s%" PRId64 " samples  p50 %s  p95 %s  p99 %s  max %s\n",
-                    metric_name[m], h->total_count, p50, p95, p99, mx);
+            fprintf(out, "  %-14s%" PRId64 " samples  p50 %s  p95 %s  p99 %s  max %s\n", label,
+                    h->total_count, p50, p95, p99, mx);
         }
         print_derived(out, s, "  ");
         fputs("  ", out);
@@ -367,10 +372,15 @@ void report_summary_print(FILE *out, const struct report *r)
     } cols[] = {{"min", -1}, {"p50", 50},     {"p90", 90}, {"p95", 95},
                 {"p99", 99}, {"p99.9", 99.9}, {"max", -2}, {"mean", -3}};
     int any = 0;
-    for (int m = 0; m < M_COUNT; m++) {
-        const struct hist *h = s->hist[m];
+    for (int m = 0; m < M_COUNT + (int)s->nsteps; m++) {
+        const struct hist *h = m < M_COUNT ? s->hist[m] : s->step[m - M_COUNT];
         if (!h || h->total_count == 0)
             continue;
+        char label[64];
+        if (m < M_COUNT)
+            snprintf(label, sizeof label, "%s", metric_name[m]);
+        else
+            snprintf(label, sizeof label, "steps.%s", s->step_name[m - M_COUNT]);
         if (!any) {
             fprintf(out, "\n%-13s%10s", "", "count");
             for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
@@ -378,7 +388,7 @@ void report_summary_print(FILE *out, const struct report *r)
             fputc('\n', out);
             any = 1;
         }
-        fprintf(out, "%-13s%10" PRId64, metric_name[m], h->total_count);
+        fprintf(out, "%-13s%10" PRId64, label, h->total_count);
         for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
             double v = cols[k].p == -1   ? (double)hist_min(h)
                        : cols[k].p == -2 ? (double)hist_max(h)

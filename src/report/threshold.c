@@ -276,6 +276,37 @@ static int target_value(const struct report *r, const struct threshold *t, doubl
     return 0;
 }
 
+/* The right side of a time statistic: a time (us, ms or s; a bare number only for 0), or a count
+ * for count. */
+static int threshold__time_rhs(struct threshold *t, const char *rhs, const char *expr, char *why,
+                               size_t whylen)
+{
+    const char *q = rhs;
+    double n;
+    if (t->percentile == STAT_COUNT) {
+        if (number(&q, &n) != 0 || *q)
+            return fail(why, whylen, expr, "expected a count after %s", op_text(t->op));
+        t->limit = n;
+        return 0;
+    }
+    if (number(&q, &n) != 0)
+        return fail(why, whylen, expr, "expected a time like 20ms after %s", op_text(t->op));
+    /* A time needs its unit: a bare 20 would be read in some unit the user did not mean
+     * (herd records microseconds, k6 milliseconds). Only 0 is 0 in every unit. */
+    if (*q == '\0' && n != 0)
+        return fail(why, whylen, expr, "a time needs a unit: %g us, ms or s", n);
+    if (*q == '\0' || strcmp(q, "us") == 0)
+        t->limit = n;
+    else if (strcmp(q, "ms") == 0)
+        t->limit = n * 1e3;
+    else if (strcmp(q, "s") == 0)
+        t->limit = n * 1e6;
+    else
+        return fail(why, whylen, expr, "expected a time like 20ms after %s (units us, ms, s)",
+                    op_text(t->op));
+    return 0;
+}
+
 int threshold_parse(const char *expr, struct threshold *t, char *why, size_t whylen)
 {
     static const char stats_list[] = "p50, p90, p99, p99.9, p999, min, max, mean or count";
@@ -352,6 +383,33 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
     size_t head = dot ? (size_t)(dot - lhs) : strlen(lhs);
     int idx;
     int is_counter = source_lookup(lhs, &idx) == SRC_CTR; /* tls.resumed is no tls statistic */
+    /* steps.<name>.<stat>: a flow's request step (the name may hold dots: the stat is the
+     * part after the last dot that parses as one). */
+    if (!is_rate && strncmp(lhs, "steps.", 6) == 0) {
+        const char *last = strrchr(lhs + 6, '.');
+        /* p99.9: the stat may hold one dot itself */
+        const char *st = last;
+        if (last && last > lhs + 6) {
+            const char *prev = last - 1;
+            while (prev > lhs + 6 && *prev != '.')
+                prev--;
+            double pv;
+            if (*prev == '.' && prev[1] == 'p' && stat_parse(prev + 1, &pv) == 0)
+                st = prev;
+        }
+        if (!st || st == lhs + 5 || st - (lhs + 6) >= (ptrdiff_t)STATS_STEP_NAME || st == lhs + 6)
+            return fail(why, whylen, expr, "expected steps.<name>.<stat> with stat %s", stats_list);
+        int rc = stat_parse(st + 1, &t->percentile);
+        if (rc == -2)
+            return fail(why, whylen, expr, "a percentile must be above 0 and at most 100");
+        if (rc != 0)
+            return fail(why, whylen, expr, "unknown statistic \"%.20s\" (expected %s)", st + 1,
+                        stats_list);
+        t->kind = THR_PERCENTILE;
+        t->metric = -1;
+        snprintf(t->name, sizeof t->name, "%.*s", (int)(st - (lhs + 6)), lhs + 6);
+        return threshold__time_rhs(t, rhs, expr, why, whylen);
+    }
     for (int m = 0; m < M_COUNT && !is_rate && !is_counter; m++) {
         if (strlen(metric_name[m]) != head || strncmp(lhs, metric_name[m], head) != 0)
             continue;
@@ -366,31 +424,7 @@ int threshold_parse(const char *expr, struct threshold *t, char *why, size_t why
                         stats_list);
         t->kind = THR_PERCENTILE;
         t->metric = m;
-        const char *q = rhs;
-        if (t->percentile == STAT_COUNT) {
-            double n;
-            if (number(&q, &n) != 0 || *q)
-                return fail(why, whylen, expr, "expected a count after %s", op_text(t->op));
-            t->limit = n;
-            return 0;
-        }
-        double n;
-        if (number(&q, &n) != 0)
-            return fail(why, whylen, expr, "expected a time like 20ms after %s", op_text(t->op));
-        /* A time needs its unit: a bare 20 would be read in some unit the user did not mean
-         * (herd records microseconds, k6 milliseconds). Only 0 is 0 in every unit. */
-        if (*q == '\0' && n != 0)
-            return fail(why, whylen, expr, "a time needs a unit: %g us, ms or s", n);
-        if (*q == '\0' || strcmp(q, "us") == 0)
-            t->limit = n;
-        else if (strcmp(q, "ms") == 0)
-            t->limit = n * 1e3;
-        else if (strcmp(q, "s") == 0)
-            t->limit = n * 1e6;
-        else
-            return fail(why, whylen, expr, "expected a time like 20ms after %s (units us, ms, s)",
-                        op_text(t->op));
-        return 0;
+        return threshold__time_rhs(t, rhs, expr, why, whylen);
     }
 
     int index;
@@ -495,8 +529,10 @@ static int eval_on(struct report *r, const struct stats *s, const char *group,
         res->group = group;
         switch (t[i].kind) {
         case THR_PERCENTILE: {
-            const struct hist *h =
-                s && t[i].metric >= 0 && t[i].metric < M_COUNT ? s->hist[t[i].metric] : NULL;
+            const struct hist *h = s && t[i].metric >= 0 && t[i].metric < M_COUNT
+                                       ? s->hist[t[i].metric]
+                                   : s && t[i].metric < 0 ? stats_step_find(s, t[i].name)
+                                                          : NULL;
             int64_t count = h ? h->total_count : 0;
             if (t[i].percentile == STAT_COUNT) {
                 res->value = (double)count;

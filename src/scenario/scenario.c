@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "flow/flow.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -198,7 +199,9 @@ static int apply_one(struct ctx *c, struct run_options *o, const struct entry *x
         return fail(c, at->start_mark, "%.40s: expected a value, got nothing", x->key);
     if (!scalar_text(at))
         return fail(c, at->start_mark, "%.40s: the value holds a NUL byte", x->key);
-    if (c->in && c->in->no_files && strcmp(x->canon, "message-file") == 0)
+    if (c->in && c->in->no_files &&
+        (strcmp(x->canon, "message-file") == 0 || strcmp(x->canon, "flow") == 0 ||
+         strcmp(x->canon, "data") == 0))
         return fail(c, x->key_mark, "%.40s: files are not read here", x->key);
     /* A key in a file is written with underscores; the command line's names carry dashes. */
     const char *name = strcmp(x->canon, "threshold") == 0 ? "threshold" : x->key;
@@ -322,6 +325,13 @@ static int finish_failed(struct ctx *c, const char *msg, yaml_mark_t group_mark,
     return fail(c, x ? x->key_mark : group_mark, "%s%s", shown_name, name + len);
 }
 
+/* `flow:` written inline (a list of steps) rather than as a file name: compiled by the group once
+ * its options (and so its --data) are known, never applied as an option. */
+static int inline_flow(const struct entry *x)
+{
+    return strcmp(x->canon, "flow") == 0 && x->value && x->value->type == YAML_SEQUENCE_NODE;
+}
+
 static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct entry *top,
                        size_t ntop)
 {
@@ -384,7 +394,7 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     for (size_t i = 0; i < ntop; i++) {
         const char *k = top[i].canon;
         if (strcmp(k, "groups") == 0 || strcmp(k, "threshold") == 0 || find(ge, ng, k) ||
-            (overridden(c, k) && strcmp(k, "threshold") != 0))
+            (overridden(c, k) && strcmp(k, "threshold") != 0) || inline_flow(&top[i]))
             continue;
         if ((rc = apply_entry(c, &grp->opts, &top[i])) != 0)
             goto out;
@@ -395,11 +405,21 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
      * level or the command line); in one place, stages with either is refused. */
     if (find(ge, ng, "stages"))
         grp->opts._load_given &= ~(CLI_GIVEN_CONNECTIONS | CLI_GIVEN_DURATION);
+    const struct entry *flow_inline = NULL;
     for (size_t i = 0; i < ng; i++) {
         if (strcmp(ge[i].canon, "name") == 0)
             continue;
+        if (inline_flow(&ge[i])) {
+            flow_inline = &ge[i];
+            continue;
+        }
         if ((rc = apply_entry(c, &grp->opts, &ge[i])) != 0)
             goto out;
+    }
+    if (!flow_inline && !find(ge, ng, "flow")) {
+        const struct entry *tf = find(top, ntop, "flow");
+        if (tf && inline_flow(tf) && !overridden(c, "flow"))
+            flow_inline = tf;
     }
     grp->threads_given =
         find(ge, ng, "threads") || find(top, ntop, "threads") || overridden(c, "threads");
@@ -409,8 +429,36 @@ static int parse_group(struct ctx *c, yaml_node_t *g, size_t index, const struct
     }
     char msg[400];
     if (cli_run_finish(&grp->opts, msg, sizeof msg) != 0) {
-        rc = finish_failed(c, msg, g->start_mark, ge, ng, top, ntop);
+        /* A flow file's own errors already name their FILE:LINE:COLUMN. */
+        size_t fl = grp->opts.flow_path ? strlen(grp->opts.flow_path) : 0;
+        if (fl && strncmp(msg, grp->opts.flow_path, fl) == 0 && msg[fl] == ':' &&
+            msg[fl + 1] >= '0' && msg[fl + 1] <= '9') {
+            snprintf(c->err, c->errlen, "%s", msg);
+            rc = HERD_E_INVAL;
+        } else {
+            rc = finish_failed(c, msg, g->start_mark, ge, ng, top, ntop);
+        }
         goto out;
+    }
+    if (flow_inline) {
+        if (grp->opts.flow_path) {
+            rc = fail(c, flow_inline->key_mark, "flow: give the steps or a flow file, not both");
+            goto out;
+        }
+        if (grp->opts.client.url.sse) {
+            rc = fail(c, flow_inline->key_mark,
+                      "flow: flows hold WebSocket conversations (ws:// or wss://)");
+            goto out;
+        }
+        struct flow_input fin = {grp->opts.client.data, c->in ? c->in->no_files : 0};
+        if (flow_compile_node(c->doc, flow_inline->value, c->name, &fin, &grp->opts.flow_owned,
+                              c->err, c->errlen) != 0) {
+            rc = HERD_E_INVAL;
+            goto out;
+        }
+        grp->opts.client.flow = grp->opts.flow_owned;
+        /* the report's config says the group holds a flow */
+        cli_run_finish(&grp->opts, msg, sizeof msg);
     }
     rc = 0;
 out:
@@ -447,6 +495,8 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
             rc = fail(c, top[i].key_mark, "name: names a group; put it in a group under groups:");
             goto out;
         }
+        if (inline_flow(&top[i]))
+            continue; /* compiled by each group */
         if (overridden(c, top[i].canon) && strcmp(top[i].canon, "threshold") != 0) {
             /* The command line wins; the file's value must still be valid. */
             struct run_options *scratch = xcalloc(1, sizeof *scratch);

@@ -18,6 +18,7 @@ const char *const metric_name[M_COUNT] = {
     [M_LATENCY] = "latency",
     [M_FANOUT] = "fanout",
     [M_RECONNECT] = "reconnect",
+    [M_POST] = "post",
 };
 
 const char *const counter_name[CTR_COUNT] = {
@@ -50,6 +51,11 @@ const char *const counter_name[CTR_COUNT] = {
     [CTR_FANOUT_MESSAGES] = "fanout.messages",
     [CTR_FANOUT_EXPECTED] = "fanout.expected",
     [CTR_FANOUT_DELIVERED] = "fanout.delivered",
+    [CTR_FLOW_COMPLETED] = "flow.completed",
+    [CTR_FLOW_UNMATCHED] = "flow.unmatched",
+    [CTR_FLOW_ON_MATCHED] = "flow.on_matched",
+    [CTR_REQUESTS_SENT] = "requests.sent",
+    [CTR_REQUESTS_ANSWERED] = "requests.answered",
 };
 
 const char *const err_class_name[ERR_COUNT] = {
@@ -68,6 +74,8 @@ const char *const err_class_name[ERR_COUNT] = {
     [ERR_DESCRIPTORS] = "descriptors",
     [ERR_MEMORY] = "memory",
     [ERR_OTHER] = "other",
+    [ERR_EXPECT] = "expect",
+    [ERR_REPLY_TIMEOUT] = "reply_timeout",
 };
 
 void stats_init(struct stats *s)
@@ -86,6 +94,38 @@ void stats_free(struct stats *s)
         hist_free(s->hist[m]);
         s->hist[m] = NULL;
     }
+    for (unsigned i = 0; i < s->nsteps; i++) {
+        hist_free(s->step[i]);
+        s->step[i] = NULL;
+    }
+    s->nsteps = 0;
+}
+
+int stats_step_add(struct stats *s, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= STATS_STEP_NAME)
+        return -1;
+    for (unsigned i = 0; i < s->nsteps; i++) {
+        if (strcmp(s->step_name[i], name) == 0)
+            return (int)i;
+    }
+    if (s->nsteps == STATS_MAX_STEPS)
+        return -1;
+    s->step[s->nsteps] = hist_new_default();
+    if (!s->step[s->nsteps])
+        die("out of memory");
+    memcpy(s->step_name[s->nsteps], name, len + 1);
+    return (int)s->nsteps++;
+}
+
+const struct hist *stats_step_find(const struct stats *s, const char *name)
+{
+    for (unsigned i = 0; i < s->nsteps; i++) {
+        if (strcmp(s->step_name[i], name) == 0)
+            return s->step[i];
+    }
+    return NULL;
 }
 
 void stats_reset(struct stats *s)
@@ -97,6 +137,8 @@ void stats_reset(struct stats *s)
     s->ahead_max_us = 0;
     for (int m = 0; m < M_COUNT; m++)
         hist_reset(s->hist[m]);
+    for (unsigned i = 0; i < s->nsteps; i++)
+        hist_reset(s->step[i]);
 }
 
 void stats_merge(struct stats *dst, const struct stats *src)
@@ -117,6 +159,14 @@ void stats_merge(struct stats *dst, const struct stats *src)
     /* Every block's histograms come from hist_new_default(), so the layouts always match. */
     for (int m = 0; m < M_COUNT; m++) {
         int rc = hist_add(dst->hist[m], src->hist[m]);
+        HERD_ASSERT(rc == 0);
+    }
+    /* Steps by name: the first merge into a total adds them. */
+    for (unsigned i = 0; i < src->nsteps; i++) {
+        int k = stats_step_add(dst, src->step_name[i]);
+        if (k < 0)
+            continue; /* more step names than a total holds: those are left out */
+        int rc = hist_add(dst->step[k], src->step[i]);
         HERD_ASSERT(rc == 0);
     }
 }

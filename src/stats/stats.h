@@ -94,6 +94,7 @@ enum metric {
     M_LATENCY, /* stamp time -> received, one way */
     M_FANOUT, /* stamp time -> last expected subscriber received it */
     M_RECONNECT, /* drop detected -> open again */
+    M_POST, /* HTTP publishing: request intended send time -> response head */
     M_COUNT
 };
 extern const char *const metric_name[M_COUNT]; /* "connect", "tls", ... */
@@ -137,6 +138,12 @@ enum counter {
     CTR_FANOUT_MESSAGES, /* published messages whose fan-out was settled */
     CTR_FANOUT_EXPECTED, /* sum over those of the subscribers expected to get each */
     CTR_FANOUT_DELIVERED, /* sum over those of the subscribers that did get each */
+    /* conversations (flows): */
+    CTR_FLOW_COMPLETED, /* connections that ran every step of their flow */
+    CTR_FLOW_UNMATCHED, /* messages no expect, reply or `on` rule of the flow matched */
+    CTR_FLOW_ON_MATCHED, /* messages an `on` rule matched (answered or counted) */
+    CTR_REQUESTS_SENT, /* correlated requests sent (request steps) */
+    CTR_REQUESTS_ANSWERED, /* their replies received in time (timed in steps.<name>) */
     CTR_COUNT
 };
 extern const char *const counter_name[CTR_COUNT]; /* "connections.attempted", ... */
@@ -157,11 +164,16 @@ enum err_class {
     ERR_DESCRIPTORS, /* the process or system ran out of file descriptors (EMFILE, ENFILE) */
     ERR_MEMORY, /* the kernel refused memory for a socket (ENOMEM, ENOBUFS) */
     ERR_OTHER, /* any other socket error */
+    ERR_EXPECT, /* a flow's expect step saw no matching message in time */
+    ERR_REPLY_TIMEOUT, /* a request step's reply never came (within its timeout) */
     ERR_COUNT
 };
 extern const char *const err_class_name[ERR_COUNT]; /* "refused", "timeout", ... */
 
 #define STATS_HTTP_CODES 600
+/* Histograms of a flow's request steps, "steps.<name>", besides the fixed metrics. */
+#define STATS_MAX_STEPS 16
+#define STATS_STEP_NAME 48 /* a step name with its NUL */
 #define STATS_CLOSE_CODES 5000
 
 struct stats {
@@ -174,7 +186,19 @@ struct stats {
     uint64_t ahead_max_us; /* the most a stamp lay ahead of herd's clock (merged as a max) */
     int64_t peak; /* gauge: most connections open at once */
     struct hist *hist[M_COUNT];
+    /* Request steps' histograms (steps.<name>): registered at setup (stats_step_add), in the
+     * same order in every block of a run, so a worker records by index; merged by name. */
+    unsigned nsteps;
+    struct hist *step[STATS_MAX_STEPS];
+    char step_name[STATS_MAX_STEPS][STATS_STEP_NAME];
 };
+
+/* The index of the step histogram `name` (without "steps."), added when new (setup and the
+ * reporter only: it allocates). Returns the index, or -1 when STATS_MAX_STEPS are in use or the
+ * name is too long. */
+int stats_step_add(struct stats *s, const char *name);
+/* The step histogram `name` (without "steps."), NULL when there is none. */
+const struct hist *stats_step_find(const struct stats *s, const char *name);
 
 /* Allocate the histograms and zero everything; dies on out of memory (setup only). */
 void stats_init(struct stats *s);

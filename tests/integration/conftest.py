@@ -349,6 +349,15 @@ def _need_node():
     return ["node"]
 
 
+def _need_node_pkg(pkg):
+    def check():
+        interp = _need_node()
+        if not (PEERS / "node_modules" / pkg).is_dir():
+            _missing(f"npm package {pkg} is not installed in tests/peers (run scripts/setup-deps.sh)")
+        return interp
+    return check
+
+
 def _need_python_websockets():
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         _missing(f"{SYSTEM_PYTHON} is missing")
@@ -371,6 +380,10 @@ PEER_KINDS = {
     "node_pubsub": (_need_node, "ws_pubsub.js", True),
     "python_echo": (_need_python_websockets, "python_echo.py", True),
     "websocketd_echo": (_need_websocketd, "websocketd_echo.sh", False),
+    # conversations (flows): real servers of the protocols, each recording its own counts
+    "socketio": (_need_node_pkg("socket.io"), "sio_server.js", True),
+    "graphql_ws": (_need_node_pkg("graphql-ws"), "gql_server.js", True),
+    "jsonrpc": (_need_node_pkg("json-rpc-2.0"), "jsonrpc_server.js", True),
 }
 
 
@@ -407,7 +420,8 @@ def _wait_ready_line(proc, timeout, what, log):
 def peer(procs, tmp_path):
     """Factory: peer(name) starts an independent peer server from tests/peers and returns a
     Server once it is listening. Names: node_echo, node_pubsub (npm ws), python_echo (Debian's
-    python3-websockets), websocketd_echo (websocketd + cat, line-based text); env adds to the
+    python3-websockets), websocketd_echo (websocketd + cat, line-based text), socketio (npm
+    socket.io 4), graphql_ws (npm graphql-ws on ws), jsonrpc (npm json-rpc-2.0 on ws); env adds to the
     peer's environment. Skips the test, with the reason, when the peer's program is not
     installed."""
 

@@ -3,7 +3,8 @@ fixture in conftest.py). herd's subscribers (WebSocket, or SSE over http://) sta
 nchan counts them on the channel, herd's publishers (another process) publish stamped messages;
 the subscribers run on past the publishers' end, so nothing is still in flight when they stop.
 Then every message published reached every subscriber exactly once: received == sent x
-subscribers, and nothing lost, duplicated or reordered. Also: a publisher that is not herd
+subscribers, and nothing lost, duplicated or reordered; also with herd's publishers POSTing over
+HTTP (--role publish on http://). Also: a publisher that is not herd
 (HTTP POST of stamps in a JSON envelope), channels deleted under the subscribers (herd
 reconnects; nchan's buffer hands over what was published meanwhile) and an nginx restart."""
 import json
@@ -106,6 +107,31 @@ def test_foreign_publisher_stamps_in_envelope(nchan, herd_run_proc, kind):
     assert code == 0, err
     assert error_total(rep) == 0, rep["errors"]
     assert_exact_delivery(rep, count * n_subs, err)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_http_post_publisher(nchan, herd_run_proc, run_herd, kind):
+    """herd's publishers over HTTP (--role publish on http://H/pub/t: a POST per message on
+    keep-alive connections) to herd's WebSocket or SSE subscribers: every message reaches every
+    subscriber once, and every POST's response (nchan's 201 with the channel's info) is timed."""
+    n_subs = 10
+    subs, sub_json = herd_run_proc("--role", "subscribe", "-c", n_subs, "-d", "5s",
+                                   sub_url(nchan, kind, "hp"))
+    wait_subscribers(nchan, "hp", n_subs, subs)
+    pub = run_herd("--role", "publish", "-c", 2, "-t", 1, "--rate", "50/s", "-d", "2s",
+                   nchan.url("/pub/hp", "http"), timeout=20)
+    assert pub.code == 0, pub.stderr
+    c = pub.report["counters"]
+    sent = c["messages.sent"]
+    assert 160 <= sent <= 210, c
+    assert error_total(pub.report) == 0, pub.report["errors"]
+    # every POST answered (nothing left in flight: herd stops after the last response or its
+    # grace period) and timed
+    assert pub.report["histograms"]["post"]["count"] == c["messages.received"] >= sent - 2
+    code, rep, err = finish_run(subs, sub_json)
+    assert code == 0, err
+    assert error_total(rep) == 0, rep["errors"]
+    assert_exact_delivery(rep, sent * n_subs, err)
 
 
 @pytest.mark.hard_timeout(90)

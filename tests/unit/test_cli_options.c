@@ -491,8 +491,8 @@ static void test_run_errors(void)
     RUN_ERR("--shard: expected I/N with 0 <= I < N, got \"0/0\"", "--shard", "0/0", "ws://h/");
     RUN_ERR("--role: expected ping, echo, publish, subscribe or idle, got \"fly\"", "--role", "fly",
             "ws://h/");
-    RUN_ERR("--role: echo needs a WebSocket URL (ws:// or wss://); with an SSE URL use subscribe "
-            "or idle",
+    RUN_ERR("--role: echo needs a WebSocket URL (ws:// or wss://); with an http(s) URL use "
+            "subscribe, idle or publish (HTTP POST)",
             "--role", "echo", "http://h/sse/x");
     RUN_ERR("--compress: an unknown permessage-deflate parameter, got \"maybe\"",
             "--compress=maybe", "ws://h/");

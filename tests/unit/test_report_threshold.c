@@ -320,8 +320,46 @@ static void test_eval(void)
     stats_free(&empty);
 }
 
+/* steps.<name>.<stat>: a flow's request step, found by name in the stats. */
+static void test_steps(void)
+{
+    struct threshold t;
+    char why[256];
+    CHECK_EQ_I64(threshold_parse("steps.balance.p99<50ms", &t, why, sizeof why), 0);
+    CHECK_EQ_I64(t.kind, THR_PERCENTILE);
+    CHECK_EQ_I64(t.metric, -1);
+    CHECK_EQ_STR(t.name, "balance");
+    CHECK(t.percentile == 99 && t.limit == 50000);
+    CHECK_EQ_I64(threshold_parse("steps.a-b.p99.9<=1s", &t, why, sizeof why), 0);
+    CHECK_EQ_STR(t.name, "a-b");
+    CHECK(t.percentile > 99.89 && t.percentile < 99.91 && t.limit == 1e6);
+    CHECK_EQ_I64(threshold_parse("steps.x.count>10", &t, why, sizeof why), 0);
+    CHECK(threshold_parse("steps.p99<1ms", &t, why, sizeof why) < 0);
+    CHECK(threshold_parse("steps.x.p0<1ms", &t, why, sizeof why) < 0);
+    CHECK(threshold_parse("steps.x.p99<fast", &t, why, sizeof why) < 0);
+
+    struct stats s;
+    stats_init(&s);
+    int k = stats_step_add(&s, "balance");
+    CHECK_EQ_I64(k, 0);
+    for (int v = 1; v <= 100; v++)
+        hist_record(s.step[k], v * 1000);
+    struct threshold th[3];
+    CHECK_EQ_I64(threshold_parse("steps.balance.p99<50ms", &th[0], why, sizeof why), 0);
+    CHECK_EQ_I64(threshold_parse("steps.balance.p50<=51ms", &th[1], why, sizeof why), 0);
+    CHECK_EQ_I64(threshold_parse("steps.nope.p50<1s", &th[2], why, sizeof why), 0);
+    struct report r = {0};
+    r.total = &s;
+    CHECK_EQ_I64(report_thresholds_eval(&r, th, 3), 2);
+    CHECK(!r.thresholds[0].ok);
+    CHECK(r.thresholds[1].ok);
+    CHECK(!r.thresholds[2].ok && r.thresholds[2].no_data);
+    stats_free(&s);
+}
+
 int main(void)
 {
+    test_steps();
     test_parse_percentiles();
     test_parse_counters();
     test_parse_malformed();

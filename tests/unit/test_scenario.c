@@ -250,8 +250,8 @@ static void test_errors(void)
     check_error("backoff: fixed:1s\ngroups: [{name: a, url: ws://h/}]\n",
                 "t.yaml:1:1: backoff: only applies with --reconnect");
     check_error("groups:\n  - name: a\n    url: http://h/sse\n    role: echo\n",
-                "t.yaml:4:5: role: echo needs a WebSocket URL (ws:// or wss://); with an SSE URL "
-                "use subscribe or idle");
+                "t.yaml:4:5: role: echo needs a WebSocket URL (ws:// or wss://); with an http(s) "
+                "URL use subscribe, idle or publish (HTTP POST)");
 }
 
 static void test_bytes(void)

@@ -7,9 +7,9 @@
 
 static void test_names(void)
 {
-    static const char *const metrics[] = {"connect", "tls",           "handshake",
-                                          "ready",   "first_message", "rtt",
-                                          "latency", "fanout",        "reconnect"};
+    static const char *const metrics[] = {"connect",       "tls", "handshake", "ready",
+                                          "first_message", "rtt", "latency",   "fanout",
+                                          "reconnect",     "post"};
     static const char *const counters[] = {"connections.attempted",
                                            "connections.opened",
                                            "connections.failed",
@@ -38,11 +38,17 @@ static void test_names(void)
                                            "tls.errors.protocol",
                                            "fanout.messages",
                                            "fanout.expected",
-                                           "fanout.delivered"};
-    static const char *const errors[] = {"refused",     "timeout",          "dns",          "tls",
-                                         "http_status", "handshake",        "protocol",     "reset",
-                                         "eof",         "closed_by_server", "idle_timeout", "ports",
-                                         "descriptors", "memory",           "other"};
+                                           "fanout.delivered",
+                                           "flow.completed",
+                                           "flow.unmatched",
+                                           "flow.on_matched",
+                                           "requests.sent",
+                                           "requests.answered"};
+    static const char *const errors[] = {
+        "refused",      "timeout",      "dns",         "tls",    "http_status",
+        "handshake",    "protocol",     "reset",       "eof",    "closed_by_server",
+        "idle_timeout", "ports",        "descriptors", "memory", "other",
+        "expect",       "reply_timeout"};
     CHECK_EQ_I64(sizeof metrics / sizeof metrics[0], M_COUNT);
     CHECK_EQ_I64(sizeof counters / sizeof counters[0], CTR_COUNT);
     CHECK_EQ_I64(sizeof errors / sizeof errors[0], ERR_COUNT);
@@ -197,8 +203,48 @@ static void test_merge(void)
     stats_free(&empty);
 }
 
+/* Step histograms merge by name; a total gets the names as they come. */
+static void test_steps(void)
+{
+    struct stats a, b, t;
+    stats_init(&a);
+    stats_init(&b);
+    stats_init(&t);
+    CHECK_EQ_I64(stats_step_add(&a, "x"), 0);
+    CHECK_EQ_I64(stats_step_add(&a, "y"), 1);
+    CHECK_EQ_I64(stats_step_add(&a, "x"), 0);
+    CHECK_EQ_I64(stats_step_add(&b, "y"), 0);
+    char long_name[STATS_STEP_NAME + 1];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    CHECK_EQ_I64(stats_step_add(&b, long_name), -1);
+    CHECK_EQ_I64(stats_step_add(&b, ""), -1);
+    hist_record(a.step[0], 10);
+    hist_record(a.step[1], 20);
+    hist_record(b.step[0], 30);
+    stats_merge(&t, &a);
+    stats_merge(&t, &b);
+    CHECK_EQ_U64(t.nsteps, 2);
+    CHECK_EQ_I64(stats_step_find(&t, "x")->total_count, 1);
+    CHECK_EQ_I64(stats_step_find(&t, "y")->total_count, 2);
+    CHECK(stats_step_find(&t, "z") == NULL);
+    stats_reset(&t);
+    CHECK_EQ_I64(stats_step_find(&t, "y")->total_count, 0);
+    for (int i = 0; i < STATS_MAX_STEPS; i++) {
+        char n[8];
+        snprintf(n, sizeof n, "s%d", i);
+        stats_step_add(&b, n);
+    }
+    CHECK_EQ_U64(b.nsteps, STATS_MAX_STEPS);
+    CHECK_EQ_I64(stats_step_add(&b, "more"), -1);
+    stats_free(&a);
+    stats_free(&b);
+    stats_free(&t);
+}
+
 int main(void)
 {
+    test_steps();
     test_names();
     test_init_errors();
     test_merge();
