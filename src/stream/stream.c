@@ -228,7 +228,7 @@ int stream_read(struct stream *s, const struct stream_env *env, const struct str
                 pool_put(env->pool, own);
                 rc = HERD_E_NOMEM;
                 break;
-                        }
+            }
         }
         if (UNLIKELY(own))
             pool_put(env->pool, own);
