@@ -29,7 +29,7 @@ note() { printf 'setup-deps: %s\n' "$*" >&2; } # printed even with --quiet: some
 
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev libssl-dev zlib1g-dev libyaml-dev
     libjansson-dev python3-pytest python3-websockets nodejs npm openssl nginx libnginx-mod-nchan
-    websocketd clang-format iproute2)
+    websocketd clang-format iproute2 libwolfssl-dev)
 
 # ---- Debian packages ----
 installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PKGS[@]}" 2>/dev/null |

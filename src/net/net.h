@@ -73,7 +73,8 @@ static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec
 /* Close the fd (SO_LINGER 0 first when `reset`, to send RST and skip TIME_WAIT). */
 void net_close(int fd, int reset);
 
-/* ---- TLS (OpenSSL 3; only net/tls.c sees OpenSSL) ---- */
+/* ---- TLS (OpenSSL 3 or wolfSSL, chosen at build time: only net/tls_openssl.c or
+ * net/tls_wolfssl.c sees the library) ---- */
 
 struct net_tls_ctx;
 

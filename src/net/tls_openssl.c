@@ -1,17 +1,18 @@
-/* tls.c - TLS for herd's connections, with OpenSSL 3, driven by the event loop.
+/* tls_openssl.c - TLS for herd's connections with OpenSSL 3 (`make TLS=openssl`), driven by the
+ * event loop.
  *
  * The socket stays non-blocking: SSL_do_handshake, SSL_read and SSL_write report WANT_READ or
  * WANT_WRITE, which become -EAGAIN, and the connection waits for its next edge. One SSL_CTX is
  * shared read-only by every connection; SSL_MODE_RELEASE_BUFFERS gives the record buffers back
  * while a connection is idle, so an idle TLS connection stays small. */
 #include "net/net.h"
+#include "net/tls_internal.h"
 
 #include "base/err.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -21,35 +22,21 @@ struct net_tls_ctx {
     SSL_CTX *ctx;
 };
 
-static _Thread_local char last_error[256];
-static _Thread_local enum net_tls_fail last_fail;
-
-enum net_tls_fail net_tls_last_fail(void)
-{
-    return last_fail;
-}
-
-const char *net_tls_last_error(void)
-{
-    return last_error[0] ? last_error : "TLS failure";
-}
-
 /* Record why the last operation failed, from OpenSSL's error queue and the verify result. */
 static void note_error(SSL *ssl, const char *what)
 {
     unsigned long e = ERR_peek_last_error();
     long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     /* Alerts received from the peer are reported as reasons SSL_AD_REASON_OFFSET + alert. */
-    last_fail = v != X509_V_OK                                   ? NET_TLS_FAIL_VERIFY
-                : e && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET ? NET_TLS_FAIL_ALERT
-                                                                 : NET_TLS_FAIL_PROTOCOL;
     if (v != X509_V_OK)
-        snprintf(last_error, sizeof last_error, "%s: certificate verification failed: %s", what,
-                 X509_verify_cert_error_string(v));
+        net_tls__fail(NET_TLS_FAIL_VERIFY, "%s: certificate verification failed: %s", what,
+                      X509_verify_cert_error_string(v));
     else if (e)
-        snprintf(last_error, sizeof last_error, "%s: %s", what, ERR_reason_error_string(e));
+        net_tls__fail(ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET ? NET_TLS_FAIL_ALERT
+                                                                : NET_TLS_FAIL_PROTOCOL,
+                      "%s: %s", what, ERR_reason_error_string(e));
     else
-        snprintf(last_error, sizeof last_error, "%s failed", what);
+        net_tls__fail(NET_TLS_FAIL_PROTOCOL, "%s failed", what);
     ERR_clear_error();
 }
 
@@ -73,8 +60,7 @@ struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, 
     SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
     if (!ctx)
         return NULL;
-    static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
+    SSL_CTX_set_alpn_protos(ctx, net_tls__alpn, sizeof net_tls__alpn);
     if (o->insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     } else {
@@ -125,16 +111,10 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 {
     (void)ssl;
     (void)arg;
-    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    unsigned char *sel = NULL;
-    unsigned char sel_len = 0;
-    if (SSL_select_next_proto(&sel, &sel_len, ours, sizeof ours, in, inlen) ==
-        OPENSSL_NPN_NEGOTIATED) {
-        *out = sel;
-        *outlen = sel_len;
-        return SSL_TLSEXT_ERR_OK;
-    }
-    return SSL_TLSEXT_ERR_NOACK;
+    if (!net_tls__alpn_pick(in, inlen, out))
+        return SSL_TLSEXT_ERR_NOACK;
+    *outlen = net_tls__alpn[0];
+    return SSL_TLSEXT_ERR_OK;
 }
 
 /* The reason of the last error on OpenSSL's queue, never NULL. */
@@ -142,18 +122,6 @@ static const char *queue_reason(void)
 {
     const char *r = ERR_reason_error_string(ERR_peek_last_error());
     return r ? r : "unknown error";
-}
-
-/* Whether file can be opened for reading; if not, a message "what: cannot open file: reason". */
-static int readable(const char *file, char *err, size_t errlen, const char *what)
-{
-    FILE *f = fopen(file, "r");
-    if (f) {
-        fclose(f);
-        return 1;
-    }
-    snprintf(err, errlen, "%s: cannot open %s: %s", what, file, strerror(errno));
-    return 0;
 }
 
 struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_file, char *err,
@@ -167,7 +135,7 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     /* A file that cannot be opened gets the system's reason ("system lib" says little). */
     const char *what = "--tls-cert", *file = cert_file;
-    if (!readable(file, err, errlen, what))
+    if (!net_tls__readable(file, err, errlen, what))
         goto fail;
     if (SSL_CTX_use_certificate_chain_file(ctx, file) != 1) {
         snprintf(err, errlen, "%s: cannot load %s: %s", what, file, queue_reason());
@@ -175,7 +143,7 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
     }
     what = "--tls-key";
     file = key_file;
-    if (!readable(file, err, errlen, what))
+    if (!net_tls__readable(file, err, errlen, what))
         goto fail;
     if (SSL_CTX_use_PrivateKey_file(ctx, file, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
@@ -252,8 +220,7 @@ int net_tls_start(struct net_stream *s, struct net_tls_ctx *t, const char *name,
     }
     if (name && *name) {
         /* SNI only for names: RFC 6066 3 forbids IP literals in server_name. */
-        unsigned char tmp[16];
-        int is_ip = inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1;
+        int is_ip = net_tls__is_ip(name);
         if (!is_ip)
             SSL_set_tlsext_host_name(ssl, name);
         X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
@@ -292,9 +259,9 @@ int net_tls_handshake(struct net_stream *s)
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
     if (e == SSL_ERROR_SYSCALL && errno && ERR_peek_error() == 0) {
-        last_fail = NET_TLS_FAIL_PROTOCOL;
-        snprintf(last_error, sizeof last_error, "TLS handshake: %s", strerror(errno));
-        return errno == ECONNRESET ? -ECONNRESET : HERD_E_TLS;
+        int err = errno;
+        net_tls__fail(NET_TLS_FAIL_PROTOCOL, "TLS handshake: %s", strerror(err));
+        return err == ECONNRESET ? -ECONNRESET : HERD_E_TLS;
     }
     note_error(ssl, "TLS handshake");
     return HERD_E_TLS;
