@@ -132,6 +132,10 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
     if (!ctx)
         return NULL;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* One TLS 1.3 ticket per connection, not OpenSSL's two: enough to resume the next
+     * connection (herd --tls-resume keeps the newest only), and each ticket costs both sides a
+     * session to build and encrypt or parse. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     /* A file that cannot be opened gets the system's reason ("system lib" says little). */
     const char *what = "--tls-cert", *file = cert_file;

@@ -147,6 +147,17 @@ static WOLFSSL_CTX *ctx_new(WOLFSSL_METHOD *method, char *err, size_t errlen)
         wolfSSL_CTX_free(ctx);
         return NULL;
     }
+    /* Key exchange groups in OpenSSL's default order: X25519 first, so that a TLS 1.3
+     * ClientHello's one key share is X25519 (wolfSSL's own default is P-256, whose generic
+     * multiplication in Debian's build costs several times more). */
+    static int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_X448,
+                           WOLFSSL_ECC_SECP521R1, WOLFSSL_ECC_SECP384R1};
+    if (wolfSSL_CTX_set_groups(ctx, groups, (int)(sizeof groups / sizeof groups[0])) !=
+        WOLFSSL_SUCCESS) {
+        snprintf(err, errlen, "TLS: cannot set the key exchange groups");
+        wolfSSL_CTX_free(ctx);
+        return NULL;
+    }
     wolfSSL_CTX_SetIORecv(ctx, io_recv);
     wolfSSL_CTX_SetIOSend(ctx, io_send);
     wolfSSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
@@ -248,6 +259,7 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
     if (!ctx)
         return NULL;
     wolfSSL_CTX_set_options(ctx, WOLFSSL_OP_CIPHER_SERVER_PREFERENCE);
+    wolfSSL_CTX_set_num_tickets(ctx, 1); /* one TLS 1.3 ticket per connection, as OpenSSL's */
     wolfSSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (!load_pair(ctx, cert_file, key_file, "--tls-cert", "--tls-key", err, errlen)) {
         wolfSSL_CTX_free(ctx);
