@@ -173,6 +173,7 @@ def fmt_ms(us):
 
 
 def main():
+    global HERD, SERVE_HERD
     ap = argparse.ArgumentParser()
     ap.add_argument("--modes", default="ws,wss,wss-resume")
     ap.add_argument("--rates-ws", default="2000,5000,10000,15000,20000,30000,40000")
@@ -186,7 +187,6 @@ def main():
     ap.add_argument("--herd", default=HERD)
     ap.add_argument("--serve-herd")
     args = ap.parse_args()
-    global HERD, SERVE_HERD
     HERD = str(Path(args.herd).resolve())
     SERVE_HERD = str(Path(args.serve_herd).resolve()) if args.serve_herd else HERD
 
