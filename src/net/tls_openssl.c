@@ -61,6 +61,13 @@ struct net_tls_ctx *net_tls_client_ctx(const struct net_tls_opts *o, char *err, 
     if (!ctx)
         return NULL;
     SSL_CTX_set_alpn_protos(ctx, net_tls__alpn, sizeof net_tls__alpn);
+    /* Read ahead: one read takes what the socket holds (the server's whole flight) instead of
+     * two per record (header, then body): 5 reads per connection instead of 20 (strace, 1 000
+     * handshakes). Bytes read ahead stay in OpenSSL's buffer, which the stream drains anyway:
+     * with TLS it reads on to EAGAIN, i.e. to WANT_READ, which OpenSSL reports only when no
+     * whole record is buffered. (Not on herd serve's side: there a plain-HTTP client on the
+     * TLS port is closed after the first record header, with the rest unread: a reset.) */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (o->insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     } else {
