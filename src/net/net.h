@@ -130,6 +130,9 @@ int net_tls_handshake(struct net_stream *s);
 /* Free the TLS state of s (safe when none). */
 void net_tls_free(struct net_stream *s);
 
+/* The TLS library this build uses and its version, e.g. "OpenSSL 3.0.19" (herd --version). */
+const char *net_tls_library(void);
+
 /* A static one-line reason for the last TLS failure on this thread. */
 const char *net_tls_last_error(void);
 

@@ -175,6 +175,13 @@ fail:
     return NULL;
 }
 
+const char *net_tls_library(void)
+{
+    static char name[64];
+    snprintf(name, sizeof name, "OpenSSL %s", OpenSSL_version(OPENSSL_VERSION_STRING));
+    return name;
+}
+
 void net_tls_ctx_free(struct net_tls_ctx *t)
 {
     if (!t)

@@ -275,6 +275,13 @@ struct net_tls_ctx *net_tls_server_ctx(const char *cert_file, const char *key_fi
     return wrap(ctx, err, errlen);
 }
 
+const char *net_tls_library(void)
+{
+    static char name[64];
+    snprintf(name, sizeof name, "wolfSSL %s", wolfSSL_lib_version());
+    return name;
+}
+
 void net_tls_ctx_free(struct net_tls_ctx *t)
 {
     if (!t)
