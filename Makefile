@@ -1,6 +1,7 @@
 # herd - GNU Makefile. Out-of-tree builds: build/release (default), build/asan, build/fuzz.
 #
 #   make            build build/release/herd (says what to install when a build package is missing)
+#   make TLS=wolfssl  the same with wolfSSL instead of OpenSSL for TLS, in build/release-wolfssl
 #   make deps       install missing build packages (scripts/setup-deps.sh --build)
 #   make test-deps  install missing build and test packages and the npm test peers
 #   make demo       install missing build packages, build, run `herd demo`
@@ -8,6 +9,7 @@
 #   make install    the binary, herd(1) and bash completion under DESTDIR/PREFIX (/usr/local)
 #   make deb        build/herd_VERSION_ARCH.deb, its runtime dependencies declared
 #   make asan test  the same under AddressSanitizer + UBSan
+#   make TLS=wolfssl tls-test  the TLS integration tests against the wolfSSL build
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
 #   make fuzz-run   run every fuzz target briefly (FUZZ_SECONDS each)
 #   make check-deps check-headers format-check
@@ -18,11 +20,24 @@ BUILD ?= release
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD := asan
 endif
+# TLS library (net/tls_<TLS>.c): openssl (libssl) or wolfssl. OpenSSL's libcrypto is linked
+# either way (SHA-1 for the WebSocket handshake). A non-default library builds elsewhere.
+TLS ?= openssl
+TLS_LIBS := openssl wolfssl
+ifeq ($(filter $(TLS),$(TLS_LIBS)),)
+$(error TLS=$(TLS): must be one of $(TLS_LIBS))
+endif
+ifeq ($(TLS),openssl)
 B := build/$(BUILD)
+TLS_PKG := openssl
+else
+B := build/$(BUILD)-$(TLS)
+TLS_PKG := libcrypto $(TLS)
+endif
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS := openssl zlib yaml-0.1 jansson
+PKGS := $(TLS_PKG) zlib yaml-0.1 jansson
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
@@ -39,7 +54,8 @@ endif
 ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS_MODE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+TLS_OTHER := $(foreach t,$(filter-out $(TLS),$(TLS_LIBS)),src/net/tls_$(t).c)
+LIB_SRC := $(filter-out src/main.c $(TLS_OTHER),$(shell find src -name '*.c' | sort))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(B)/obj/src/main.o
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -48,8 +64,8 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/replay/replay_%)
 
-.PHONY: all asan test unit replay integration demo deps test-deps build-deps fuzz fuzz-run \
-	check-deps check-headers format format-check bench clean install uninstall deb doc image
+.PHONY: all asan test unit replay integration tls-test demo deps test-deps build-deps fuzz \
+	fuzz-run check-deps check-headers format format-check bench clean install uninstall deb doc image
 all: $(B)/herd
 
 asan:
@@ -108,6 +124,11 @@ replay: $(REPLAY_BIN)
 integration: $(B)/herd
 	HERD=$(CURDIR)/$(B)/herd HERD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 	  $(if $(filter asan,$(BUILD)),-m "not slow") tests/integration
+
+# The TLS integration tests alone, against the build of TLS= (CI runs them with TLS=wolfssl).
+tls-test: $(B)/herd
+	HERD=$(CURDIR)/$(B)/herd HERD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	  $(if $(filter asan,$(BUILD)),-m "not slow") $(sort $(wildcard tests/integration/test_*tls*.py))
 
 test: test-deps all
 	$(MAKE) --no-print-directory BUILD=$(BUILD) unit replay integration

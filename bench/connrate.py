@@ -5,7 +5,7 @@ crypto ceiling.
 
     /usr/bin/python3 bench/connrate.py [--modes ws,wss,wss-resume] [--rates-ws 5000,10000,...]
         [--rates-wss ...] [--rates-wss-resume ...] [--ramp 4] [--max-conns 16000]
-        [--p99-bound-ms 100] [--no-speed]
+        [--p99-bound-ms 100] [--no-speed] [--herd build/release-wolfssl/herd [--serve-herd B]]
 
 Server and client share the machine's 2 cores: `herd serve -t 1` is pinned to CPU 0 and
 `herd run -t 1` to CPU 1 (taskset), so each has one core. For each mode and rate R (ascending)
@@ -24,11 +24,16 @@ seconds of the ramp (time series) were at least 95 % of R, and ready p99 stayed 
 Reported per run: opened/N, achieved opens/s, connect/tls/handshake/ready p50 and p99, server
 CPU (utime+stime from /proc/PID/stat around the run) and client CPU (wait4) per connection.
 
-The certificate is made here: ECDSA P-256 (`openssl req -newkey ec`), so a full TLS 1.3
-handshake costs the server one ECDSA P-256 sign and two X25519 operations (key generation and
-derivation), the client one ECDSA verify for CertificateVerify, one more for the chain
-(--cacert) and two X25519 operations. The ceiling printed is from
-`openssl speed -seconds 3 ecdhx25519 ecdsap256` on CPU 1.
+--herd names the herd binary (default build/release/herd; build/release-wolfssl/herd is the
+`make TLS=wolfssl` one), used for the client and, unless --serve-herd names another, the servers.
+
+The certificate is made here: ECDSA P-256 (`openssl req -newkey ec`), self-signed and given as
+--cacert, so a full TLS 1.3 handshake costs the server one ECDSA P-256 sign and two X25519
+operations (key generation and derivation), and the client one ECDSA verify (CertificateVerify;
+the certificate is the trust anchor itself, whose own signature neither OpenSSL nor wolfSSL
+checks: callgrind counts one verify per handshake with each) and two X25519 operations. The
+ceiling printed is the client library's own speed on CPU 1: `openssl speed -seconds 3
+ecdhx25519 ecdsap256` for OpenSSL, bench/wolfssl_speed.c (built here) for wolfSSL.
 """
 import argparse
 import json
@@ -47,7 +52,8 @@ from pathlib import Path
 from benchlib import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HERD = str(ROOT / "build" / "release" / "herd")
+HERD = str(ROOT / "build" / "release" / "herd")  # --herd
+SERVE_HERD = HERD  # --serve-herd
 BIND = "127.0.0.2-127.0.0.60"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -74,8 +80,27 @@ def wait_port(port, proc):
     sys.exit(f"connrate: herd serve does not listen on {port}")
 
 
+def tls_library(herd):
+    """"wolfssl" or "openssl": the TLS library herd links."""
+    out = subprocess.run(["ldd", herd], capture_output=True, text=True).stdout
+    return "wolfssl" if "libwolfssl" in out else "openssl"
+
+
+def speed_wolfssl():
+    """bench/wolfssl_speed.c on CPU 1: {name: ops/s}."""
+    exe = ROOT / "build" / "bench" / "wolfssl_speed"
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gcc", "-O2", str(ROOT / "bench" / "wolfssl_speed.c"), "-o", str(exe),
+                    "-lwolfssl"], check=True)
+    out = subprocess.run(["taskset", "-c", "1", str(exe), "3"], capture_output=True, text=True,
+                         timeout=120).stdout
+    return {k: float(v) for k, v in (kv.split("=") for kv in out.split())}, out
+
+
 def speed():
     """openssl speed on CPU 1: {name: ops/s}."""
+    if tls_library(HERD) == "wolfssl":
+        return speed_wolfssl()
     out = subprocess.run(["taskset", "-c", "1", "openssl", "speed", "-seconds", "3",
                           "ecdhx25519", "ecdsap256"], capture_output=True, text=True,
                          timeout=120).stdout
@@ -148,6 +173,7 @@ def fmt_ms(us):
 
 
 def main():
+    global HERD, SERVE_HERD
     ap = argparse.ArgumentParser()
     ap.add_argument("--modes", default="ws,wss,wss-resume")
     ap.add_argument("--rates-ws", default="2000,5000,10000,15000,20000,30000,40000")
@@ -158,7 +184,11 @@ def main():
     ap.add_argument("--p99-bound-ms", type=float, default=100)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--herd", default=HERD)
+    ap.add_argument("--serve-herd")
     args = ap.parse_args()
+    HERD = str(Path(args.herd).resolve())
+    SERVE_HERD = str(Path(args.serve_herd).resolve()) if args.serve_herd else HERD
 
     # SIGTERM ends the run through the finally below, which stops the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -175,17 +205,18 @@ def main():
                         "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
                        check=True, capture_output=True)
         ports = {"ws": free_port(), "wss": free_port()}
-        plain = subprocess.Popen(["taskset", "-c", "0", HERD, "serve", "--port",
+        plain = subprocess.Popen(["taskset", "-c", "0", SERVE_HERD, "serve", "--port",
                                   str(ports["ws"]), "-t", "1", "-q"])
         servers.append(plain)
-        tls = subprocess.Popen(["taskset", "-c", "0", HERD, "serve", "--port",
+        tls = subprocess.Popen(["taskset", "-c", "0", SERVE_HERD, "serve", "--port",
                                 str(ports["wss"]), "-t", "1", "-q", "--tls-cert",
                                 str(tmp / "cert.pem"), "--tls-key", str(tmp / "key.pem")])
         servers.append(tls)
         wait_port(ports["ws"], plain)
         wait_port(ports["wss"], tls)
         print(f"herd {subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}; "
-              f"server: taskset -c 0 herd serve -t 1; client: taskset -c 1 herd run -t 1 "
+              f"({HERD} client, TLS: {tls_library(HERD)}; {SERVE_HERD} server, TLS: "
+              f"{tls_library(SERVE_HERD)}) server: taskset -c 0 herd serve -t 1; client: taskset -c 1 herd run -t 1 "
               f"--role idle --bind {BIND}; ramp {args.ramp:g} s, at most {args.max_conns} "
               f"connections; held = all opened, >= 95 % of R per second (a lower bound when N/R < 1 s), ready p99 < "
               f"{args.p99_bound_ms:g} ms")
@@ -226,14 +257,14 @@ def main():
                   f"client CPU {r['client_us']:.0f} us per connection")
         if not args.no_speed:
             sp, raw = speed()
-            print("\nopenssl speed -seconds 3 ecdhx25519 ecdsap256 (CPU 1):", sp)
+            print(f"\n{tls_library(HERD)} crypto speed (CPU 1):", sp)
             if len(sp) == 3:
                 srv_us = 1e6 / sp["ecdsap256_sign"] + 2e6 / sp["x25519"]
-                cli_us = 2e6 / sp["ecdsap256_verify"] + 2e6 / sp["x25519"]
+                cli_us = 1e6 / sp["ecdsap256_verify"] + 2e6 / sp["x25519"]
                 res_us = 2e6 / sp["x25519"]
                 print(f"crypto per full handshake: server {srv_us:.0f} us (1 sign + 2 X25519) "
                       f"-> ceiling {1e6 / srv_us:.0f}/s per core; client {cli_us:.0f} us "
-                      f"(2 verify + 2 X25519) -> {1e6 / cli_us:.0f}/s per core; resumed "
+                      f"(1 verify + 2 X25519) -> {1e6 / cli_us:.0f}/s per core; resumed "
                       f"(psk_dhe_ke, 2 X25519 each side) {res_us:.0f} us -> {1e6 / res_us:.0f}/s")
                 for mode, r in best.items():
                     if mode == "ws":

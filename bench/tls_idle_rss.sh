@@ -4,7 +4,9 @@
 # 1, over the N - 1 extra connections; the server's (herd serve) VmRSS growth per connection too.
 #
 #   bench/tls_idle_rss.sh [REPEATS]    (default 3; env CONNS (5000), RATE (1000), NO_BUILD=1,
-#                                       EXTRA="--tls-resume" to add options to the TLS runs)
+#                                       EXTRA="--tls-resume" to add options to the TLS runs,
+#                                       HERD=build/release-wolfssl/herd for another build:
+#                                       both the client and the servers)
 #
 # Servers: `taskset -c 0 herd serve -t 1` twice, one plain, one with --tls-cert/--tls-key (an
 # ECDSA P-256 certificate made here). Each run:
@@ -17,7 +19,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-HERD=$ROOT/build/release/herd
+HERD=${HERD:-$ROOT/build/release/herd}
 REPEATS=${1:-3}
 CONNS=${CONNS:-5000}
 RATE=${RATE:-1000}
@@ -116,7 +118,7 @@ EOF
     echo "$rss $((s1 - s0))"
 }
 
-echo "herd $(git -C "$ROOT" rev-parse --short HEAD); N = $CONNS idle connections at $RATE/s${EXTRA:+; TLS runs with $EXTRA}"
+echo "herd $(git -C "$ROOT" rev-parse --short HEAD) ($HERD); N = $CONNS idle connections at $RATE/s${EXTRA:+; TLS runs with $EXTRA}"
 declare -A per
 for r in $(seq "$REPEATS"); do
     start_servers

@@ -10,7 +10,8 @@ pkg_config=${PKG_CONFIG:-pkg-config}
 # pkg-config name -> the Debian package with its .pc file and headers
 deb_of() {
     case $1 in
-    openssl) echo libssl-dev ;;
+    openssl | libcrypto) echo libssl-dev ;;
+    wolfssl) echo libwolfssl-dev ;;
     zlib) echo zlib1g-dev ;;
     yaml-0.1) echo libyaml-dev ;;
     jansson) echo libjansson-dev ;;

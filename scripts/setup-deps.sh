@@ -35,7 +35,8 @@ note() { printf 'setup-deps: %s\n' "$*" >&2; } # printed even with --quiet: some
 BUILD_PKGS=(build-essential pkg-config libssl-dev zlib1g-dev libyaml-dev libjansson-dev)
 # To test it (`make test`, CI): the fuzzing compiler, the peers, the tools the tests drive.
 TEST_PKGS=(clang libclang-rt-14-dev python3-pytest python3-websockets nodejs npm openssl nginx
-    libnginx-mod-nchan websocketd clang-format iproute2 groff-base prometheus python3-yaml)
+    libnginx-mod-nchan websocketd clang-format iproute2 groff-base prometheus python3-yaml
+    libwolfssl-dev)
 # The headless browser that loads the HTML report (tests/integration/test_html.py).
 TEST_PKGS+=(chromium)
 PKGS=("${BUILD_PKGS[@]}")

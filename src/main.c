@@ -2,6 +2,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "cmd/cmd.h"
+#include "net/net.h"
 #include "report/report.h"
 
 #include <stdio.h>
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
             return commands[i].fn(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("herd %s\n", HERD_VERSION);
+        printf("herd %s (TLS: %s)\n", HERD_VERSION, net_tls_library());
         return EXIT_OK;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {

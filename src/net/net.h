@@ -73,7 +73,8 @@ static inline ssize_t net_stream_writev(struct net_stream *s, const struct iovec
 /* Close the fd (SO_LINGER 0 first when `reset`, to send RST and skip TIME_WAIT). */
 void net_close(int fd, int reset);
 
-/* ---- TLS (OpenSSL 3; only net/tls.c sees OpenSSL) ---- */
+/* ---- TLS (OpenSSL 3 or wolfSSL, chosen at build time: only net/tls_openssl.c or
+ * net/tls_wolfssl.c sees the library) ---- */
 
 struct net_tls_ctx;
 
@@ -128,6 +129,9 @@ int net_tls_handshake(struct net_stream *s);
 
 /* Free the TLS state of s (safe when none). */
 void net_tls_free(struct net_stream *s);
+
+/* The TLS library this build uses and its version, e.g. "OpenSSL 3.0.19" (herd --version). */
+const char *net_tls_library(void);
 
 /* A static one-line reason for the last TLS failure on this thread. */
 const char *net_tls_last_error(void);
