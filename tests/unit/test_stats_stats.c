@@ -231,7 +231,7 @@ static void test_steps(void)
     stats_reset(&t);
     CHECK_EQ_I64(stats_step_find(&t, "y")->total_count, 0);
     for (int i = 0; i < STATS_MAX_STEPS; i++) {
-        char n[8];
+        char n[16];
         snprintf(n, sizeof n, "s%d", i);
         stats_step_add(&b, n);
     }
