@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from conftest import HERD_BUILD, error_total, read_http_head, scaled
+from conftest import error_total, read_http_head, scaled
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -257,10 +257,18 @@ def test_serve_broadcast_mixed(herd_serve, run_herd, herd_run_proc):
     """One topic, subscribers that compress and subscribers that do not, publishers that compress:
     every subscriber gets every message, timed, with no loss; the compressed ones compressed."""
     import time
+    from test_serve_counts import counts
     srv = herd_serve("--compress")
-    subs = [herd_run_proc("-c", 4, "-d", "4s", "--role", "subscribe", *extra, srv.url("/pubsub/m"))
+    # The subscribers outlast the publisher by seconds: they open, the server says all eight
+    # are in (its counts, on SIGUSR1), then the publisher runs 1 s. (They ran 4 s from a fixed
+    # 3 s wait under ASan, and stopped before the last messages came.)
+    subs = [herd_run_proc("-c", 4, "-d", f"{scaled(6)}s", "--role", "subscribe", *extra,
+                          srv.url("/pubsub/m"))
             for extra in (["--compress"], [])]
-    time.sleep(1.0 * (3 if HERD_BUILD == "asan" else 1))
+    deadline = time.monotonic() + scaled(10)
+    while counts(srv)["opened"] < 8:
+        assert time.monotonic() < deadline, "the subscribers did not all open"
+        time.sleep(0.1)
     code, pub, err = run_herd("-c", 2, "-d", "1s", "--role", "publish", "--rate", 100, "-s", 200,
                               "--compress", srv.url("/pubsub/m"), timeout=30)
     assert code == 0, err
