@@ -17,8 +17,8 @@
 
 #include "base/compiler.h"
 #include "base/err.h"
+#include "report/sbuf.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,42 +47,6 @@ int report_row_set_hist(struct ts_row *row, int m, const struct hist *h)
         return HERD_E_NOMEM;
     row->hdr[m] = text;
     return 0;
-}
-
-struct buf {
-    char *data;
-    size_t len, cap;
-    int oom;
-};
-
-static void put(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static void put(struct buf *b, const char *fmt, ...)
-{
-    for (int tries = 0; !b->oom && tries < 2; tries++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n =
-            vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->data && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->oom = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
 }
 
 /* Seconds since the epoch of an RFC 3339 UTC time as the report writes it
@@ -114,19 +78,20 @@ static double rfc3339_epoch(const char *s)
 
 int report_hlog_write(const struct report *r, const char *path, char *err, size_t errlen)
 {
-    struct buf b = {0};
+    struct sbuf b = {0};
     double start = rfc3339_epoch(r->started_at);
     if (start < 0)
         start = 0;
-    put(&b, "#[Histogram log format version 1.3]\n");
-    put(&b, "#[StartTime: %.3f (seconds since epoch), %s]\n", start, r->started_at);
-    put(&b, "#[BaseTime: %.3f (seconds since epoch)]\n", start);
-    put(&b,
+    sb_printf(&b, "#[Histogram log format version 1.3]\n");
+    sb_printf(&b, "#[StartTime: %.3f (seconds since epoch), %s]\n", start, r->started_at);
+    sb_printf(&b, "#[BaseTime: %.3f (seconds since epoch)]\n", start);
+    sb_printf(
+        &b,
         "#[herd %s: one interval per second per timed histogram with samples, tagged with its "
         "name; values in microseconds, Interval_Max in milliseconds]\n",
         r->tool_version ? r->tool_version : "");
-    put(&b, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_"
-            "Histogram\"\n");
+    sb_printf(&b, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_"
+                  "Histogram\"\n");
     int rc = 0;
     double prev = 0;
     for (size_t i = 0; r->rows && i < r->nrows && !rc; i++) {
@@ -145,8 +110,8 @@ int report_hlog_write(const struct report *r, const char *path, char *err, size_
                 rc = HERD_E_PROTO;
                 break;
             }
-            put(&b, "Tag=%s,%.3f,%.3f,%.3f,%s\n", metric_name[m], prev, len,
-                (double)hist_max(h) / 1000.0, row->hdr[m]);
+            sb_printf(&b, "Tag=%s,%.3f,%.3f,%.3f,%s\n", metric_name[m], prev, len,
+                      (double)hist_max(h) / 1000.0, row->hdr[m]);
             hist_free(h);
         }
         prev = row->t;
@@ -157,7 +122,7 @@ int report_hlog_write(const struct report *r, const char *path, char *err, size_
         rc = HERD_E_NOMEM;
     }
     if (!rc)
-        rc = atomic_file_write(path, b.data ? b.data : "", b.len, err, errlen);
-    free(b.data);
+        rc = atomic_file_write(path, b.p ? b.p : "", b.len, err, errlen);
+    free(b.p);
     return rc;
 }

@@ -7,19 +7,7 @@
 #include <stddef.h>
 
 #include "base/compiler.h"
-
-/* A growing NUL-terminated string; oom is set (and later writes dropped) when malloc fails. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-void sb_put(struct sbuf *b, const char *s);
-void sb_printf(struct sbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-/* s with & < > " ' escaped for HTML text and attribute values (NULL writes nothing). */
-void sb_esc(struct sbuf *b, const char *s);
-void sb_free(struct sbuf *b);
+#include "report/sbuf.h"
 
 /* The x axis of a chart. */
 enum svg_xaxis {

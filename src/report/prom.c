@@ -13,9 +13,9 @@
 
 #include "base/compiler.h"
 #include "base/err.h"
+#include "report/sbuf.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,42 +25,6 @@ static const int64_t bounds_us[] = {
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
 };
 #define NBOUNDS ARRAY_SIZE(bounds_us)
-
-struct out {
-    char *data;
-    size_t len, cap;
-    int oom;
-};
-
-static void put(struct out *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static void put(struct out *b, const char *fmt, ...)
-{
-    for (int tries = 0; !b->oom && tries < 2; tries++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n =
-            vsnprintf(b->data ? b->data + b->len : NULL, b->data ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->data && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->oom = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
 
 /* A metric name from a herd name: dots become underscores. */
 static void prom_name(char *out, size_t outlen, const char *name)
@@ -72,31 +36,31 @@ static void prom_name(char *out, size_t outlen, const char *name)
     }
 }
 
-static void help_type(struct out *b, const char *name, const char *type, const char *help)
+static void help_type(struct sbuf *b, const char *name, const char *type, const char *help)
 {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* The samples of histogram `name` (its family's HELP and TYPE written by the caller) with the
  * labels `labels` ("" or `group="a"`). */
-static void histogram_samples(struct out *b, const char *name, const char *labels,
+static void histogram_samples(struct sbuf *b, const char *name, const char *labels,
                               const struct hist *h)
 {
     const char *sep = *labels ? "," : "";
     uint64_t cum[NBOUNDS];
     hist_count_at_or_below(h, bounds_us, NBOUNDS, cum);
     for (size_t k = 0; k < NBOUNDS; k++)
-        put(b, "%s_bucket{%s%sle=\"%.6g\"} %" PRIu64 "\n", name, labels, sep,
-            (double)bounds_us[k] / 1e6, cum[k]);
+        sb_printf(b, "%s_bucket{%s%sle=\"%.6g\"} %" PRIu64 "\n", name, labels, sep,
+                  (double)bounds_us[k] / 1e6, cum[k]);
     uint64_t n = h->total_count > 0 ? (uint64_t)h->total_count : 0;
-    put(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, sep, n);
+    sb_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, sep, n);
     /* The sum from the bucket midpoints (HdrHistogram's mean times the count). */
     const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
-    put(b, "%s_sum%s%s%s %.9g\n", name, open, labels, close, hist_mean(h) * (double)n / 1e6);
-    put(b, "%s_count%s%s%s %" PRIu64 "\n", name, open, labels, close, n);
+    sb_printf(b, "%s_sum%s%s%s %.9g\n", name, open, labels, close, hist_mean(h) * (double)n / 1e6);
+    sb_printf(b, "%s_count%s%s%s %" PRIu64 "\n", name, open, labels, close, n);
 }
 
-static void histogram(struct out *b, const char *metric, const struct hist *h)
+static void histogram(struct sbuf *b, const char *metric, const struct hist *h)
 {
     char name[64];
     snprintf(name, sizeof name, "herd_%s_seconds", metric);
@@ -126,7 +90,7 @@ static void group_label(char *out, size_t outlen, const char *name)
 
 /* A scenario's groups: the same figures as herd_*, as herd_group_* with a group label (their
  * own names, so that sum(herd_...) never counts a group twice). */
-static void groups(struct out *b, const struct report_live *l)
+static void groups(struct sbuf *b, const struct report_live *l)
 {
     char label[REPORT_GROUP_NAME * 2 + 16];
     for (int c = 0; c < CTR_COUNT; c++) {
@@ -138,20 +102,20 @@ static void groups(struct out *b, const struct report_live *l)
         help_type(b, name, "counter", help);
         for (size_t g = 0; g < l->ngroups; g++) {
             group_label(label, sizeof label, l->groups[g].name);
-            put(b, "%s{%s} %" PRIu64 "\n", name, label, l->groups[g].total->ctr[c]);
+            sb_printf(b, "%s{%s} %" PRIu64 "\n", name, label, l->groups[g].total->ctr[c]);
         }
     }
     help_type(b, "herd_group_connections_open", "gauge", "connections open now, by scenario group");
     for (size_t g = 0; g < l->ngroups; g++) {
         group_label(label, sizeof label, l->groups[g].name);
-        put(b, "herd_group_connections_open{%s} %" PRId64 "\n", label, l->groups[g].open);
+        sb_printf(b, "herd_group_connections_open{%s} %" PRId64 "\n", label, l->groups[g].open);
     }
     help_type(b, "herd_group_errors_total", "counter", "errors by scenario group and class");
     for (size_t g = 0; g < l->ngroups; g++) {
         group_label(label, sizeof label, l->groups[g].name);
         for (int e = 0; e < ERR_COUNT; e++)
-            put(b, "herd_group_errors_total{%s,class=\"%s\"} %" PRIu64 "\n", label,
-                err_class_name[e], l->groups[g].total->err[e]);
+            sb_printf(b, "herd_group_errors_total{%s,class=\"%s\"} %" PRIu64 "\n", label,
+                      err_class_name[e], l->groups[g].total->err[e]);
     }
     for (int m = 0; m < M_COUNT; m++) {
         char name[64], help[96];
@@ -168,12 +132,12 @@ static void groups(struct out *b, const struct report_live *l)
 
 long report_prom_render(const struct report_live *l, char **text)
 {
-    struct out b = {0};
+    struct sbuf b = {0};
     const struct stats *s = l->total;
     help_type(&b, "herd_info", "gauge", "herd's version; always 1");
-    put(&b, "herd_info{version=\"%s\"} 1\n", l->tool_version ? l->tool_version : "");
+    sb_printf(&b, "herd_info{version=\"%s\"} 1\n", l->tool_version ? l->tool_version : "");
     help_type(&b, "herd_elapsed_seconds", "gauge", "seconds since the run started");
-    put(&b, "herd_elapsed_seconds %.3f\n", l->elapsed_s);
+    sb_printf(&b, "herd_elapsed_seconds %.3f\n", l->elapsed_s);
     for (int c = 0; c < CTR_COUNT; c++) {
         char base[64], name[80];
         prom_name(base, sizeof base, counter_name[c]);
@@ -181,31 +145,32 @@ long report_prom_render(const struct report_live *l, char **text)
         char help[96];
         snprintf(help, sizeof help, "herd's counter %s", counter_name[c]);
         help_type(&b, name, "counter", help);
-        put(&b, "%s %" PRIu64 "\n", name, s->ctr[c]);
+        sb_printf(&b, "%s %" PRIu64 "\n", name, s->ctr[c]);
     }
     help_type(&b, "herd_connections_open", "gauge", "connections open now");
-    put(&b, "herd_connections_open %" PRId64 "\n", l->open);
+    sb_printf(&b, "herd_connections_open %" PRId64 "\n", l->open);
     help_type(&b, "herd_connections_connecting", "gauge",
               "connection attempts in flight (connecting, TLS, handshake)");
-    put(&b, "herd_connections_connecting %" PRId64 "\n", l->connecting);
+    sb_printf(&b, "herd_connections_connecting %" PRId64 "\n", l->connecting);
     help_type(&b, "herd_connections_peak", "gauge", "most connections open at once so far");
-    put(&b, "herd_connections_peak %" PRId64 "\n", l->peak);
+    sb_printf(&b, "herd_connections_peak %" PRId64 "\n", l->peak);
     help_type(&b, "herd_errors_total", "counter", "errors by class");
     for (int e = 0; e < ERR_COUNT; e++)
-        put(&b, "herd_errors_total{class=\"%s\"} %" PRIu64 "\n", err_class_name[e], s->err[e]);
+        sb_printf(&b, "herd_errors_total{class=\"%s\"} %" PRIu64 "\n", err_class_name[e],
+                  s->err[e]);
     help_type(&b, "herd_errors_http_status_total", "counter",
               "handshakes answered with an HTTP error, by status");
     for (int code = 0; code < STATS_HTTP_CODES; code++) {
         if (s->http_status[code])
-            put(&b, "herd_errors_http_status_total{code=\"%d\"} %" PRIu64 "\n", code,
-                s->http_status[code]);
+            sb_printf(&b, "herd_errors_http_status_total{code=\"%d\"} %" PRIu64 "\n", code,
+                      s->http_status[code]);
     }
     help_type(&b, "herd_errors_closed_by_server_total", "counter",
               "connections the server closed, by close code");
     for (int code = 0; code < STATS_CLOSE_CODES; code++) {
         if (s->close_code[code])
-            put(&b, "herd_errors_closed_by_server_total{code=\"%d\"} %" PRIu64 "\n", code,
-                s->close_code[code]);
+            sb_printf(&b, "herd_errors_closed_by_server_total{code=\"%d\"} %" PRIu64 "\n", code,
+                      s->close_code[code]);
     }
     for (int m = 0; m < M_COUNT; m++)
         histogram(&b, metric_name[m], s->hist[m]);
@@ -214,27 +179,29 @@ long report_prom_render(const struct report_live *l, char **text)
     if (l->row && l->row->target_n) {
         const struct ts_row *r = l->row;
         help_type(&b, "herd_target_processes", "gauge", "watched processes alive (--watch-pid)");
-        put(&b, "herd_target_processes %d\n", r->target_n);
+        sb_printf(&b, "herd_target_processes %d\n", r->target_n);
         help_type(&b, "herd_target_cpu_ratio", "gauge",
                   "CPU of the watched processes over the last second (1 = one CPU), by mode");
-        put(&b, "herd_target_cpu_ratio{mode=\"user\"} %.6f\n", r->target_cpu_user_pct / 100.0);
-        put(&b, "herd_target_cpu_ratio{mode=\"system\"} %.6f\n", r->target_cpu_system_pct / 100.0);
+        sb_printf(&b, "herd_target_cpu_ratio{mode=\"user\"} %.6f\n",
+                  r->target_cpu_user_pct / 100.0);
+        sb_printf(&b, "herd_target_cpu_ratio{mode=\"system\"} %.6f\n",
+                  r->target_cpu_system_pct / 100.0);
         help_type(&b, "herd_target_resident_memory_bytes", "gauge",
                   "resident memory of the watched processes");
-        put(&b, "herd_target_resident_memory_bytes %" PRIu64 "\n", r->target_rss_bytes);
+        sb_printf(&b, "herd_target_resident_memory_bytes %" PRIu64 "\n", r->target_rss_bytes);
         if (r->target_fds >= 0) {
             help_type(&b, "herd_target_open_fds", "gauge",
                       "open descriptors of the watched processes");
-            put(&b, "herd_target_open_fds %" PRId64 "\n", r->target_fds);
+            sb_printf(&b, "herd_target_open_fds %" PRId64 "\n", r->target_fds);
         }
         help_type(&b, "herd_target_threads", "gauge", "threads of the watched processes");
-        put(&b, "herd_target_threads %" PRIu64 "\n", r->target_threads);
+        sb_printf(&b, "herd_target_threads %" PRIu64 "\n", r->target_threads);
     }
     if (b.oom) {
-        free(b.data);
+        free(b.p);
         *text = NULL;
         return HERD_E_NOMEM;
     }
-    *text = b.data;
+    *text = b.p;
     return (long)b.len;
 }
