@@ -42,14 +42,13 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import free_port
+from benchlib import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HERD = str(ROOT / "build" / "release" / "herd")  # --herd
@@ -66,18 +65,6 @@ def cpu_s(pid):
 
 def nfds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_port(port, proc):
-    for _ in range(200):
-        if proc.poll() is not None:
-            sys.exit(f"connrate: herd serve exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"connrate: herd serve does not listen on {port}")
 
 
 def tls_library(herd):

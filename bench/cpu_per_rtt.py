@@ -45,6 +45,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import cpu_ticks
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERD = os.path.join(ROOT, "build/release/herd")
 FLOOR = os.path.join(ROOT, "build/bench/floor")
@@ -58,13 +60,6 @@ CLIENTS = [
     ("herd ping", ["--role", "ping"]),
     ("herd echo -s 32", ["--role", "echo", "-s", "32", "--binary"]),
 ]
-
-
-def cpu_ticks(pid):
-    """(utime, stime) of the whole process (every thread), in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
 
 
 def cpu_totals():

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import free_port
+from benchlib import cpu_ticks, free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERD = os.path.join(ROOT, "build/release/herd")
@@ -44,17 +44,6 @@ OFFERS = [("plain", []), ("takeover", ["--compress"]),
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read())[1])
-
-
-def wait_port(port, proc):
-    for _ in range(200):
-        if subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
-                          stderr=subprocess.DEVNULL).returncode == 0:
-            return
-        if proc.poll() is not None:
-            sys.exit("herd serve exited")
-        time.sleep(0.05)
-    sys.exit("herd serve did not listen")
 
 
 def memory_one(offer, role, conns, tmp):
@@ -96,11 +85,9 @@ def part_memory(args, tmp):
             print(f"{name:12} {state:7} {per_c:10.2f} {per_s:11.2f}", flush=True)
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process, all its threads, in seconds (/proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid):
+    """utime + stime of a process, all its threads, in seconds."""
+    return sum(cpu_ticks(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def message_file(size, binary, tmp):
@@ -125,13 +112,13 @@ def cpu_one(offer, msg, secs, tmp):
     try:
         wait_port(port, srv)
         rep = os.path.join(tmp, "c.json")
-        s0 = cpu_ticks(srv.pid)
+        s0 = cpu_seconds(srv.pid)
         cli = subprocess.Popen([HERD, "run", "-q", "-t", "1", "-c", "10", "-d", f"{secs}s",
                                 "--json", rep, "--role", "echo", *msg, *offer,
                                 f"ws://127.0.0.1:{port}/echo"], stdout=subprocess.DEVNULL)
         _, status, ru = os.wait4(cli.pid, 0)
         cli.returncode = os.waitstatus_to_exitcode(status)
-        s1 = cpu_ticks(srv.pid)
+        s1 = cpu_seconds(srv.pid)
         if cli.returncode != 0:
             sys.exit(f"herd run {' '.join(offer + msg)} exited {cli.returncode}")
     finally:

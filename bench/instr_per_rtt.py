@@ -27,25 +27,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchlib import free_port
+from benchlib import free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERD = os.path.join(ROOT, "build/release/herd")
 
 ROLES = [("ping", ["--role", "ping"]), ("echo -s 32", ["--role", "echo", "-s", "32", "--binary"])]
-
-
-def wait_port(port, proc):
-    for _ in range(200):
-        if subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
-                          stderr=subprocess.DEVNULL).returncode == 0:
-            return
-        if proc.poll() is not None:
-            sys.exit("herd serve exited")
-        time.sleep(0.05)
-    sys.exit("herd serve did not listen")
 
 
 def measure(binary, role, conns, secs, tmp):
