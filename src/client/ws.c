@@ -79,14 +79,6 @@ static void ws_teardown(struct worker *w)
     }
 }
 
-/* zlib's memory level from the window: the default (8) for the largest window, less for small
- * ones, so that a small negotiated window keeps a connection's deflater small too. */
-static int mem_level(int bits)
-{
-    int m = bits - 7;
-    return m < 1 ? 1 : m > 8 ? 8 : m;
-}
-
 /* The stream to compress this connection's next message with, or NULL when out of memory. */
 static z_stream *tx_stream(struct conn *c, int *fresh)
 {
@@ -97,7 +89,7 @@ static z_stream *tx_stream(struct conn *c, int *fresh)
     *fresh = d->agreed.client_no_context_takeover;
     if (!*slot) {
         z_stream *z = xmalloc(sizeof *z);
-        if (pmd_deflate_init(z, bits, mem_level(bits)) != 0) {
+        if (pmd_deflate_init(z, bits, pmd_mem_level(bits)) != 0) {
             free(z);
             return NULL;
         }

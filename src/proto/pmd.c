@@ -380,6 +380,12 @@ size_t pmd_response_format(const struct pmd_params *a, char *out, size_t cap)
 
 static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
 
+int pmd_mem_level(int bits)
+{
+    int m = bits - 7;
+    return m < 1 ? 1 : m > 8 ? 8 : m;
+}
+
 int pmd_deflate_init(z_stream *z, int bits, int mem_level)
 {
     memset(z, 0, sizeof *z);

@@ -71,6 +71,10 @@ typedef int pmd_sink_fn(void *ctx, const uint8_t *p, size_t len);
  * the deflater, which cannot do 8), `mem_level` zlib's memLevel (1..9: memory against speed).
  * Returns 0, or HERD_E_NOMEM. */
 int pmd_deflate_init(z_stream *z, int bits, int mem_level);
+
+/* The memLevel for a window: zlib's default (8) for the largest window, less for small ones, so
+ * that a small negotiated window keeps the deflater small too. */
+int pmd_mem_level(int bits);
 int pmd_inflate_init(z_stream *z, int bits);
 void pmd_deflate_end(z_stream *z);
 void pmd_inflate_end(z_stream *z);

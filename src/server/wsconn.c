@@ -103,8 +103,7 @@ static z_stream *tx_stream(struct srv_worker *w, int bits)
     struct srv_wsz *z = wsz_of(w);
     if (!z->tx[bits]) {
         z_stream *s = malloc(sizeof *s);
-        int mem = bits - 7 < 1 ? 1 : bits - 7 > 8 ? 8 : bits - 7;
-        if (!s || pmd_deflate_init(s, bits, mem) != 0) {
+        if (!s || pmd_deflate_init(s, bits, pmd_mem_level(bits)) != 0) {
             free(s);
             return NULL;
         }
